@@ -1,0 +1,184 @@
+"""Compression effectiveness: embedding quality, compression ratio, training efficiency (category 2).
+
+Grids: ``compression.dataset_sizes``, ``compression.target_dimensions``,
+``compression.training_iterations`` (epochs), and the storage complexities/batch sizes.
+Embedding quality trains the per-tier autoencoders on a mixed set of clustered states (navigation,
+inventory, social; ``dataset_sizes[0]`` of them, ``training_iterations`` epochs), then measures, on
+held-out states of one category, how well each tier's autoencoder reconstructs the full STM vector.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .common import (CATEGORIES, CONFIG, NO_AUTO_CLEANUP, TIERS, SystemBenchmark, clustered_states,
+                     category_states, metrics, sorted_unique, test_states)
+
+AGENT = "benchmark_agent"
+DATASET_SIZES = sorted_unique(CONFIG.compression.dataset_sizes)
+TARGET_DIMS = sorted_unique(CONFIG.compression.target_dimensions)
+EPOCHS = int(CONFIG.compression.training_iterations)
+COMPLEXITIES = sorted_unique(CONFIG.storage.data_complexity_levels)
+ENCODE_BATCHES = sorted_unique([b for b in CONFIG.storage.batch_sizes if b <= 1000] or [10])
+EVAL_N = 200
+RATIO_N = max(100, min(10 * int(CONFIG.storage.num_samples), 2000))
+STM_DIM = 384
+PAIRS = ["im_to_stm", "ltm_to_im", "ltm_to_stm"]
+
+
+def _dims_for(target: int):
+    """Autoencoder dims with LTM at `target` (IM between it and STM); None when impossible."""
+    im = max(128, 2 * target)
+    if not STM_DIM > im > target:
+        return None
+    return (STM_DIM, im, target)
+
+
+def _roomy(n: int) -> dict:
+    room = max(int(n), 1000) + 1
+    return {"stm_limit": room, "im_limit": room, "cleanup_interval": NO_AUTO_CLEANUP}
+
+
+class EmbeddingQuality(SystemBenchmark):
+    """Reconstruction of STM vectors by each tier's trained autoencoder, per data category."""
+
+    params = [TIERS, CATEGORIES]
+    param_names = ["tier", "category"]
+    items_per_call = EVAL_N
+
+    def prepare(self, tier, category):
+        system = self.new_system("memory", ltm="memory")
+        train, _ = clustered_states(DATASET_SIZES[0], seed=0)
+        system.train_compression(states=list(train), epochs=EPOCHS)
+        held_out = list(category_states(category, EVAL_N, seed=1))
+        x = np.asarray(system.get_encoder("stm").encode_states(held_out), dtype=np.float64)
+        enc = system.get_encoder(tier)
+        recon = np.asarray(enc.decode_vectors(enc.encode_vectors(x.astype(np.float32))), dtype=np.float64)
+        self.mse = float(np.mean((x - recon) ** 2))
+        num = np.sum(x * recon, axis=1)
+        den = np.linalg.norm(x, axis=1) * np.linalg.norm(recon, axis=1)
+        self.cosine = float(np.mean(np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)))
+
+    @metrics("reconstruction_error_mse")
+    def track_reconstruction_mse(self, tier, category):
+        """Mean squared error between STM vectors and their tier reconstruction (STM: identity)."""
+        return self.mse
+
+    track_reconstruction_mse.unit = "mse"
+
+    @metrics("cosine_similarity")
+    def track_cosine_similarity(self, tier, category):
+        """Mean cosine similarity between STM vectors and their tier reconstruction."""
+        return self.cosine
+
+    track_cosine_similarity.unit = "cosine"
+
+
+class CompressionRatio(SystemBenchmark):
+    """Raw-to-stored bytes per tier (the tier's own ``compression_ratio`` statistic)."""
+
+    params = [TIERS, COMPLEXITIES]
+    param_names = ["tier", "complexity"]
+    items_per_call = RATIO_N
+
+    def prepare(self, tier, complexity):
+        system = self.new_system("memory", **_roomy(RATIO_N))
+        states = test_states(RATIO_N, complexity)
+        system.store_agent_states(AGENT, states, list(range(RATIO_N)), tier=tier)
+        self.stats = system.get_memory_statistics(AGENT)["tiers"][tier]
+
+    @metrics("compression_ratio")
+    def track_compression_ratio(self, tier, complexity):
+        """raw_bytes / stored_bytes of the tier (higher is smaller storage)."""
+        return float(self.stats["compression_ratio"])
+
+    track_compression_ratio.unit = "ratio"
+
+    @metrics("raw_bytes_per_state")
+    def track_raw_bytes_per_memory(self, tier, complexity):
+        """Uncompressed content bytes per memory (the baseline of the ratio)."""
+        return self.stats["raw_bytes"] / max(1, int(self.stats["count"]))
+
+    track_raw_bytes_per_memory.unit = "bytes"
+
+
+class TierToTierRatio(SystemBenchmark):
+    """Bytes per memory of one tier relative to another, for the same states (seed: im_to_stm_ratio…)."""
+
+    params = [PAIRS, COMPLEXITIES]
+    param_names = ["pair", "complexity"]
+    items_per_call = RATIO_N
+
+    def prepare(self, pair, complexity):
+        system = self.new_system("memory", **_roomy(RATIO_N))
+        states = test_states(RATIO_N, complexity)
+        per = {}
+        for tier in TIERS:
+            agent = f"{AGENT}_{tier}"
+            system.store_agent_states(agent, states, list(range(RATIO_N)), tier=tier)
+            stats = system.get_memory_statistics(agent)["tiers"][tier]
+            per[tier] = (stats["stored_bytes"] + stats["embedding_bytes"]) / max(1, int(stats["count"]))
+        dst, src = pair.split("_to_")
+        self.ratio = per[dst] / per[src] if per[src] else float("nan")
+
+    @metrics("im_to_stm_ratio", "ltm_to_im_ratio", "ltm_to_stm_ratio")
+    def track_size_ratio(self, pair, complexity):
+        """(content + embedding bytes per memory in the first tier) / (same in the second); < 1 shrinks."""
+        return self.ratio
+
+    track_size_ratio.unit = "ratio"
+
+
+class TrainingEfficiency(SystemBenchmark):
+    """Autoencoder training (train_compression) per dataset size and LTM embedding size."""
+
+    params = [DATASET_SIZES, TARGET_DIMS]
+    param_names = ["dataset_size", "target_dim"]
+    items_per_call = ("dataset_size", EPOCHS)
+    ops_per_call = 1
+
+    def prepare(self, dataset_size, target_dim):
+        dims = _dims_for(target_dim)
+        if dims is None:
+            raise NotImplementedError(f"target_dim {target_dim} does not fit below stm_dim {STM_DIM}")
+        self.system = self.new_system("memory", ltm="memory", dims=dims)
+        self.states = list(clustered_states(dataset_size, seed=0)[0])
+
+    @metrics("training_time_seconds", "samples_per_second")
+    def time_train_compression(self, dataset_size, target_dim):
+        """train_compression(states, epochs=training_iterations) from an untrained system."""
+        self.system.train_compression(states=self.states, epochs=EPOCHS)
+
+    @metrics("final_loss")
+    def track_im_final_loss(self, dataset_size, target_dim):
+        """IM autoencoder's loss after the last epoch."""
+        report = self.system.train_compression(states=self.states, epochs=EPOCHS)
+        return float(report["tiers"]["im"]["final_loss"])
+
+    track_im_final_loss.unit = "mse"
+
+    @metrics("final_loss")
+    def track_ltm_final_loss(self, dataset_size, target_dim):
+        """LTM autoencoder's loss after the last epoch."""
+        report = self.system.train_compression(states=self.states, epochs=EPOCHS)
+        return float(report["tiers"]["ltm"]["final_loss"])
+
+    track_ltm_final_loss.unit = "mse"
+
+
+class EncodeTime(SystemBenchmark):
+    """Encoding a batch of states into one tier's embedding space (encoder.encode_states)."""
+
+    params = [ENCODE_BATCHES, TIERS]
+    param_names = ["batch_size", "tier"]
+    items_per_call = "batch_size"
+
+    def prepare(self, batch_size, tier):
+        system = self.new_system("memory", ltm="memory")
+        self.encoder = system.get_encoder(tier)
+        self.states = list(test_states(batch_size, COMPLEXITIES[0]))
+
+    @metrics("encode_time_seconds", "throughput_ops_per_second")
+    def time_encode_states(self, batch_size, tier):
+        """encoder.encode_states(batch) for the tier's encoder."""
+        self.encoder.encode_states(self.states)

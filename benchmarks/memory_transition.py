@@ -1,0 +1,232 @@
+"""Memory transition: accuracy, overhead and importance scoring of tier transitions (category 3).
+
+Grids: ``memory_transition.transition_thresholds`` (the fraction of STM that must leave in a forced
+overflow), ``memory_transition.importance_weights`` (the retention score's weights), and the
+storage batch sizes / complexities.  Transitions are forced with small tier limits and
+``force_memory_maintenance``; automatic maintenance is switched off so nothing moves before that.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import List, Sequence
+
+import numpy as np
+
+from memory import MemoryConfig
+
+from .common import (CONFIG, NO_AUTO_CLEANUP, SystemBenchmark, leaves, metrics, rank_correlation,
+                     sorted_unique, test_states)
+
+AGENT = "benchmark_agent"
+THRESHOLDS = sorted_unique(CONFIG.memory_transition.transition_thresholds)
+WEIGHTS = dict(CONFIG.memory_transition.importance_weights)
+BATCH_SIZES = sorted_unique(CONFIG.storage.batch_sizes)
+COMPLEXITIES = sorted_unique([CONFIG.storage.data_complexity_levels[0], CONFIG.storage.data_complexity_levels[-1]])
+ACCURACY_N = max(100, min(5 * int(CONFIG.storage.num_samples), 1000))
+IMPORTANCE_N = 250 if CONFIG.profile == "quick" else 1000
+LEVELS = [1, 2, 3, 4, 5]
+KEEP = 100  # memories that stay in the source tier in the overhead benchmark
+BIG = 10 ** 9
+
+
+def _within_precision(original: float, stored: float, digits: Sequence[int]) -> bool:
+    """True when `stored` is `original` rounded to significant `digits` (applied in turn: IM, then
+    LTM; double rounding can move a value by half a unit of each precision) or closer."""
+    if original == stored:
+        return True
+    if not (isinstance(stored, (int, float)) and math.isfinite(stored)) or isinstance(stored, bool):
+        return False
+    if original == 0:
+        return abs(stored) < 1e-300
+    exponent = math.floor(math.log10(abs(original)))
+    tolerance = sum(0.5 * 10.0 ** (exponent - d + 1) for d in digits)
+    return abs(original - stored) <= tolerance * (1 + 1e-9) + 1e-12 * abs(original)
+
+
+def compare_contents(original: dict, stored: dict, digits: Sequence[int]):
+    """(numeric ok, numeric total, categorical ok, categorical total) over the original's leaves."""
+    got = dict(leaves(stored))
+    num_ok = num_total = cat_ok = cat_total = 0
+    for path, value in leaves(original):
+        if isinstance(value, float):
+            num_total += 1
+            other = got.get(path)
+            if isinstance(other, (int, float)) and not isinstance(other, bool) and _within_precision(value, float(other), digits):
+                num_ok += 1
+        else:  # ints, strings, bools, None: must come back exactly
+            cat_total += 1
+            if path in got and got[path] == value and type(got[path]) is type(value):
+                cat_ok += 1
+    return num_ok, num_total, cat_ok, cat_total
+
+
+class TransitionAccuracy(SystemBenchmark):
+    """What survives STM→IM and IM→LTM: numeric leaves within the tier's precision, categorical
+    leaves exactly, and the cosine between the STM embeddings of original and transitioned content."""
+
+    params = [["im", "ltm"], COMPLEXITIES]
+    param_names = ["tier", "complexity"]
+    items_per_call = ACCURACY_N
+
+    def prepare(self, tier, complexity):
+        n = ACCURACY_N
+        # STM keeps a quarter; for "ltm" IM keeps nothing beyond a handful, so most reach LTM.
+        limits = {"stm_limit": n // 4, "im_limit": BIG if tier == "im" else max(1, n // 8),
+                  "cleanup_interval": NO_AUTO_CLEANUP, "discard_threshold": 0.0}
+        system = self.new_system("memory", **limits)
+        states = list(test_states(n, complexity, seed=3))
+        ids = system.store_agent_states(AGENT, states, list(range(n)))
+        system.force_memory_maintenance(AGENT)
+        if tier == "ltm":
+            system.force_memory_maintenance(AGENT)
+        got = system.retrieve_states(ids)
+        digits = _precision(tier)
+        encoder = system.get_encoder("stm")
+        num_ok = num_total = cat_ok = cat_total = 0
+        originals, moved = [], []
+        for state, memory in zip(states, got):
+            if memory is None or memory.get("tier") != tier:
+                continue
+            a, b, c, d = compare_contents(state, memory["content"], digits)
+            num_ok, num_total, cat_ok, cat_total = num_ok + a, num_total + b, cat_ok + c, cat_total + d
+            originals.append(state)
+            moved.append(memory["content"])
+        self.moved_fraction = len(moved) / n
+        self.numeric = num_ok / num_total if num_total else float("nan")
+        self.categorical = cat_ok / cat_total if cat_total else float("nan")
+        if moved:
+            x = np.asarray(encoder.encode_states(originals), dtype=np.float64)
+            y = np.asarray(encoder.encode_states(moved), dtype=np.float64)
+            den = np.linalg.norm(x, axis=1) * np.linalg.norm(y, axis=1)
+            self.cosine = float(np.mean(np.sum(x * y, axis=1) / np.where(den > 0, den, 1.0)))
+        else:
+            self.cosine = float("nan")
+
+    @metrics("preservation_rate")
+    def track_numeric_within_precision_fraction(self, tier, complexity):
+        """Fraction of float leaves equal to the original rounded to the tier's float_precision
+        (for LTM: rounded to IM's precision, then to LTM's)."""
+        return self.numeric
+
+    track_numeric_within_precision_fraction.unit = "fraction"
+
+    @metrics("preservation_rate")
+    def track_categorical_exact_fraction(self, tier, complexity):
+        """Fraction of non-float leaves (str, int, bool, None) that came back exactly."""
+        return self.categorical
+
+    track_categorical_exact_fraction.unit = "fraction"
+
+    @metrics("avg_similarity")
+    def track_embedding_cosine(self, tier, complexity):
+        """Mean cosine between STM embeddings of original and transitioned content."""
+        return self.cosine
+
+    track_embedding_cosine.unit = "cosine"
+
+    @metrics("total_transitioned")
+    def track_transitioned_fraction(self, tier, complexity):
+        """Fraction of the stored memories found in the target tier afterwards."""
+        return self.moved_fraction
+
+    track_transitioned_fraction.unit = "fraction"
+
+
+def _precision(tier: str) -> List[int]:
+    """Significant digits applied on the way into `tier` after STM: IM's; for LTM, IM's then LTM's
+    (the suite leaves MemoryConfig's precision defaults alone)."""
+    cfg = MemoryConfig()
+    im, ltm = int(cfg.im_config.float_precision), int(cfg.ltm_config.float_precision)
+    return [im] if tier == "im" else [im, ltm]
+
+
+class TransitionOverhead(SystemBenchmark):
+    """force_memory_maintenance moving batch_size memories one tier down (KEEP stay behind)."""
+
+    params = [BATCH_SIZES, ["stm_to_im", "im_to_ltm"]]
+    param_names = ["batch_size", "path"]
+    items_per_call = "batch_size"
+
+    def prepare(self, batch_size, path):
+        n = KEEP + batch_size
+        if path == "stm_to_im":
+            limits = {"stm_limit": KEEP, "im_limit": BIG}
+            tier = "stm"
+        else:
+            limits = {"stm_limit": BIG, "im_limit": KEEP}
+            tier = "im"
+        self.system = self.new_system("memory", cleanup_interval=NO_AUTO_CLEANUP, discard_threshold=0.0, **limits)
+        self.system.store_agent_states(AGENT, test_states(n, 1, seed=5), list(range(n)), tier=tier)
+        self.key = path
+
+    @metrics("transition_duration_seconds", "throughput_ops_per_second")
+    def time_force_maintenance(self, batch_size, path):
+        """One force_memory_maintenance call."""
+        self.system.force_memory_maintenance(AGENT)
+
+    def track_moved_fraction(self, batch_size, path):
+        """Memories the maintenance reported moved along the path, over batch_size (expect 1.0)."""
+        report = self.system.force_memory_maintenance(AGENT)
+        return report.get(self.key, 0) / batch_size
+
+    track_moved_fraction.unit = "fraction"
+
+
+def _importance_run(benchmark: SystemBenchmark, threshold: float):
+    """Store IMPORTANCE_N states with priorities 1..5 interleaved, overflow STM by `threshold` of
+    them, force maintenance; return (priorities, retained-in-STM flags, forgotten count)."""
+    n = IMPORTANCE_N
+    keep = max(1, int(round(n * (1.0 - threshold))))
+    system = benchmark.new_system("memory", stm_limit=keep, im_limit=BIG, cleanup_interval=NO_AUTO_CLEANUP,
+                                  importance_weights=WEIGHTS)
+    priorities = [float(LEVELS[i % len(LEVELS)]) for i in range(n)]
+    ids = system.store_agent_states(AGENT, test_states(n, 1, seed=11), list(range(n)), priorities=priorities)
+    report = system.force_memory_maintenance(AGENT)
+    retained = [1.0 if system.memory_exists(mid, tier="stm") else 0.0 for mid in ids]
+    return priorities, retained, int(report.get("forgotten", 0))
+
+
+class ImportanceRetention(SystemBenchmark):
+    """Retention rate per importance (priority) level after a forced STM overflow."""
+
+    params = [THRESHOLDS, LEVELS]
+    param_names = ["threshold", "importance"]
+    items_per_call = IMPORTANCE_N
+
+    def prepare(self, threshold, importance):
+        priorities, retained, _ = _importance_run(self, threshold)
+        kept = [r for p, r in zip(priorities, retained) if p == importance]
+        self.rate = sum(kept) / len(kept)
+
+    @metrics("retention_rate")
+    def track_retention_rate(self, threshold, importance):
+        """Fraction of this level's memories still in STM (threshold = fraction that had to leave)."""
+        return self.rate
+
+    track_retention_rate.unit = "fraction"
+
+
+class ImportanceCorrelation(SystemBenchmark):
+    """How well retention follows importance after a forced STM overflow."""
+
+    params = [THRESHOLDS]
+    param_names = ["threshold"]
+    items_per_call = IMPORTANCE_N
+
+    def prepare(self, threshold):
+        self.priorities, self.retained, self.forgotten = _importance_run(self, threshold)
+
+    @metrics("importance_retention_correlation")
+    def track_rank_correlation(self, threshold):
+        """Spearman rank correlation of priority and retained-in-STM (1 = perfect prioritisation)."""
+        return rank_correlation(self.priorities, self.retained)
+
+    track_rank_correlation.unit = "rho"
+
+    @metrics("forgotten_fraction")
+    def track_forgotten_fraction(self, threshold):
+        """Fraction of all memories forgotten (retention below discard_threshold) by the overflow."""
+        return self.forgotten / len(self.priorities)
+
+    track_forgotten_fraction.unit = "fraction"

@@ -1,0 +1,228 @@
+"""Retrieval performance: similarity search latency and accuracy, step-range and attribute queries
+(category 4).
+
+Grids: ``retrieval.dataset_size`` (the largest volume; a tenth of it is the small volume),
+``retrieval.query_counts`` (queries per measurement: the largest), ``retrieval.vector_dimensions``
+(STM embedding size), ``retrieval.similarity_thresholds``.  Data are clustered states with known
+labels (navigation / inventory / social clusters); queries are fresh members of the same clusters.
+Tier "all" spreads the volume over STM, IM and LTM in thirds and searches across tiers.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .common import (BACKENDS, CONFIG, NO_AUTO_CLEANUP, SEARCH_TIERS, TIERS, STATUSES, SystemBenchmark,
+                     clustered_states, metrics, percentile, sorted_unique, test_states)
+
+AGENT = "benchmark_agent"
+DATASET = int(CONFIG.retrieval.dataset_size)
+VOLUMES = sorted_unique([max(50, DATASET // 10), DATASET])
+N_QUERIES = max(CONFIG.retrieval.query_counts)
+DIMENSIONS = sorted_unique(CONFIG.retrieval.vector_dimensions)
+THRESHOLDS = sorted_unique(CONFIG.retrieval.similarity_thresholds)
+K = 10
+RECALL_KS = [1, K]
+RANGE_WIDTH = 20
+
+
+def _roomy(n: int) -> dict:
+    room = max(int(n), 1000) + 1
+    return {"stm_limit": room, "im_limit": room, "cleanup_interval": NO_AUTO_CLEANUP}
+
+
+def load_clustered(system, volume: int, tier: str):
+    """Store `volume` clustered states into `tier` ("all": thirds into stm, im, ltm); return
+    (states, labels, ids) in storage order."""
+    states, labels = clustered_states(volume, seed=0)
+    states = list(states)
+    if tier == "all":
+        ids = []
+        cuts = [0, volume // 3, 2 * volume // 3, volume]
+        for part, target in enumerate(TIERS):
+            lo, hi = cuts[part], cuts[part + 1]
+            ids += system.store_agent_states(AGENT, states[lo:hi], list(range(lo, hi)), tier=target)
+    else:
+        ids = system.store_agent_states(AGENT, states, list(range(volume)), tier=tier)
+    return states, list(labels), ids
+
+
+def queries(n: int = N_QUERIES):
+    """`n` fresh cluster members (another seed) and their labels."""
+    states, labels = clustered_states(n, seed=7)
+    return list(states), list(labels)
+
+
+class SimilaritySearchLatency(SystemBenchmark):
+    """retrieve_similar_states (k=10) per data volume and tier."""
+
+    params = [VOLUMES, SEARCH_TIERS, BACKENDS]
+    param_names = ["volume", "tier", "backend"]
+    ops_per_call = N_QUERIES
+    items_per_call = N_QUERIES
+
+    def prepare(self, volume, tier, backend):
+        self.system = self.new_system(backend, **_roomy(volume))
+        load_clustered(self.system, volume, tier)
+        self.queries, _ = queries()
+
+    @metrics("search_latency_seconds", "throughput_ops_per_second")
+    def time_search(self, volume, tier, backend):
+        """N_QUERIES similarity searches, k=10."""
+        search = self.system.retrieve_similar_states
+        for q in self.queries:
+            search(AGENT, q, k=K, tier=tier)
+
+    @metrics("p95_latency_ms")
+    def track_p95_latency_ms(self, volume, tier, backend):
+        """95th percentile of one search's latency, in milliseconds."""
+        search = self.system.retrieve_similar_states
+        search(AGENT, self.queries[0], k=K, tier=tier)
+        clock = time.perf_counter
+        samples = []
+        for q in self.queries:
+            t0 = clock()
+            search(AGENT, q, k=K, tier=tier)
+            samples.append(clock() - t0)
+        return percentile(samples, 95) * 1e3
+
+    track_p95_latency_ms.unit = "ms"
+
+
+class SearchLatencyByDimension(SystemBenchmark):
+    """STM similarity search latency per embedding size (autoencoder stm_dim)."""
+
+    params = [DIMENSIONS]
+    param_names = ["dimension"]
+    ops_per_call = N_QUERIES
+    items_per_call = N_QUERIES
+
+    def prepare(self, dimension):
+        if dimension < 4:
+            raise NotImplementedError("dimension must be at least 4 (stm > im > ltm)")
+        dims = (dimension, max(2, dimension // 2), max(1, dimension // 4))
+        self.system = self.new_system("memory", ltm="memory", dims=dims, **_roomy(DATASET))
+        load_clustered(self.system, DATASET, "stm")
+        self.queries, _ = queries()
+
+    @metrics("search_latency_seconds")
+    def time_search(self, dimension):
+        """N_QUERIES STM searches, k=10."""
+        search = self.system.retrieve_similar_states
+        for q in self.queries:
+            search(AGENT, q, k=K, tier="stm")
+
+
+class SearchRecall(SystemBenchmark):
+    """recall@k of retrieve_similar_states against the exact neighbours in the full STM space."""
+
+    params = [SEARCH_TIERS, RECALL_KS]
+    param_names = ["tier", "k"]
+    items_per_call = N_QUERIES
+
+    def prepare(self, tier, k):
+        system = self.new_system("memory", ltm="memory", **_roomy(DATASET))
+        states, _, ids = load_clustered(system, DATASET, tier)
+        qs, _ = queries()
+        encoder = system.get_encoder("stm")
+        x = np.asarray(encoder.encode_states(states), dtype=np.float64)
+        q = np.asarray(encoder.encode_states(qs), dtype=np.float64)
+        x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+        q /= np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
+        sims = q @ x.T
+        id_array = np.asarray(ids, dtype=object)
+        hits = 0
+        for row, query in zip(sims, qs):
+            exact = set(id_array[np.argsort(-row, kind="stable")[:k]])
+            got = {m["memory_id"] for m in system.retrieve_similar_states(AGENT, query, k=k, tier=tier)}
+            hits += len(exact & got)
+        self.recall = hits / (k * len(qs))
+
+    @metrics("recall_at_k")
+    def track_recall(self, tier, k):
+        """Mean |hits ∩ exact top-k| / k over N_QUERIES queries."""
+        return self.recall
+
+    track_recall.unit = "fraction"
+
+
+class SearchPrecision(SystemBenchmark):
+    """Precision of thresholded search against cluster labels: hits sharing the query's cluster."""
+
+    params = [THRESHOLDS, SEARCH_TIERS]
+    param_names = ["threshold", "tier"]
+    items_per_call = N_QUERIES
+
+    def prepare(self, threshold, tier):
+        system = self.new_system("memory", ltm="memory", **_roomy(DATASET))
+        _, labels, ids = load_clustered(system, DATASET, tier)
+        label_of = dict(zip(ids, labels))
+        qs, q_labels = queries()
+        relevant = returned = 0
+        for query, label in zip(qs, q_labels):
+            found = system.retrieve_similar_states(AGENT, query, k=K, tier=tier, threshold=threshold)
+            returned += len(found)
+            relevant += sum(1 for m in found if label_of.get(m["memory_id"]) == label)
+        self.precision = relevant / returned if returned else float("nan")
+        self.hits = returned / len(qs)
+
+    @metrics("precision")
+    def track_precision(self, threshold, tier):
+        """Fraction of returned hits (k=10, similarity ≥ threshold) in the query's cluster."""
+        return self.precision
+
+    track_precision.unit = "fraction"
+
+    @metrics("hits_per_query")
+    def track_hits_per_query(self, threshold, tier):
+        """Mean number of hits per query at this threshold (at most 10)."""
+        return self.hits
+
+    track_hits_per_query.unit = "memories"
+
+
+class StepRangeQuery(SystemBenchmark):
+    """retrieve_by_time_range over 20-step windows, per data volume."""
+
+    params = [VOLUMES, BACKENDS]
+    param_names = ["volume", "backend"]
+    ops_per_call = N_QUERIES
+    items_per_call = N_QUERIES
+
+    def prepare(self, volume, backend):
+        self.system = self.new_system(backend, **_roomy(volume))
+        self.system.store_agent_states(AGENT, test_states(volume, 1), list(range(volume)))
+        stride = 7919
+        span = max(1, volume - RANGE_WIDTH)
+        self.windows = [((i * stride) % span, (i * stride) % span + RANGE_WIDTH - 1) for i in range(N_QUERIES)]
+
+    @metrics("time_range_latency_seconds")
+    def time_step_range(self, volume, backend):
+        """N_QUERIES step-range queries."""
+        query = self.system.retrieve_by_time_range
+        for start, end in self.windows:
+            query(AGENT, start, end)
+
+
+class AttributeQuery(SystemBenchmark):
+    """retrieve_by_attributes on a top-level key (status) and a dotted key (goals.0.id)."""
+
+    params = [VOLUMES, ["status", "goals.0.id"], BACKENDS]
+    param_names = ["volume", "key", "backend"]
+    ops_per_call = N_QUERIES
+    items_per_call = N_QUERIES
+
+    def prepare(self, volume, key, backend):
+        self.system = self.new_system(backend, **_roomy(volume))
+        self.system.store_agent_states(AGENT, test_states(volume, 1), list(range(volume)))
+        values = list(STATUSES) if key == "status" else ["goal_0", "goal_1"]
+        self.queries = [{key: values[i % len(values)]} for i in range(N_QUERIES)]
+
+    @metrics("attribute_latency_seconds")
+    def time_attribute_query(self, volume, key, backend):
+        """N_QUERIES attribute queries."""
+        query = self.system.retrieve_by_attributes
+        for attributes in self.queries:
+            query(AGENT, attributes)

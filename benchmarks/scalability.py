@@ -1,0 +1,189 @@
+"""Scalability: agent-count scaling, memory-size scaling, resource use (category 5).
+
+Grids: ``scalability.agent_counts``, ``scalability.memory_sizes``, ``scalability.parallel_operations``
+(worker threads or processes).  Each agent runs the seed's workload: 10 stores, 5 reads of its own
+memories, 3 similarity searches.  Modes: threads on one shared system (memory and Redis backends),
+and processes on the Redis backend (each worker process opens its own system on the same namespace).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from .common import (BACKENDS, CONFIG, NO_AUTO_CLEANUP, SystemBenchmark, make_config, metrics,
+                     require_backend, sorted_unique, test_states)
+
+AGENT_COUNTS = sorted_unique(CONFIG.scalability.agent_counts)
+MEMORY_SIZES = sorted_unique(CONFIG.scalability.memory_sizes)
+WORKERS = sorted_unique(CONFIG.scalability.parallel_operations)
+MODES = ["threads-memory", "threads-redis", "processes-redis"]
+STORES, READS, SEARCHES = 10, 5, 3
+OPS_PER_AGENT = STORES + READS + SEARCHES
+SIZE_OPS = 100  # operations per call in memory-size scaling
+CPU_OPS = 1000
+
+
+def _roomy(n: int) -> dict:
+    room = max(int(n), 1000) + 1
+    return {"stm_limit": room, "im_limit": room, "cleanup_interval": NO_AUTO_CLEANUP}
+
+
+def agent_workload(system, agent_index: int, round_index: int = 0) -> int:
+    """The seed's per-agent workload on `system`; returns the number of operations done."""
+    agent = f"agent_{agent_index}"
+    states = test_states(STORES, 1, seed=agent_index)
+    base = round_index * STORES
+    ids = [system.store_agent_state(agent, state, base + i) for i, state in enumerate(states)]
+    for mid in ids[:READS]:
+        system.retrieve_state(mid)
+    for state in states[:SEARCHES]:
+        system.retrieve_similar_states(agent, state, k=5)
+    return OPS_PER_AGENT
+
+
+# ---- worker processes (Redis backend): one system per process, shared namespace -------------
+_WORKER_SYSTEM = None
+
+
+def _worker_init(config_dict):
+    global _WORKER_SYSTEM
+    from memory import AgentMemorySystem, MemoryConfig
+
+    _WORKER_SYSTEM = AgentMemorySystem(MemoryConfig.from_dict(config_dict))
+
+
+def _worker_run(args):
+    agent_index, round_index = args
+    return agent_workload(_WORKER_SYSTEM, agent_index, round_index)
+
+
+def _worker_close(_):
+    global _WORKER_SYSTEM
+    if _WORKER_SYSTEM is not None:
+        _WORKER_SYSTEM.close()
+        _WORKER_SYSTEM = None
+    return 0
+
+
+class AgentCountScaling(SystemBenchmark):
+    """N agents each running the seed workload concurrently (threads or processes)."""
+
+    params = [AGENT_COUNTS, WORKERS, MODES]
+    param_names = ["agents", "workers", "mode"]
+    items_per_call = ("agents", OPS_PER_AGENT)
+    ops_per_call = ("agents", OPS_PER_AGENT)
+
+    def prepare(self, agents, workers, mode):
+        kind, backend = mode.split("-")
+        require_backend(backend)
+        self.system = self.new_system(backend, **_roomy(agents * STORES * 50))
+        self.round = 0
+        if kind == "threads":
+            pool = ThreadPoolExecutor(max_workers=workers)
+            list(pool.map(lambda _: None, range(workers)))  # start the threads before timing
+            self.defer(lambda: pool.shutdown(wait=True))
+            self.dispatch = lambda agent_ids, r: sum(pool.map(lambda a: agent_workload(self.system, a, r), agent_ids))
+        else:
+            config = make_config(backend, namespace=self.namespace, db_path=":memory:",
+                                 **_roomy(agents * STORES * 50)).to_dict()
+            ctx = multiprocessing.get_context("fork")
+            proc_pool = ctx.Pool(workers, initializer=_worker_init, initargs=(config,))
+
+            def close_pool():
+                try:
+                    proc_pool.map(_worker_close, range(workers * 4), chunksize=1)
+                finally:
+                    proc_pool.close()
+                    proc_pool.join()
+
+            self.defer(close_pool)
+            self.dispatch = lambda agent_ids, r: sum(proc_pool.map(_worker_run, [(a, r) for a in agent_ids], chunksize=1))
+
+    @metrics("throughput_ops_per_second", "total_time_seconds", "items_processed")
+    def time_agent_workload(self, agents, workers, mode):
+        """All agents' workloads, dispatched over the workers."""
+        self.dispatch(range(agents), 0)
+
+    @metrics("scaling_efficiency")
+    def track_scaling_efficiency(self, agents, workers, mode):
+        """(operations/s with N agents) / (operations/s with one agent): 1.0 = per-operation cost
+        independent of the number of agents; > 1 = parallel speed-up."""
+        clock = time.perf_counter
+        self.dispatch([0], 0)  # warm up
+        t0 = clock()
+        ops_one = self.dispatch([0], 1)
+        one = ops_one / (clock() - t0)
+        t0 = clock()
+        ops_all = self.dispatch(range(agents), 2)
+        return (ops_all / (clock() - t0)) / one
+
+    track_scaling_efficiency.unit = "ratio"
+
+
+class MemorySizeScaling(SystemBenchmark):
+    """Store, read and search latency as the number of memories held grows."""
+
+    params = [MEMORY_SIZES, ["store", "read", "search"], BACKENDS]
+    param_names = ["memory_size", "operation", "backend"]
+    items_per_call = SIZE_OPS
+    ops_per_call = SIZE_OPS
+
+    def prepare(self, memory_size, operation, backend):
+        self.system = self.new_system(backend, **_roomy(memory_size + SIZE_OPS))
+        agent = "benchmark_agent"
+        self.ids = self.system.store_agent_states(agent, test_states(memory_size, 1), list(range(memory_size)))
+        self.new_states = test_states(SIZE_OPS, 1, seed=99)
+        stride = 7919
+        self.read_ids = [self.ids[(i * stride) % memory_size] for i in range(SIZE_OPS)]
+        self.first_step = memory_size
+        self.agent = agent
+
+    @metrics("store_latency_seconds", "read_latency_seconds", "search_latency_seconds")
+    def time_operation(self, memory_size, operation, backend):
+        """SIZE_OPS operations of the given kind."""
+        s, agent = self.system, self.agent
+        if operation == "store":
+            step = self.first_step
+            for i, state in enumerate(self.new_states):
+                s.store_agent_state(agent, state, step + i)
+        elif operation == "read":
+            for mid in self.read_ids:
+                s.retrieve_state(mid)
+        else:
+            for state in self.new_states:
+                s.retrieve_similar_states(agent, state, k=5)
+
+
+class ResourceUse(SystemBenchmark):
+    """Peak memory of loading and searching a volume; CPU seconds per 1 000 seed-mix operations."""
+
+    params = [MEMORY_SIZES, BACKENDS]
+    param_names = ["memory_size", "backend"]
+    items_per_call = "memory_size"
+
+    def prepare(self, memory_size, backend):
+        self.system = self.new_system(backend, **_roomy(memory_size + CPU_OPS))
+        self.states = test_states(memory_size, 1)
+
+    @metrics("peak_memory_bytes")
+    def peakmem_load_and_search(self, memory_size, backend):
+        """store_agent_states of memory_size states, then 10 similarity searches."""
+        self.system.store_agent_states("benchmark_agent", self.states, list(range(memory_size)))
+        for state in self.states[:10]:
+            self.system.retrieve_similar_states("benchmark_agent", state, k=5)
+
+    @metrics("cpu_seconds_per_1000_ops")
+    def track_cpu_seconds_per_1000_ops(self, memory_size, backend):
+        """Process CPU time (this process only, not the Redis server) of 1 000 operations in the seed
+        workload's mix (10 stores : 5 reads : 3 searches) on top of memory_size memories."""
+        self.system.store_agent_states("benchmark_agent", self.states, list(range(memory_size)))
+        rounds = CPU_OPS // OPS_PER_AGENT + 1
+        t0 = time.process_time()
+        done = 0
+        for r in range(rounds):
+            done += agent_workload(self.system, r % 8, r + memory_size)
+        return (time.process_time() - t0) * 1000.0 / done
+
+    track_cpu_seconds_per_1000_ops.unit = "seconds"

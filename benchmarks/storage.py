@@ -1,0 +1,212 @@
+"""Storage performance: write throughput, read latency, memory efficiency (seed category 1).
+
+Grids: ``storage.batch_sizes``, ``storage.data_complexity_levels``, ``storage.num_samples`` of the
+benchmark configuration.  Write benchmarks give STM room for the whole batch (``stm_limit`` at
+least the batch size, no automatic maintenance), so they time the write path alone; the cost of
+moving memories between tiers is measured in memory_transition.py.
+"""
+
+from __future__ import annotations
+
+import time
+
+from .common import (BACKENDS, CONFIG, NO_AUTO_CLEANUP, TIERS, SystemBenchmark, metrics, percentile,
+                     sorted_unique, test_states)
+
+AGENT = "benchmark_agent"
+BATCH_SIZES = sorted_unique(CONFIG.storage.batch_sizes)
+COMPLEXITIES = sorted_unique(CONFIG.storage.data_complexity_levels)
+NUM_SAMPLES = int(CONFIG.storage.num_samples)
+READ_BATCHES = [1, 10, 50, 100]
+#: memories preloaded for read benchmarks, and loaded for memory-efficiency tracks
+READ_POOL = 1000
+EFFICIENCY_N = max(100, min(10 * NUM_SAMPLES, 10000))
+
+
+def _roomy(n: int) -> dict:
+    """Limits that hold `n` memories in any tier without transitions."""
+    room = max(int(n), 1000) + 1
+    return {"stm_limit": room, "im_limit": room, "cleanup_interval": NO_AUTO_CLEANUP}
+
+
+class WriteThroughput(SystemBenchmark):
+    """Writing states into STM: the seed's loop of store_agent_state, and store_agent_states."""
+
+    params = [BATCH_SIZES, COMPLEXITIES, BACKENDS]
+    param_names = ["batch_size", "complexity", "backend"]
+    items_per_call = "batch_size"
+
+    def prepare(self, batch_size, complexity, backend):
+        self.states = test_states(batch_size, complexity)
+        self.steps = list(range(batch_size))
+        self.system = self.new_system(backend, **_roomy(batch_size))
+
+    @metrics("throughput_ops_per_second", "total_time_seconds", "items_processed", ops_per_call="batch_size")
+    def time_store_loop(self, batch_size, complexity, backend):
+        """One store_agent_state call per state (the seed's write loop)."""
+        store = self.system.store_agent_state
+        for step, state in zip(self.steps, self.states):
+            store(AGENT, state, step)
+
+    @metrics("throughput_ops_per_second", "total_time_seconds", "items_processed", ops_per_call=1)
+    def time_store_batch(self, batch_size, complexity, backend):
+        """One store_agent_states call for the whole batch."""
+        self.system.store_agent_states(AGENT, self.states, self.steps)
+
+
+class TierWriteThroughput(SystemBenchmark):
+    """Writing states directly into one tier (``tier=`` of the store calls): STM, IM and LTM."""
+
+    params = [BATCH_SIZES, TIERS, BACKENDS]
+    param_names = ["batch_size", "tier", "backend"]
+    items_per_call = "batch_size"
+
+    def prepare(self, batch_size, tier, backend):
+        self.states = test_states(batch_size, COMPLEXITIES[0])
+        self.steps = list(range(batch_size))
+        self.system = self.new_system(backend, **_roomy(batch_size))
+
+    @metrics("throughput_ops_per_second", "total_time_seconds", "items_processed", ops_per_call="batch_size")
+    def time_store_loop(self, batch_size, tier, backend):
+        """store_agent_state(..., tier=tier) per state."""
+        store = self.system.store_agent_state
+        for step, state in zip(self.steps, self.states):
+            store(AGENT, state, step, tier=tier)
+
+    @metrics("throughput_ops_per_second", "total_time_seconds", "items_processed", ops_per_call=1)
+    def time_store_batch(self, batch_size, tier, backend):
+        """store_agent_states(..., tier=tier) for the whole batch."""
+        self.system.store_agent_states(AGENT, self.states, self.steps, tier=tier)
+
+
+class ReadLatency(SystemBenchmark):
+    """Reading memories by id from one tier: one id (retrieve_state) or batches (retrieve_states)."""
+
+    params = [READ_BATCHES, TIERS, BACKENDS]
+    param_names = ["batch_size", "tier", "backend"]
+    ops_per_call = NUM_SAMPLES
+    items_per_call = (NUM_SAMPLES, "batch_size")
+
+    def prepare(self, batch_size, tier, backend):
+        self.system = self.new_system(backend, **_roomy(READ_POOL))
+        states = test_states(READ_POOL, COMPLEXITIES[0])
+        ids = self.system.store_agent_states(AGENT, states, list(range(READ_POOL)), tier=tier)
+        # NUM_SAMPLES requests spread over the pool, each of batch_size distinct ids
+        stride = 7919  # prime: a scattered but deterministic access pattern
+        self.requests = []
+        for i in range(NUM_SAMPLES):
+            start = (i * stride) % READ_POOL
+            self.requests.append([ids[(start + j) % READ_POOL] for j in range(batch_size)])
+        self.single = [r[0] for r in self.requests]
+        self.batch_size = batch_size
+
+    def _read_all(self):
+        if self.batch_size == 1:
+            get = self.system.retrieve_state
+            for mid in self.single:
+                get(mid)
+        else:
+            get_many = self.system.retrieve_states
+            for ids in self.requests:
+                get_many(ids)
+
+    @metrics("single_read_latency_seconds", "batch_read_latency_seconds", "total_time_seconds")
+    def time_read(self, batch_size, tier, backend):
+        """NUM_SAMPLES reads of batch_size ids (batch_size 1: retrieve_state, else retrieve_states)."""
+        self._read_all()
+
+    @metrics("p95_latency_ms")
+    def track_p95_latency_ms(self, batch_size, tier, backend):
+        """95th percentile of the per-request latency over NUM_SAMPLES requests, in milliseconds."""
+        self._read_all()  # warm caches the way time_read's repeats do
+        clock = time.perf_counter
+        samples = []
+        if batch_size == 1:
+            get = self.system.retrieve_state
+            for mid in self.single:
+                t0 = clock()
+                get(mid)
+                samples.append(clock() - t0)
+        else:
+            get_many = self.system.retrieve_states
+            for ids in self.requests:
+                t0 = clock()
+                get_many(ids)
+                samples.append(clock() - t0)
+        return percentile(samples, 95) * 1e3
+
+    track_p95_latency_ms.unit = "ms"
+
+    def track_found_fraction(self, batch_size, tier, backend):
+        """Fraction of requested ids that came back (must be 1.0: a sanity check of the read path)."""
+        found = total = 0
+        for ids in self.requests:
+            got = self.system.retrieve_states(ids)
+            total += len(ids)
+            found += sum(1 for m in got if m is not None)
+        return found / total
+
+    track_found_fraction.unit = "fraction"
+
+
+class MemoryEfficiency(SystemBenchmark):
+    """Bytes per memory and memories per MB, per tier, after storing EFFICIENCY_N states directly."""
+
+    params = [TIERS, COMPLEXITIES]
+    param_names = ["tier", "complexity"]
+    items_per_call = EFFICIENCY_N
+
+    def prepare(self, tier, complexity):
+        self.system = self.new_system("memory", **_roomy(EFFICIENCY_N))
+        states = test_states(EFFICIENCY_N, complexity)
+        self.system.store_agent_states(AGENT, states, list(range(EFFICIENCY_N)), tier=tier)
+        self.stats = self.system.get_memory_statistics(AGENT)["tiers"][tier]
+
+    def _count(self):
+        return max(1, int(self.stats["count"]))
+
+    @metrics("stm_bytes_per_state", "im_bytes_per_state", "ltm_bytes_per_state")
+    def track_stored_bytes_per_memory(self, tier, complexity):
+        """Content bytes as stored in the tier, per memory."""
+        return self.stats["stored_bytes"] / self._count()
+
+    track_stored_bytes_per_memory.unit = "bytes"
+
+    @metrics("embedding_bytes_per_state")
+    def track_embedding_bytes_per_memory(self, tier, complexity):
+        """Embedding bytes kept by the tier, per memory."""
+        return self.stats["embedding_bytes"] / self._count()
+
+    track_embedding_bytes_per_memory.unit = "bytes"
+
+    @metrics("stm_size_bytes", "im_size_bytes", "ltm_size_bytes")
+    def track_tier_bytes(self, tier, complexity):
+        """Total bytes (content + embeddings) the tier holds for EFFICIENCY_N memories."""
+        return float(self.stats["stored_bytes"] + self.stats["embedding_bytes"])
+
+    track_tier_bytes.unit = "bytes"
+
+    @metrics("memories_per_mb")
+    def track_memories_per_mb(self, tier, complexity):
+        """Memories per 10^6 bytes of stored content plus embeddings."""
+        per = (self.stats["stored_bytes"] + self.stats["embedding_bytes"]) / self._count()
+        return 1e6 / per if per else 0.0
+
+    track_memories_per_mb.unit = "memories"
+
+
+class BulkLoadMemory(SystemBenchmark):
+    """Peak resident memory of the process while bulk-loading a batch into a fresh system."""
+
+    params = [BATCH_SIZES, COMPLEXITIES]
+    param_names = ["batch_size", "complexity"]
+    items_per_call = "batch_size"
+
+    def prepare(self, batch_size, complexity):
+        self.states = test_states(batch_size, complexity)
+        self.system = self.new_system("memory", **_roomy(batch_size))
+
+    @metrics("peak_memory_bytes")
+    def peakmem_bulk_load(self, batch_size, complexity):
+        """store_agent_states of batch_size states of the given complexity into STM."""
+        self.system.store_agent_states(AGENT, self.states, list(range(batch_size)))

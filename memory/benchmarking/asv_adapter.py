@@ -1,0 +1,568 @@
+"""The asv adapter: asv result files → one documented JSON per benchmark.
+
+Documented format (benchmarking-system.md, "Results Format")::
+
+    {"benchmark": "write_throughput", "category": "storage", "timestamp": "20250323_145623",
+     "results": {"complexity_1": {"batch_100": {"throughput_ops_per_second": 1250.5,
+                                                "total_time_seconds": 0.08, "items_processed": 100}}},
+     "metadata": {"execution_time": 15.2, "params": {...}, "commit": ..., "machine": ..., "python": ...,
+                  "backend": ..., "packages": {...}, "stats": {"complexity_1/batch_100": {metric: {...}}}}}
+
+One documented benchmark = one asv class (all its ``time_``/``track_``/``peakmem_`` methods); the naming
+rules are in :mod:`memory.benchmarking.naming`. Command line: ``python tools/asv_export.py``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import itertools
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from memory.errors import ConfigError
+
+from . import naming
+
+ASV_CONF_ENV = "AGENTMEMORY_ASV_CONFIG"
+PACKAGES = ("agentmemory", "numpy", "asv", "asv_runner", "pandas", "matplotlib", "redis", "virtualenv")
+
+
+class AdapterError(Exception):
+    """An asv results directory or file cannot be read or holds nothing to export."""
+
+
+# ---- the asv project ---------------------------------------------------------------------------
+
+
+@dataclass
+class AsvProject:
+    """A located ``asv.conf.json`` with its directories resolved to absolute paths."""
+
+    conf_path: Path
+    root: Path
+    conf: Dict[str, Any]
+
+    @property
+    def benchmark_dir(self) -> Path:
+        """Absolute path of the suite (``benchmark_dir``)."""
+        return (self.root / self.conf.get("benchmark_dir", "benchmarks")).resolve()
+
+    @property
+    def results_dir(self) -> Path:
+        """Absolute path of asv's result store (``results_dir``)."""
+        return (self.root / self.conf.get("results_dir", "results")).resolve()
+
+    @property
+    def repo(self) -> Path:
+        """Absolute path of the project's repository."""
+        return (self.root / self.conf.get("repo", ".")).resolve()
+
+
+def _read_json_with_comments(path: Path) -> Dict[str, Any]:
+    from asv import util  # asv.conf.json may hold // comments: read it the way asv does
+    return util.load_json(str(path), js_comments=True)
+
+
+def find_asv_config(start: Optional[os.PathLike] = None) -> Optional[Path]:
+    """Locate asv.conf.json: $AGENTMEMORY_ASV_CONFIG, else `start` (default cwd) and its parents,
+    else the source checkout this package is installed from (editable installs)."""
+    env = os.environ.get(ASV_CONF_ENV, "").strip()
+    if env:
+        return Path(env).resolve()
+    here = Path(start or os.getcwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / "asv.conf.json"
+        if candidate.is_file():
+            return candidate
+    package_root = Path(__file__).resolve().parents[2] / "asv.conf.json"
+    return package_root if package_root.is_file() else None
+
+
+def load_project(conf_path: Optional[os.PathLike] = None) -> AsvProject:
+    """Load the asv project at `conf_path` (default :func:`find_asv_config`); ConfigError if none."""
+    path = Path(conf_path).resolve() if conf_path else find_asv_config()
+    if path is None or not path.is_file():
+        where = path or "the current directory, its parents or the package checkout"
+        raise ConfigError(f"no asv.conf.json found in {where} (set {ASV_CONF_ENV})")
+    try:
+        conf = _read_json_with_comments(path)
+    except Exception as exc:  # asv raises its own UserError types for bad JSON
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    return AsvProject(conf_path=path, root=path.parent, conf=conf)
+
+
+# ---- discovery ---------------------------------------------------------------------------------
+
+
+def discover_suite(benchmark_dir: os.PathLike, env: Optional[Dict[str, str]] = None,
+                   timeout_seconds: float = 300.0) -> List[Dict[str, Any]]:
+    """Describe every asv benchmark of the suite (in a subprocess, the way asv imports it).
+
+    Raises AdapterError with the suite's import error when it cannot be imported."""
+    run_env = dict(os.environ)
+    run_env.update(env or {})
+    proc = subprocess.run([sys.executable, "-m", "memory.benchmarking._discover", str(benchmark_dir)],
+                          capture_output=True, text=True, env=run_env, timeout=timeout_seconds)
+    if proc.returncode != 0:
+        lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+        raise AdapterError(f"cannot import the benchmark suite at {benchmark_dir}: "
+                           f"{lines[-1] if lines else 'exit code ' + str(proc.returncode)}")
+    return json.loads(proc.stdout or "[]")
+
+
+def group_benchmarks(infos: Iterable[Dict[str, Any]]) -> Dict[str, Dict[str, List[Dict[str, Any]]]]:
+    """``{category: {benchmark: [asv benchmark info, ...]}}`` by the naming rules."""
+    out: Dict[str, Dict[str, List[Dict[str, Any]]]] = {}
+    for info in infos:
+        category, benchmark = documented_names(info)
+        out.setdefault(category, {}).setdefault(benchmark, []).append(info)
+    return out
+
+
+def documented_names(info: Dict[str, Any]) -> Tuple[str, str]:
+    """(category, benchmark) of one asv benchmark info (from benchmarks.json or discovery)."""
+    category, class_name, method = naming.split_asv_name(info["name"])
+    benchmark = info.get("benchmark_name") or naming.default_benchmark_name(class_name, method)
+    return category, str(benchmark)
+
+
+# ---- asv result files --------------------------------------------------------------------------
+
+
+def read_result_file(path: os.PathLike) -> Dict[str, Any]:
+    """Load one asv result file; its ``results`` decoded to ``{asv_name: {column: value}}``."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise AdapterError(f"unreadable asv result file {path}: {exc}") from None
+    if not isinstance(data, dict) or "results" not in data or "commit_hash" not in data:
+        raise AdapterError(f"{path} is not an asv result file")
+    columns = data.get("result_columns")
+    decoded: Dict[str, Dict[str, Any]] = {}
+    for name, entry in (data.get("results") or {}).items():
+        if columns and isinstance(entry, list):
+            decoded[name] = dict(zip(columns, entry))
+        elif isinstance(entry, dict):  # older asv formats
+            decoded[name] = dict(entry)
+        else:
+            decoded[name] = {"result": entry, "params": []}
+    data["decoded"] = decoded
+    data["path"] = str(path)
+    return data
+
+
+def list_result_files(results_dir: os.PathLike, commit: Optional[str] = None) -> List[Path]:
+    """Result files under `results_dir` (every machine): those of `commit` (a hash prefix), else the
+    one most recently run. Raises AdapterError when there are none."""
+    root = Path(results_dir)
+    if not root.is_dir():
+        raise AdapterError(f"asv results directory not found: {root}")
+    files = [p for p in sorted(root.glob("*/*.json")) if p.name != "machine.json"]
+    if not files:
+        raise AdapterError(f"no asv result files in {root} (run `asv run` first)")
+    if commit:
+        chosen = []
+        for p in files:
+            try:
+                head = json.loads(p.read_text(encoding="utf-8")).get("commit_hash", "")
+            except (OSError, json.JSONDecodeError):
+                print(f"warning: skipping unreadable asv result file {p}", file=sys.stderr)
+                continue
+            if str(head).startswith(commit):
+                chosen.append(p)
+        if not chosen:
+            raise AdapterError(f"no asv results for commit {commit} in {root}")
+        return chosen
+
+    def last_run(p: Path) -> float:
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            return -1.0
+        cols = data.get("result_columns") or []
+        idx = cols.index("started_at") if "started_at" in cols else None
+        stamps = [e[idx] for e in (data.get("results") or {}).values()
+                  if idx is not None and isinstance(e, list) and len(e) > idx and e[idx]]
+        return max(stamps, default=data.get("date") or 0)
+
+    return [max(files, key=last_run)]
+
+
+def load_benchmarks_json(results_dir: os.PathLike) -> Dict[str, Dict[str, Any]]:
+    """asv's ``benchmarks.json`` (name → info incl. function-level custom attributes), or {}."""
+    path = Path(results_dir) / "benchmarks.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(v, dict)}
+
+
+# ---- conversion --------------------------------------------------------------------------------
+
+
+def _stamp(ms: Optional[float]) -> str:
+    when = _dt.datetime.fromtimestamp(ms / 1000.0) if ms else _dt.datetime.now()
+    return when.strftime("%Y%m%d_%H%M%S")
+
+
+def package_versions() -> Dict[str, str]:
+    """Installed versions of the packages that shape the numbers (this interpreter's)."""
+    from importlib import metadata
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def _set_leaf(tree: Dict[str, Any], path: Sequence[str], metric: str, value: Any) -> None:
+    node = tree
+    for key in path:
+        node = node.setdefault(key, {})
+    node[metric] = value
+
+
+def _column(entry: Dict[str, Any], name: str, index: int) -> Any:
+    values = entry.get(name)
+    if isinstance(values, list) and index < len(values):
+        return values[index]
+    return None
+
+
+def _asv_stats(entry: Dict[str, Any], index: int) -> Dict[str, Any]:
+    cell: Dict[str, Any] = {}
+    ci_a, ci_b = _column(entry, "stats_ci_99_a", index), _column(entry, "stats_ci_99_b", index)
+    if naming.is_finite(ci_a) and naming.is_finite(ci_b):
+        cell["ci_99"] = [ci_a, ci_b]
+    for src, dst in (("stats_q_25", "q25"), ("stats_q_75", "q75"), ("stats_repeat", "repeat"),
+                     ("stats_number", "number")):
+        value = _column(entry, src, index)
+        if value is not None:
+            cell[dst] = value
+    return cell
+
+
+def _scaled(cell: Dict[str, Any], factor: float, invert: bool) -> Dict[str, Any]:
+    """Statistics of ``factor / x`` (invert) or ``x / factor`` from those of x."""
+    out: Dict[str, Any] = {k: cell[k] for k in ("repeat", "number") if k in cell}
+
+    def f(x: float) -> float:
+        return factor / x if invert else x / factor
+
+    if "ci_99" in cell and (not invert or min(cell["ci_99"]) > 0):
+        a, b = cell["ci_99"]
+        out["ci_99"] = sorted([f(a), f(b)])
+    if naming.is_finite(cell.get("q25")) and naming.is_finite(cell.get("q75")) \
+            and (not invert or min(cell["q25"], cell["q75"]) > 0):
+        q = sorted([f(cell["q25"]), f(cell["q75"])])
+        out["q25"], out["q75"] = q
+    return out
+
+
+def _items_spec(info: Dict[str, Any], param_names: Sequence[str]) -> Any:
+    spec = info.get("items_per_call")
+    if spec is None:
+        spec = info.get("items_param")
+    if spec is None:  # no declaration (e.g. benchmarks.json only): a batch-like parameter
+        spec = next((p for p in naming.ITEM_PARAM_NAMES if p in param_names), None)
+    return spec
+
+
+def _parse_grid(entry: Dict[str, Any], info: Dict[str, Any]) -> Tuple[List[str], List[List[Any]]]:
+    raw = entry.get("params") or []
+    names = list(info.get("param_names") or [])
+    if len(names) != len(raw):
+        names = [f"param{i + 1}" for i in range(len(raw))]
+    return names, raw
+
+
+def build_document(category: str, benchmark: str, infos: List[Dict[str, Any]], result: Dict[str, Any],
+                   params: Optional[Dict[str, Any]] = None, error: Optional[str] = None,
+                   extra_metadata: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """One documented JSON document from the asv benchmarks `infos` of (category, benchmark) found
+    in the decoded result file `result`. `error` (e.g. from the runner's captured output) is used
+    when a benchmark failed.
+
+    Parameters are nested in asv's order with volume-like ones innermost
+    (:func:`naming.nesting_order`); a parameter with a single measured value (e.g. backend "memory"
+    when Redis is absent) is not nested but recorded in ``metadata.fixed_params``."""
+    decoded = result["decoded"]
+    infos = sorted(infos, key=lambda i: (i.get("lineno") or 0, i["name"]))
+    present = [i for i in infos if i["name"] in decoded]
+    memory_types = [i for i in present if i.get("type") in ("peakmemory", "memory")]
+    primary_time = next((i["name"] for i in present if i.get("type") == "time"), None)
+
+    # Pass 1: the grid, and which values were measured (not skipped) per parameter.
+    grid: Dict[str, List[Any]] = {}
+    measured: Dict[str, List[Any]] = {}
+    param_keys: Dict[str, str] = {}
+    for info in present:
+        entry = decoded[info["name"]]
+        names, raw = _parse_grid(entry, info)
+        values_list = entry.get("result") if isinstance(entry.get("result"), list) else [entry.get("result")]
+        for name, values in zip(names, raw):
+            known = grid.setdefault(name, [])
+            known.extend(v for v in (naming.parse_param_value(x) for x in values) if v not in known)
+            param_keys[name] = naming.param_key(name, info.get("param_keys"))
+        for index, combo in enumerate(itertools.product(*raw) if raw else [()]):
+            value = values_list[index] if index < len(values_list) else None
+            if isinstance(value, float) and math.isnan(value):
+                continue
+            for name, text in zip(names, combo):
+                seen = measured.setdefault(name, [])
+                parsed = naming.parse_param_value(text)
+                if parsed not in seen:
+                    seen.append(parsed)
+    fixed = {name: values[0] for name, values in measured.items() if len(values) == 1}
+
+    # Pass 2: the results tree and its statistics.
+    tree: Dict[str, Any] = {}
+    stats: Dict[str, Dict[str, Any]] = {}
+    failed: List[Dict[str, Any]] = []
+    skipped: List[Dict[str, Any]] = []
+    units: Dict[str, str] = {}
+    sources: Dict[str, str] = {}
+    directions: Dict[str, int] = {}
+    seed_metrics: Dict[str, Any] = {}
+    started: List[float] = []
+    duration = 0.0
+    for info in present:
+        entry = decoded[info["name"]]
+        names, raw = _parse_grid(entry, info)
+        order = [n for n in naming.nesting_order(names, info.get("items_per_call")) if n not in fixed]
+        if entry.get("started_at"):
+            started.append(entry["started_at"])
+        duration += float(entry.get("duration") or 0.0)
+        _, _, method = naming.split_asv_name(info["name"])
+        btype = info.get("type", "")
+        overrides = info.get("metric_names") or {}
+        if btype == "time":
+            time_names = naming.time_metric_names(method, info["name"] == primary_time)
+            if method in overrides:
+                time_names["total"] = overrides[method]
+            main_metric = time_names["total"]
+        elif btype in ("peakmemory", "memory"):
+            main_metric = overrides.get(method) or naming.memory_metric_name(btype, method, len(memory_types) == 1)
+        else:
+            main_metric = overrides.get(method) or naming.track_metric_name(method, info.get("unit"))
+        units[main_metric] = info.get("unit", "")
+        sources[main_metric] = info["name"]
+        if info.get("seed_metrics"):
+            seed_metrics[info["name"]] = info["seed_metrics"]
+        if isinstance(info.get("higher_is_better"), bool):
+            directions[main_metric] = 1 if info["higher_is_better"] else -1
+        items_spec = _items_spec(info, names)
+        ops_spec = info.get("ops_per_call")
+        values_list = entry.get("result") if isinstance(entry.get("result"), list) else [entry.get("result")]
+        for index, combo in enumerate(itertools.product(*raw) if raw else [()]):
+            values = {n: naming.parse_param_value(v) for n, v in zip(names, combo)}
+            path = [naming.path_key(n, values[n], info.get("param_keys")) for n in order]
+            full = naming.join_path(naming.path_key(n, values[n], info.get("param_keys")) for n in names)
+            value = values_list[index] if index < len(values_list) else None
+            if value is None:
+                failed.append({"asv_name": info["name"], "params": full})
+                continue
+            if isinstance(value, float) and math.isnan(value):
+                skipped.append({"asv_name": info["name"], "params": full})
+                continue
+            where = naming.join_path(path)
+            cell = _asv_stats(entry, index)
+            path_stats = stats.setdefault(where, {})
+            _set_leaf(tree, path, main_metric, value)
+            if cell:
+                path_stats[main_metric] = cell
+            if btype != "time" or not value > 0:
+                continue
+            items = naming.evaluate_count(items_spec, values)
+            if items is not None:
+                _set_leaf(tree, path, time_names["items"], int(items) if items.is_integer() else items)
+                _set_leaf(tree, path, time_names["throughput"], items / value)
+                units[time_names["throughput"]] = "ops/s"
+                sources[time_names["throughput"]] = info["name"]
+                if cell:
+                    path_stats[time_names["throughput"]] = _scaled(cell, items, invert=True)
+            ops = naming.evaluate_count(ops_spec, values)
+            if ops is not None and ops != 1:
+                _set_leaf(tree, path, time_names["latency"], value / ops)
+                units[time_names["latency"]] = "seconds"
+                sources[time_names["latency"]] = info["name"]
+                if cell:
+                    path_stats[time_names["latency"]] = _scaled(cell, ops, invert=False)
+    machine_info = dict(result.get("params") or {})
+    backend = fixed.get("backend") or ",".join(str(b) for b in measured.get("backend", [])) or "memory"
+    metadata: Dict[str, Any] = {
+        "execution_time": round(duration, 6),
+        "params": params if params is not None else grid,
+        "asv_params": grid,
+        "fixed_params": fixed,
+        "param_keys": param_keys,
+        "commit": result.get("commit_hash"),
+        "machine": machine_info.get("machine"),
+        "machine_info": machine_info,
+        "python": machine_info.get("python") or result.get("python"),
+        "python_version": platform.python_version(),
+        "env_name": result.get("env_name"),
+        "backend": backend,
+        "packages": package_versions(),
+        "requirements": result.get("requirements") or {},
+        "asv_benchmarks": [i["name"] for i in infos],
+        "metric_sources": sources,
+        "units": units,
+        "stats": {k: v for k, v in stats.items() if v},
+        "source": result.get("path"),
+        "started_at": (_dt.datetime.fromtimestamp(min(started) / 1000.0, _dt.timezone.utc).isoformat()
+                       if started else None),
+    }
+    if directions:
+        metadata["metric_directions"] = directions
+    if seed_metrics:
+        metadata["seed_metrics"] = seed_metrics
+    if failed:
+        metadata["failed"] = failed
+    if skipped:
+        metadata["skipped"] = skipped
+    metadata.update(extra_metadata or {})
+    document: Dict[str, Any] = {
+        "benchmark": benchmark,
+        "category": category,
+        "timestamp": _stamp(min(started) if started else None),
+        "results": tree,
+        "metadata": metadata,
+    }
+    if not present:
+        document["error"] = error or "asv recorded no result for this benchmark"
+    elif failed:
+        names = naming.dedupe(f["asv_name"] + (f" [{f['params']}]" if f["params"] else "") for f in failed)
+        document["error"] = error or ("failed: " + "; ".join(names[:10])
+                                      + (f" (+{len(names) - 10} more)" if len(names) > 10 else ""))
+    return document
+
+
+def write_document(document: Dict[str, Any], output_dir: os.PathLike) -> str:
+    """Write `document` to ``<output_dir>/<category>/<benchmark>_<timestamp>.json`` (a numbered
+    suffix avoids overwriting); return the path."""
+    folder = Path(output_dir) / document["category"]
+    folder.mkdir(parents=True, exist_ok=True)
+    base = f"{document['benchmark']}_{document['timestamp']}"
+    target = folder / f"{base}.json"
+    counter = 2
+    while target.exists():
+        target = folder / f"{base}_{counter}.json"
+        counter += 1
+    target.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
+    return str(target)
+
+
+def merge_infos(from_results: Dict[str, Dict[str, Any]],
+                discovered: Optional[List[Dict[str, Any]]] = None) -> List[Dict[str, Any]]:
+    """Benchmark infos: asv's benchmarks.json entries, refined by the suite's class attributes."""
+    merged = {name: dict(info, name=name) for name, info in from_results.items()}
+    for info in discovered or []:
+        base = merged.setdefault(info["name"], {})
+        for key, value in info.items():
+            base.setdefault(key, value)
+    return list(merged.values())
+
+
+def export_results(result_files: Sequence[os.PathLike], output_dir: os.PathLike,
+                   infos: Optional[List[Dict[str, Any]]] = None, benchmark_dir: Optional[os.PathLike] = None,
+                   only: Optional[Iterable[Tuple[str, str]]] = None,
+                   params: Optional[Dict[str, Any]] = None, errors: Optional[Dict[str, str]] = None,
+                   extra_metadata: Optional[Dict[str, Any]] = None) -> List[str]:
+    """Convert asv result files into documented JSON files in `output_dir`; return the paths.
+
+    `infos` describe the benchmarks (default: the results dir's benchmarks.json, refined by importing
+    `benchmark_dir` when given); `only` limits to (category, benchmark) pairs; `errors` maps
+    (category/benchmark) to a captured error message."""
+    written: List[str] = []
+    wanted = set(only) if only is not None else None
+    for result_file in result_files:
+        result = read_result_file(result_file)
+        if infos is None:
+            from_results = load_benchmarks_json(Path(result_file).parent.parent)
+            discovered = None
+            if benchmark_dir is not None:
+                try:
+                    discovered = discover_suite(benchmark_dir)
+                except (AdapterError, OSError, subprocess.SubprocessError) as exc:
+                    print(f"warning: {exc}; using asv's benchmarks.json only", file=sys.stderr)
+            file_infos = merge_infos(from_results, discovered)
+            for name, entry in result["decoded"].items():  # benchmarks.json may be missing
+                if not any(i["name"] == name for i in file_infos):
+                    file_infos.append({"name": name, "type": _guess_type(name), "unit": "",
+                                       "param_names": []})
+        else:
+            file_infos = infos
+        groups = group_benchmarks(file_infos)
+        for category in sorted(groups):
+            for benchmark in sorted(groups[category]):
+                if wanted is not None and (category, benchmark) not in wanted:
+                    continue
+                members = groups[category][benchmark]
+                if not any(m["name"] in result["decoded"] for m in members) and wanted is None:
+                    continue
+                doc = build_document(category, benchmark, members, result, params=params,
+                                     error=(errors or {}).get(f"{category}/{benchmark}"),
+                                     extra_metadata=extra_metadata)
+                written.append(write_document(doc, output_dir))
+    return written
+
+
+def _guess_type(name: str) -> str:
+    prefix, _ = naming.strip_prefix(name.rsplit(".", 1)[-1])
+    return {"time": "time", "timeraw": "time", "track": "track", "peakmem": "peakmemory",
+            "mem": "memory"}.get(prefix, "track")
+
+
+# ---- command line (tools/asv_export.py) ---------------------------------------------------------
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """``asv_export.py [--results-dir D] [--commit HASH] [--benchmark-dir D] --output-dir D``.
+    Exit 0 on success, 1 on any error (one line on stderr)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="asv_export.py",
+        description="Export asv result files to the documented benchmark JSON (one file per benchmark).")
+    parser.add_argument("--results-dir", help="asv results directory (default: results_dir of asv.conf.json, "
+                                              "else .asv/results)")
+    parser.add_argument("--commit", help="export this commit (hash prefix); default: the latest run")
+    parser.add_argument("--benchmark-dir", help="the asv suite, imported for naming attributes "
+                                                "(default: benchmark_dir of asv.conf.json)")
+    parser.add_argument("--output-dir", required=True, help="where <category>/<benchmark>_<timestamp>.json go")
+    args = parser.parse_args(argv)
+    try:
+        project = None
+        try:
+            project = load_project()
+        except ConfigError:
+            pass
+        results_dir = Path(args.results_dir) if args.results_dir else (
+            project.results_dir if project else Path(".asv/results"))
+        bench_dir = args.benchmark_dir or (str(project.benchmark_dir) if project else None)
+        if bench_dir and not Path(bench_dir).is_dir():
+            raise AdapterError(f"benchmark directory not found: {bench_dir}")
+        files = list_result_files(results_dir, args.commit)
+        written = export_results(files, args.output_dir, benchmark_dir=bench_dir)
+    except (AdapterError, ConfigError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if not written:
+        print(f"error: nothing to export from {', '.join(str(f) for f in files)}", file=sys.stderr)
+        return 1
+    for path in written:
+        print(path)
+    print(f"exported {len(written)} benchmark file(s) to {args.output_dir}", file=sys.stderr)
+    return 0

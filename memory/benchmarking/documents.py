@@ -1,0 +1,115 @@
+"""Reading and finding documented result files (``<dir>/<category>/<benchmark>_<timestamp>.json``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+from . import naming
+
+REQUIRED_KEYS = ("benchmark", "category", "results")
+
+
+class ResultsError(ValueError):
+    """A result file or directory cannot be used (missing, unreadable, not a benchmark result)."""
+
+
+def read_document(path: os.PathLike) -> Dict[str, Any]:
+    """Load one documented result file; ResultsError when unreadable or not a benchmark result."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ResultsError(f"result file not found: {path}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ResultsError(f"unreadable result file {path}: {exc}") from None
+    if not isinstance(data, dict) or any(k not in data for k in REQUIRED_KEYS) \
+            or not isinstance(data.get("results"), dict):
+        raise ResultsError(f"{path} is not a benchmark result (needs {', '.join(REQUIRED_KEYS)})")
+    data.setdefault("metadata", {})
+    data.setdefault("timestamp", "")
+    return data
+
+
+def warn(message: str) -> None:
+    """Print a one-line warning on stderr."""
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def find_documents(root: os.PathLike, category: Optional[str] = None,
+                   benchmark_name: Optional[str] = None) -> List[Tuple[str, Dict[str, Any]]]:
+    """(path, document) for every result file under `root` (recursively), oldest first; corrupt files
+    are skipped with a warning naming them; other JSON (e.g. benchmark_config.json) is ignored."""
+    root = Path(root)
+    found: List[Tuple[str, Dict[str, Any]]] = []
+    if not root.is_dir():
+        return found
+    for path in sorted(root.rglob("*.json")):
+        if path.name == "benchmark_config.json":
+            continue
+        try:
+            doc = read_document(path)
+        except ResultsError as exc:
+            if "not a benchmark result" in str(exc):
+                if _looks_like_result(path):
+                    warn(f"skipping {path}: not a benchmark result file")
+                continue
+            warn(f"skipping corrupt result file {path}: {str(exc).split(': ', 1)[-1]}")
+            continue
+        if category and doc.get("category") != category:
+            continue
+        if benchmark_name and doc.get("benchmark") != benchmark_name:
+            continue
+        found.append((str(path), doc))
+    found.sort(key=lambda item: (str(item[1].get("timestamp", "")), item[0]))
+    return found
+
+
+def _looks_like_result(path: Path) -> bool:
+    # Files named like <benchmark>_<YYYYmmdd>_<HHMMSS>.json are expected to be results.
+    stem = path.stem.split("_")
+    return len(stem) >= 3 and stem[-2].isdigit() and len(stem[-2]) == 8
+
+
+def metric_rows(document: Dict[str, Any]) -> List[Tuple[str, str, float]]:
+    """(parameter path, metric, value) for every numeric leaf of a document's results."""
+    rows = []
+    for parts, value in naming.flatten(document.get("results", {})).items():
+        rows.append((naming.join_path(parts[:-1]), parts[-1], value))
+    return rows
+
+
+def metric_stats(document: Dict[str, Any], path: str, metric: str) -> Dict[str, Any]:
+    """asv statistics recorded for (path, metric) in a document, or {}."""
+    stats = (document.get("metadata") or {}).get("stats") or {}
+    cell = stats.get(path, {}) if isinstance(stats, dict) else {}
+    value = cell.get(metric, {}) if isinstance(cell, dict) else {}
+    return value if isinstance(value, dict) else {}
+
+
+def param_prefixes(document: Dict[str, Any], param: str) -> List[str]:
+    """Path-key prefixes that may encode parameter `param` in `document` (``batch_size`` → ``batch``)."""
+    keys = (document.get("metadata") or {}).get("param_keys") or {}
+    candidates = []
+    if isinstance(keys, dict) and param in keys:
+        candidates.append(str(keys[param]))
+    candidates += [param, naming.param_key(param)]
+    if param.endswith("s"):  # "batch_sizes" (a config field name) → "batch_size" → "batch"
+        candidates += [param[:-1], naming.param_key(param[:-1])]
+    return naming.dedupe(candidates)
+
+
+def canonical_path(document: Dict[str, Any], path: str) -> str:
+    """A parameter path made comparable across runs: its keys plus those of ``metadata.fixed_params``
+    (parameters with one value, not nested), sorted."""
+    meta = document.get("metadata") or {}
+    fixed = meta.get("fixed_params") or {}
+    keys = meta.get("param_keys") or {}
+    parts = [p for p in path.split(naming.PATH_SEP) if p] if path else []
+    if isinstance(fixed, dict):
+        parts += [naming.path_key(name, value, keys if isinstance(keys, dict) else None)
+                  for name, value in fixed.items()]
+    return naming.join_path(sorted(set(parts)))

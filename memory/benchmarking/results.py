@@ -1,0 +1,300 @@
+"""BenchmarkResults: save, list, load, tabulate and plot documented results; self-contained HTML reports."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from . import htmlpage, naming
+from .documents import (ResultsError, find_documents, metric_rows, metric_stats, param_prefixes,
+                        read_document)
+
+# Metrics drawn in reports, in order of preference (leaf name suffixes).
+_REPORT_METRIC_HINTS = ("throughput_ops_per_second", "total_time_seconds", "latency", "_seconds", "_ms",
+                        "bytes", "recall", "precision", "ratio", "similarity", "mse", "retention",
+                        "efficiency", "percent")
+# Parameters preferred as x axis (volume-like), then any numeric parameter.
+_X_HINTS = ("batch_size", "dataset_size", "memory_size", "data_volume", "volume", "num_memories",
+            "agent_count", "num_agents", "query_count", "operations")
+
+
+def _matplotlib():
+    import matplotlib
+    if matplotlib.get_backend().lower() != "agg":
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+class BenchmarkResults:
+    """Manage documented result files under `results_dir` (``<category>/<benchmark>_<timestamp>.json``)."""
+
+    def __init__(self, results_dir: str = "benchmark_results"):
+        self.results_dir = str(results_dir)
+
+    # ---- files --------------------------------------------------------------------------------
+
+    def save_result(self, benchmark_name: str, category: str, results: Dict[str, Any],
+                    metadata: Optional[Dict[str, Any]] = None, timestamp: Optional[str] = None) -> str:
+        """Write a result in the documented format; return its path."""
+        stamp = timestamp or _dt.datetime.now().strftime("%Y%m%d_%H%M%S")
+        document = {"benchmark": benchmark_name, "category": category, "timestamp": stamp,
+                    "results": results, "metadata": dict(metadata or {})}
+        folder = Path(self.results_dir) / category
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{benchmark_name}_{stamp}.json"
+        counter = 2
+        while target.exists():
+            target = folder / f"{benchmark_name}_{stamp}_{counter}.json"
+            counter += 1
+        target.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
+        return str(target)
+
+    def load_result(self, filepath: str) -> Dict[str, Any]:
+        """Load one result file (a path, or a name relative to results_dir); ResultsError if invalid."""
+        path = Path(filepath)
+        if not path.exists() and (Path(self.results_dir) / path).exists():
+            path = Path(self.results_dir) / path
+        return read_document(path)
+
+    def list_results(self, category: Optional[str] = None, benchmark_name: Optional[str] = None) -> List[str]:
+        """Paths of result files, oldest first, optionally of one category and/or benchmark; corrupt
+        files are skipped with a warning."""
+        return [path for path, _ in find_documents(self.results_dir, category, benchmark_name)]
+
+    def _load_many(self, filepaths: Sequence[str]) -> List[Tuple[str, Dict[str, Any]]]:
+        loaded = []
+        for path in filepaths:
+            try:
+                loaded.append((str(path), self.load_result(path)))
+            except ResultsError as exc:
+                print(f"warning: skipping {exc}", flush=True)
+        return loaded
+
+    # ---- tables -------------------------------------------------------------------------------
+
+    def compare_results(self, filepaths: Sequence[str], metrics: Optional[Sequence[str]] = None):
+        """A pandas DataFrame with a row per run (benchmark, category, timestamp, file, error) and a
+        column per flattened metric ``<param path>/<metric>``; `metrics` keeps only those metric names
+        (leaf names like "throughput_ops_per_second" or full column names)."""
+        import pandas as pd
+
+        rows = []
+        for path, doc in self._load_many(filepaths):
+            row: Dict[str, Any] = {"benchmark": doc["benchmark"], "category": doc["category"],
+                                   "timestamp": doc.get("timestamp", ""), "file": path,
+                                   "commit": (doc.get("metadata") or {}).get("commit"),
+                                   "error": doc.get("error")}
+            for where, metric, value in metric_rows(doc):
+                column = f"{where}/{metric}" if where else metric
+                if metrics and metric not in metrics and column not in metrics:
+                    continue
+                row[column] = value
+            rows.append(row)
+        frame = pd.DataFrame(rows, columns=None if rows else
+                             ["benchmark", "category", "timestamp", "file", "commit", "error"])
+        return frame
+
+    # ---- plots --------------------------------------------------------------------------------
+
+    def _series(self, doc: Dict[str, Any], metric: str, x_axis: Optional[str]) -> Dict[str, List[Tuple[Any, float]]]:
+        """{series label: [(x, value), ...]} for `metric` in one document."""
+        prefixes = param_prefixes(doc, x_axis) if x_axis else []
+        series: Dict[str, List[Tuple[Any, float]]] = {}
+        for where, name, value in metric_rows(doc):
+            if name != metric:
+                continue
+            parts = where.split(naming.PATH_SEP) if where else []
+            x_value, rest = None, []
+            for part in parts:
+                hit = None
+                for prefix in prefixes:
+                    hit = naming.key_value(part, prefix)
+                    if hit is not None:
+                        break
+                if hit is not None and x_value is None:
+                    x_value = hit
+                else:
+                    rest.append(part)
+            if x_axis and x_value is None:
+                continue
+            series.setdefault(" ".join(rest), []).append((x_value, value))
+        return series
+
+    def plot_comparison(self, filepaths: Sequence[str], metric: str, x_axis: Optional[str] = None,
+                        title: Optional[str] = None):
+        """A matplotlib Figure of leaf metric `metric` across runs: against parameter `x_axis` (e.g.
+        "batch_size", read from path keys like "batch_100"), one line per run and other parameters;
+        without `x_axis`, one point per run (in time order). ValueError when no run has the metric."""
+        plt = _matplotlib()
+        docs = self._load_many(filepaths)
+        fig, ax = plt.subplots(figsize=(8, 4.8))
+        plotted = 0
+        multi = len({(d["category"], d["benchmark"]) for _, d in docs}) > 1
+        if x_axis:
+            all_x: List[float] = []
+            for _, doc in docs:
+                for label, points in self._series(doc, metric, x_axis).items():
+                    numeric = all(isinstance(x, (int, float)) for x, _ in points)
+                    points = sorted(points, key=lambda p: p[0] if numeric else str(p[0]))
+                    xs = [p[0] if numeric else str(p[0]) for p in points]
+                    if numeric:
+                        all_x += xs
+                    run = doc.get("timestamp", "")
+                    name = f"{doc['benchmark']} " if multi else ""
+                    ax.plot(xs, [p[1] for p in points], marker="o",
+                            label=f"{name}{run} {label}".strip())
+                    plotted += 1
+            if all_x and min(all_x) > 0 and max(all_x) / min(all_x) >= 100:
+                ax.set_xscale("log")
+            ax.set_xlabel(x_axis)
+        else:
+            runs: Dict[str, List[Tuple[str, float]]] = {}
+            for _, doc in docs:
+                for where, name, value in metric_rows(doc):
+                    if name == metric:
+                        label = f"{doc['benchmark']} {where}".strip() if multi else (where or metric)
+                        runs.setdefault(label, []).append((doc.get("timestamp", ""), value))
+            for label, points in runs.items():
+                ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=label)
+                plotted += 1
+            ax.set_xlabel("run")
+            fig.autofmt_xdate()
+        if not plotted:
+            plt.close(fig)
+            available = sorted({m for _, d in docs for _, m, _ in metric_rows(d)})
+            raise ValueError(f"no data for metric {metric!r}"
+                             + (f" with x_axis {x_axis!r}" if x_axis else "")
+                             + (f"; available metrics: {', '.join(available)}" if available else
+                                "; no results loaded"))
+        ax.set_ylabel(metric)
+        ax.set_title(title or (f"{metric} vs {x_axis}" if x_axis else f"{metric} per run"))
+        ax.grid(True, alpha=0.3)
+        if plotted <= 12:
+            ax.legend(fontsize="small")
+        fig.tight_layout()
+        return fig
+
+    def save_plot(self, fig, filename: str, output_dir: Optional[str] = None) -> str:
+        """Save a figure as `filename` in `output_dir` (default ``<results_dir>/plots``); return the path."""
+        folder = Path(output_dir) if output_dir else Path(self.results_dir) / "plots"
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / filename
+        fig.savefig(target, dpi=100, bbox_inches="tight")
+        return str(target)
+
+    # ---- report -------------------------------------------------------------------------------
+
+    def generate_report(self, category: Optional[str] = None, benchmark_name: Optional[str] = None,
+                        output_dir: Optional[str] = None) -> str:
+        """Write one self-contained HTML page (summary, tables, embedded plots) for the selected
+        results; return its path (default folder ``<results_dir>/reports``). ResultsError if none."""
+        found = find_documents(self.results_dir, category, benchmark_name)
+        if not found:
+            scope = " ".join(x for x in (category, benchmark_name) if x) or "any benchmark"
+            raise ResultsError(f"no results for {scope} in {self.results_dir}")
+        groups: Dict[Tuple[str, str], List[Tuple[str, Dict[str, Any]]]] = {}
+        for path, doc in found:
+            groups.setdefault((doc["category"], doc["benchmark"]), []).append((path, doc))
+        scope = "/".join(x for x in (category, benchmark_name) if x) or "all"
+        title = f"AgentMemory benchmark report ({scope})"
+        errors = sum(1 for _, d in found if d.get("error"))
+        latest = max(d.get("timestamp", "") for _, d in found)
+        body = [htmlpage.cards([("runs", len(found)), ("benchmarks", len(groups)),
+                                ("categories", len({c for c, _ in groups})), ("with errors", errors),
+                                ("latest run", latest)])]
+        summary_rows = []
+        for (cat, bench), runs in sorted(groups.items()):
+            _, doc = runs[-1]
+            meta = doc.get("metadata") or {}
+            summary_rows.append((cat, bench, doc.get("timestamp", ""), str(meta.get("commit") or "")[:10],
+                                 meta.get("backend", ""), doc.get("error") or "ok", len(runs),
+                                 meta.get("execution_time")))
+        body.append("<h2>Summary</h2>")
+        body.append(htmlpage.table(["category", "benchmark", "latest run", "commit", "backend", "status",
+                                    "runs", "execution time (s)"], summary_rows, text_columns=6))
+        for (cat, bench), runs in sorted(groups.items()):
+            body.append(self._benchmark_section(cat, bench, runs))
+        body.append(f'<p class="muted">Generated {_dt.datetime.now():%Y-%m-%d %H:%M:%S} from '
+                    f'{htmlpage.esc(os.path.abspath(self.results_dir))}.</p>')
+        folder = Path(output_dir) if output_dir else Path(self.results_dir) / "reports"
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"report_{scope.replace('/', '_')}_{_dt.datetime.now():%Y%m%d_%H%M%S}.html"
+        target.write_text(htmlpage.page(title, "\n".join(body)), encoding="utf-8")
+        return str(target)
+
+    def _benchmark_section(self, category: str, benchmark: str,
+                           runs: List[Tuple[str, Dict[str, Any]]]) -> str:
+        path, doc = runs[-1]
+        meta = doc.get("metadata") or {}
+        out = [f'<h2 id="{htmlpage.esc(category)}-{htmlpage.esc(benchmark)}">{htmlpage.esc(category)} / '
+               f'{htmlpage.esc(benchmark)}</h2>',
+               f'<p class="muted">latest run {htmlpage.esc(doc.get("timestamp", ""))} · '
+               f'{htmlpage.esc(os.path.basename(path))} · machine {htmlpage.esc(meta.get("machine", "?"))} · '
+               f'python {htmlpage.esc(meta.get("python_version") or meta.get("python") or "?")}</p>']
+        if doc.get("error"):
+            out.append(f'<p class="error">error: {htmlpage.esc(doc["error"])}</p>')
+        rows = metric_rows(doc)
+        metrics = naming.dedupe(m for _, m, _ in rows)
+        paths = naming.dedupe(p for p, _, _ in rows)
+        if rows:
+            cells = {(p, m): v for p, m, v in rows}
+            table_rows = []
+            for p in paths:
+                row: List[Any] = [p or "(no parameters)"]
+                for m in metrics:
+                    value = cells.get((p, m))
+                    ci = metric_stats(doc, p, m).get("ci_99")
+                    if value is not None and ci:
+                        row.append(f"{htmlpage.fmt_number(value)} [{htmlpage.fmt_number(ci[0])}, "
+                                   f"{htmlpage.fmt_number(ci[1])}]")
+                    else:
+                        row.append(value if value is not None else "")
+                table_rows.append(row)
+            out.append(htmlpage.table(["parameters"] + metrics, table_rows))
+            out.append('<p class="muted">[a, b]: asv 99% confidence interval.</p>')
+        for metric in self._report_metrics(metrics):
+            x_axis = self._x_axis(doc, metric)
+            try:
+                fig = self.plot_comparison([path], metric, x_axis=x_axis,
+                                           title=f"{benchmark}: {metric}" + (f" vs {x_axis}" if x_axis else ""))
+            except ValueError:
+                continue
+            out.append(htmlpage.figure_img(fig, f"{benchmark} {metric}"))
+        if len(runs) > 1:
+            main_metric = next(iter(self._report_metrics(metrics)), None)
+            if main_metric:
+                try:
+                    fig = self.plot_comparison([p for p, _ in runs[-20:]], main_metric,
+                                               title=f"{benchmark}: {main_metric} over runs")
+                    out.append("<h3>History</h3>" + htmlpage.figure_img(fig, f"{benchmark} history"))
+                except ValueError:
+                    pass
+        return "\n".join(out)
+
+    @staticmethod
+    def _report_metrics(metrics: List[str], limit: int = 4) -> List[str]:
+        chosen: List[str] = []
+        for hint in _REPORT_METRIC_HINTS:
+            for m in metrics:
+                if hint in m and m not in chosen and naming.metric_direction(m) != 0:
+                    chosen.append(m)
+        return chosen[:limit]
+
+    @staticmethod
+    def _x_axis(doc: Dict[str, Any], metric: str) -> Optional[str]:
+        """The numeric parameter with the most values (volume-like names first), or None."""
+        meta = doc.get("metadata") or {}
+        grid = meta.get("asv_params") or {}
+        numeric = {name: values for name, values in grid.items() if isinstance(values, list) and len(values) > 1
+                   and all(naming.is_finite(v) for v in values)}
+        if not numeric:
+            return None
+        for hint in _X_HINTS:
+            for name in numeric:
+                if hint in name:
+                    return name
+        return max(numeric, key=lambda n: len(numeric[n]))

@@ -1,0 +1,176 @@
+"""MemoryConfig and the tier configs: plain dataclasses, validated when a system is built."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from typing import Any, Optional
+
+from .errors import ConfigError
+
+BACKENDS = ("memory", "redis")
+
+
+@dataclass
+class STMConfig:
+    """Short-term memory: recent memories at full resolution."""
+
+    memory_limit: int = 1000
+    ttl: float = 3600.0
+
+
+@dataclass
+class IMConfig:
+    """Intermediate memory: lightly lossy content, a smaller embedding, a TTL."""
+
+    memory_limit: int = 10000
+    ttl: float = 86400.0
+    float_precision: int = 4
+
+
+@dataclass
+class LTMConfig:
+    """Long-term memory: highly compressed, persistent in SQLite."""
+
+    db_path: Optional[str] = None  # None: a fresh file in a temporary directory per system
+    memory_limit: Optional[int] = None  # None: unbounded
+    float_precision: int = 2
+    compression_level: int = 9
+
+
+@dataclass
+class AutoencoderConfig:
+    """Embedding sizes per tier (must shrink tier by tier) and training settings."""
+
+    stm_dim: int = 384
+    im_dim: int = 128
+    ltm_dim: int = 32
+    learning_rate: float = 1e-3
+    batch_size: int = 64
+    seed: int = 0
+
+
+@dataclass
+class ImportanceWeights:
+    """Weights of the retention score (see README, 'Retention score')."""
+
+    priority: float = 1.0
+    reward: float = 0.5
+    novelty: float = 0.5
+    retrieval: float = 0.25
+    half_life_steps: float = 1000.0
+
+
+@dataclass
+class MemoryConfig:
+    """Everything a system needs; defaults give an embedded, self-contained memory."""
+
+    stm_config: STMConfig = field(default_factory=STMConfig)
+    im_config: IMConfig = field(default_factory=IMConfig)
+    ltm_config: LTMConfig = field(default_factory=LTMConfig)
+    autoencoder_config: AutoencoderConfig = field(default_factory=AutoencoderConfig)
+    cleanup_interval: int = 100
+    discard_threshold: float = 0.1
+    importance_weights: ImportanceWeights = field(default_factory=ImportanceWeights)
+    backend: str = "memory"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_cluster: bool = False
+    namespace: str = "agentmemory"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy of every field."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "MemoryConfig":
+        """Build a config from `to_dict()` output; unknown keys raise ConfigError."""
+        return _from_dict(cls, data, "")
+
+    def validate(self) -> "MemoryConfig":
+        """Raise ConfigError naming the first invalid field; return self when all are valid."""
+        _check_types(self, "")
+        s, i, l, a, w = (self.stm_config, self.im_config, self.ltm_config,
+                         self.autoencoder_config, self.importance_weights)
+        _positive_int("stm_config.memory_limit", s.memory_limit)
+        _positive_num("stm_config.ttl", s.ttl)
+        _positive_int("im_config.memory_limit", i.memory_limit)
+        _positive_num("im_config.ttl", i.ttl)
+        _int_range("im_config.float_precision", i.float_precision, 1, 17)
+        if l.memory_limit is not None:
+            _positive_int("ltm_config.memory_limit", l.memory_limit)
+        _int_range("ltm_config.float_precision", l.float_precision, 1, 17)
+        _int_range("ltm_config.compression_level", l.compression_level, 0, 9)
+        if l.db_path is not None and (not isinstance(l.db_path, str) or not l.db_path):
+            raise ConfigError("ltm_config.db_path must be a non-empty path, ':memory:' or None")
+        for name in ("stm_dim", "im_dim", "ltm_dim", "batch_size"):
+            _positive_int(f"autoencoder_config.{name}", getattr(a, name))
+        if not a.stm_dim > a.im_dim > a.ltm_dim:
+            raise ConfigError(
+                "autoencoder_config dims must shrink tier by tier: stm_dim > im_dim > ltm_dim, "
+                f"got {a.stm_dim}, {a.im_dim}, {a.ltm_dim}")
+        _positive_num("autoencoder_config.learning_rate", a.learning_rate)
+        for name in ("priority", "reward", "novelty", "retrieval"):
+            _non_negative("importance_weights." + name, getattr(w, name))
+        _positive_num("importance_weights.half_life_steps", w.half_life_steps)
+        _positive_int("cleanup_interval", self.cleanup_interval)
+        _non_negative("discard_threshold", self.discard_threshold)
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}; got {self.backend!r}")
+        if not isinstance(self.namespace, str) or not self.namespace or any(c in self.namespace for c in "{}: "):
+            raise ConfigError("namespace must be a non-empty string without '{', '}', ':' or spaces; "
+                              f"got {self.namespace!r}")
+        if self.backend == "redis" and not str(self.redis_url).startswith(("redis://", "rediss://", "unix://", "redis+cluster://")):
+            raise ConfigError("redis_url must start with redis://, rediss://, unix:// or redis+cluster://; "
+                              f"got {self.redis_url!r}")
+        return self
+
+
+def _number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number; got {value!r}")
+    return value
+
+
+def _positive_num(name: str, value: Any) -> None:
+    if _number(name, value) <= 0:
+        raise ConfigError(f"{name} must be > 0; got {value!r}")
+
+
+def _non_negative(name: str, value: Any) -> None:
+    if _number(name, value) < 0:
+        raise ConfigError(f"{name} must be >= 0; got {value!r}")
+
+
+def _int_range(name: str, value: Any, lo: int, hi: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ConfigError(f"{name} must be an integer from {lo} to {hi}; got {value!r}")
+
+
+def _positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"{name} must be a positive integer; got {value!r}")
+
+
+def _check_types(obj: Any, prefix: str) -> None:
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        if f.default_factory is not None and is_dataclass(f.default_factory):
+            if not isinstance(value, f.default_factory):
+                raise ConfigError(f"{prefix}{f.name} must be a {f.default_factory.__name__}; got {type(value).__name__}")
+            _check_types(value, f"{prefix}{f.name}.")
+
+
+def _from_dict(cls: type, data: Any, prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'} must be an object; got {type(data).__name__}")
+    known = {f.name: f for f in fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in known:
+            raise ConfigError(f"unknown config key {prefix}{key!r}; allowed: {', '.join(known)}")
+        f = known[key]
+        if f.default_factory is not None and is_dataclass(f.default_factory):
+            kwargs[key] = _from_dict(f.default_factory, value, f"{prefix}{key}.")
+        else:
+            kwargs[key] = value
+    return cls(**kwargs)

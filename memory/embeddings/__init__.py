@@ -1,0 +1,1 @@
+"""States to vectors: the state encoder, per-tier autoencoders and content codecs."""

@@ -1,0 +1,276 @@
+"""Deterministic state encoder: any JSON-like state → a unit float32 vector (feature hashing).
+
+Each leaf is keyed by its path (`goals.0.id`). A number x at a path adds six features at a
+path-determined offset: cos and sin of ω·y for ω in (1, 4, 16), where y = sign(x)·log1p(|x|), so
+the dot product of two states' number features is a shift-invariant kernel of their values: equal
+values score 1, close values high, distant ones low. A string adds one ±1 feature per lower-cased
+word token (`item1`, `idle`), bool and None count as the tokens true/false/null. Offsets and signs
+come from CRC-32 of the path text, never Python's randomised `hash`, so every process agrees.
+
+The walk that extracts features is also the validator: anything JSON cannot hold raises before
+anything is stored.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import zlib
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import InvalidMemoryError, InvalidValueError
+
+MAX_DEPTH = 64
+LIST_POSITIONS = 16  # list items from this index on share one path (a bag of values)
+OMEGAS = np.array([1.0, 4.0, 16.0])
+NUMBER_WIDTH = 2 * len(OMEGAS)  # features one number adds
+_NUMBER_WEIGHT = 1.0 / math.sqrt(len(OMEGAS))  # one number's features have unit norm
+_TOKEN = re.compile(r"\w+")
+_STRING_CACHE_LIMIT = 50_000  # distinct strings remembered per path
+
+
+class _Slot:
+    """One path in the state tree, with its cached feature offsets."""
+
+    __slots__ = ("path", "children", "items", "base", "strings")
+
+    def __init__(self, path: str, dim: int) -> None:
+        self.path = path
+        self.children: dict[str, _Slot] = {}
+        self.items: list[_Slot] = []
+        self.base = zlib.crc32(b"v:" + path.encode("utf-8")) % dim
+        self.strings: dict[str, tuple[list[int], list[float]]] = {}
+
+
+class Features:
+    """Features of a run of states, appended by `StateEncoder.add_features`, turned into vectors later."""
+
+    __slots__ = ("idx", "wt", "nidx", "nval", "ends", "nends")
+
+    def __init__(self) -> None:
+        self.idx: list[int] = []    # string-token feature indices
+        self.wt: list[float] = []   # their weights
+        self.nidx: list[int] = []   # number feature base offsets
+        self.nval: list[float] = [] # the numbers
+        self.ends: list[int] = []   # len(idx) after each state
+        self.nends: list[int] = []  # len(nidx) after each state
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+    def clear(self) -> None:
+        """Forget every state's features."""
+        del self.idx[:], self.wt[:], self.nidx[:], self.nval[:], self.ends[:], self.nends[:]
+
+
+class StateEncoder:
+    """Maps a state (nested dicts/lists of str, int, float, bool, None) to a unit vector of `dim`."""
+
+    def __init__(self, dim: int = 384) -> None:
+        if dim < NUMBER_WIDTH:
+            raise InvalidValueError(f"encoder dim must be at least {NUMBER_WIDTH}")
+        self.dim = dim
+        self._root = _Slot("", dim)
+
+    # -- validation + feature extraction (the hot path) ----------------------------------------
+    def add_features(self, state: Any, feats: Features) -> None:
+        """Validate one state and append its features to `feats`; on bad input nothing is appended."""
+        if type(state) is not dict:
+            if not isinstance(state, dict):
+                raise InvalidMemoryError(f"a state must be a dict; got {type(state).__name__}")
+        n_idx, n_num = len(feats.idx), len(feats.nidx)
+        try:
+            self._walk_dict(state, self._root, feats.idx, feats.wt, feats.nidx, feats.nval, 0)
+        except RecursionError:
+            del feats.idx[n_idx:], feats.wt[n_idx:], feats.nidx[n_num:], feats.nval[n_num:]
+            raise InvalidValueError(f"state nests deeper than {MAX_DEPTH} levels (or is circular)") from None
+        except BaseException:
+            del feats.idx[n_idx:], feats.wt[n_idx:], feats.nidx[n_num:], feats.nval[n_num:]
+            raise
+        feats.ends.append(len(feats.idx))
+        feats.nends.append(len(feats.nidx))
+
+    def _walk_dict(self, obj: dict, slot: _Slot, idx: list, wt: list, nidx: list, nval: list, depth: int) -> None:
+        if depth > MAX_DEPTH:
+            raise InvalidValueError(f"state nests deeper than {MAX_DEPTH} levels (or is circular)")
+        children = slot.children
+        for key, value in obj.items():
+            child = children.get(key) if type(key) is str else None
+            if child is None:
+                child = self._child(slot, key)
+            t = type(value)
+            if t is float or t is int:
+                if value * 0 != 0:
+                    raise InvalidValueError(f"state value at {child.path!r} is {value!r}; JSON has no NaN or Infinity")
+                nidx.append(child.base)
+                nval.append(value)
+            elif t is str:
+                f = child.strings.get(value)
+                if f is None:
+                    f = self._string_features(child, value)
+                idx.extend(f[0])
+                wt.extend(f[1])
+            elif t is dict:
+                self._walk_dict(value, child, idx, wt, nidx, nval, depth + 1)
+            elif t is list or t is tuple:
+                self._walk_list(value, child, idx, wt, nidx, nval, depth + 1)
+            else:
+                self._other(value, child, idx, wt, nidx, nval, depth + 1)
+
+    def _walk_list(self, obj: Sequence, slot: _Slot, idx: list, wt: list, nidx: list, nval: list, depth: int) -> None:
+        if depth > MAX_DEPTH:
+            raise InvalidValueError(f"state nests deeper than {MAX_DEPTH} levels (or is circular)")
+        items = slot.items
+        n_items = len(items)
+        for i, value in enumerate(obj):
+            if i < n_items:
+                child = items[i]
+            elif i < LIST_POSITIONS or n_items <= LIST_POSITIONS:
+                child = self._item(slot, min(i, LIST_POSITIONS))
+                n_items = len(items)
+            else:
+                child = items[LIST_POSITIONS]
+            t = type(value)
+            if t is float or t is int:
+                if value * 0 != 0:
+                    raise InvalidValueError(f"state value at {child.path!r} is {value!r}; JSON has no NaN or Infinity")
+                nidx.append(child.base)
+                nval.append(value)
+            elif t is str:
+                f = child.strings.get(value)
+                if f is None:
+                    f = self._string_features(child, value)
+                idx.extend(f[0])
+                wt.extend(f[1])
+            elif t is dict:
+                self._walk_dict(value, child, idx, wt, nidx, nval, depth + 1)
+            elif t is list or t is tuple:
+                self._walk_list(value, child, idx, wt, nidx, nval, depth + 1)
+            else:
+                self._other(value, child, idx, wt, nidx, nval, depth + 1)
+
+    def _other(self, value: Any, slot: _Slot, idx: list, wt: list, nidx: list, nval: list, depth: int) -> None:
+        """bool, None, and subclasses of the JSON types (IntEnum, OrderedDict, str subclasses)."""
+        if value is None or type(value) is bool:
+            f = slot.strings.get(_LITERALS[value])
+            if f is None:
+                f = self._string_features(slot, _LITERALS[value])
+            idx.extend(f[0])
+            wt.extend(f[1])
+        elif isinstance(value, (int, float)):
+            if value * 0 != 0:
+                raise InvalidValueError(f"state value at {slot.path!r} is {value!r}; JSON has no NaN or Infinity")
+            nidx.append(slot.base)
+            nval.append(float(value))
+        elif isinstance(value, str):
+            f = self._string_features(slot, str(value))
+            idx.extend(f[0])
+            wt.extend(f[1])
+        elif isinstance(value, dict):
+            self._walk_dict(value, slot, idx, wt, nidx, nval, depth)
+        elif isinstance(value, (list, tuple)):
+            self._walk_list(value, slot, idx, wt, nidx, nval, depth)
+        else:
+            raise InvalidMemoryError(
+                f"state value at {slot.path!r} has type {type(value).__name__}, which JSON cannot hold "
+                "(allowed: dict, list, str, int, float, bool, None)")
+
+    def _child(self, slot: _Slot, key: Any) -> _Slot:
+        if type(key) is not str:
+            if not isinstance(key, str):
+                where = f" under {slot.path!r}" if slot.path else ""
+                raise InvalidMemoryError(f"state keys must be strings; got {type(key).__name__} key {key!r}{where}")
+            key = str(key)
+            if key in slot.children:
+                return slot.children[key]
+        child = _Slot(f"{slot.path}.{key}" if slot.path else key, self.dim)
+        slot.children[key] = child
+        return child
+
+    def _item(self, slot: _Slot, i: int) -> _Slot:
+        while len(slot.items) <= i:
+            n = len(slot.items)
+            slot.items.append(_Slot(f"{slot.path}.{n}" if slot.path else str(n), self.dim))
+        return slot.items[i]
+
+    def _string_features(self, slot: _Slot, text: str) -> tuple[list[int], list[float]]:
+        if len(slot.strings) >= _STRING_CACHE_LIMIT:
+            slot.strings.clear()
+        tokens = _TOKEN.findall(text.lower()) or [text]
+        weight = 1.0 / math.sqrt(len(tokens))
+        idx: list[int] = []
+        wt: list[float] = []
+        for tok in tokens:
+            h = zlib.crc32(f"t:{slot.path}={tok}".encode("utf-8"))
+            idx.append(h % self.dim)
+            wt.append(weight if h & 0x80000000 else -weight)
+        slot.strings[text] = (idx, wt)
+        return idx, wt
+
+    # -- vectors ------------------------------------------------------------------------------
+    def encode(self, state: Any) -> np.ndarray:
+        """One state → a unit float32 vector of `dim` (all zeros for a state with no leaves)."""
+        feats = Features()
+        self.add_features(state, feats)
+        return self.vectors(feats)[0]
+
+    def encode_states(self, states: Sequence[Any]) -> np.ndarray:
+        """Many states → an (n, dim) float32 array of unit rows."""
+        feats = Features()
+        for state in states:
+            self.add_features(state, feats)
+        return self.vectors(feats)
+
+    def vectors(self, feats: Features) -> np.ndarray:
+        """Turn accumulated features into an (n, dim) float32 array of unit rows."""
+        n = len(feats)
+        out = np.empty((n, self.dim), dtype=np.float32)
+        idx = np.asarray(feats.idx, dtype=np.int64)
+        wt = np.asarray(feats.wt, dtype=np.float64)
+        nidx = np.asarray(feats.nidx, dtype=np.int64)
+        nval = np.asarray(feats.nval, dtype=np.float64)
+        ends = np.asarray(feats.ends, dtype=np.int64)
+        nends = np.asarray(feats.nends, dtype=np.int64)
+        for lo in range(0, n, _CHUNK):  # chunks keep the scratch arrays in cache
+            hi = min(n, lo + _CHUNK)
+            s0 = ends[lo - 1] if lo else 0
+            n0 = nends[lo - 1] if lo else 0
+            out[lo:hi] = self._chunk_vectors(
+                idx[s0:ends[hi - 1]], wt[s0:ends[hi - 1]], ends[lo:hi] - s0,
+                nidx[n0:nends[hi - 1]], nval[n0:nends[hi - 1]], nends[lo:hi] - n0)
+        return out
+
+    def _chunk_vectors(self, idx: np.ndarray, wt: np.ndarray, ends: np.ndarray,
+                       nidx: np.ndarray, nval: np.ndarray, nends: np.ndarray) -> np.ndarray:
+        n, dim = len(ends), self.dim
+        row_base = np.arange(n, dtype=np.int64) * dim
+        flat = np.bincount(idx + np.repeat(row_base, np.diff(ends, prepend=0)), weights=wt, minlength=n * dim)
+        if len(nidx):
+            y = np.log1p(np.abs(nval))
+            np.copysign(y, nval, out=y)
+            c1, s1 = np.cos(y), np.sin(y)
+            c4, s4 = _quadruple(c1, s1)   # cos/sin(4y) and (16y) by double-angle identities:
+            c16, s16 = _quadruple(c4, s4)  # exact, and a third of the trigonometry
+            values = np.stack([c1, c4, c16, s1, s4, s16], axis=1)
+            cols = nidx[:, None] + _WIDTH_RANGE
+            cols %= dim
+            cols += np.repeat(row_base, np.diff(nends, prepend=0))[:, None]
+            flat += np.bincount(cols.ravel(), weights=values.ravel(), minlength=n * dim) * _NUMBER_WEIGHT
+        vecs = flat.reshape(n, dim)
+        norms = np.sqrt(np.einsum("ij,ij->i", vecs, vecs))
+        norms[norms == 0] = 1.0
+        vecs /= norms[:, None]
+        return vecs
+
+
+def _quadruple(c: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """cos(4a), sin(4a) from cos(a), sin(a)."""
+    c2, s2 = 2 * c * c - 1, 2 * s * c
+    return 2 * c2 * c2 - 1, 2 * s2 * c2
+
+
+_CHUNK = 256
+_WIDTH_RANGE = np.arange(NUMBER_WIDTH)
+_LITERALS = {None: "null", True: "true", False: "false"}

@@ -1,0 +1,1 @@
+"""Per-agent, per-tier vector indexes and the queries over them."""

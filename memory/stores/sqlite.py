@@ -1,0 +1,213 @@
+"""The LTM store: one SQLite file (WAL mode), indexed on (agent_id, step_number), outliving the process."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from typing import Iterable, Optional, Sequence
+
+import numpy as np
+
+from ..entry import MemoryRecord
+from ..errors import StorageError
+
+SCHEMA_VERSION = 1
+_COLUMNS = ("memory_id, agent_id, step_number, memory_type, content, priority, importance, created_at, "
+            "entered_at, last_accessed, retrieval_count, raw_bytes, embedding")
+_TOUCH_FLUSH = 1024  # pending retrieval-count updates written together
+
+
+class SQLiteStore:
+    """Records in a SQLite table; vectors as raw float32 blobs next to them."""
+
+    keeps_vectors = True
+
+    def __init__(self, path: str, dim: int) -> None:
+        self.path = path
+        self.dim = dim
+        self.shared = path != ":memory:"
+        self._lock = threading.RLock()
+        self._touched: dict[str, tuple[int, float]] = {}
+        try:
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30.0)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(f"""
+                CREATE TABLE IF NOT EXISTS memories (
+                    memory_id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, step_number INTEGER NOT NULL,
+                    memory_type TEXT NOT NULL, content BLOB NOT NULL, priority REAL NOT NULL,
+                    importance REAL NOT NULL, created_at REAL NOT NULL, entered_at REAL NOT NULL,
+                    last_accessed REAL NOT NULL, retrieval_count INTEGER NOT NULL, raw_bytes INTEGER NOT NULL,
+                    embedding BLOB);
+                CREATE INDEX IF NOT EXISTS memories_agent_step ON memories(agent_id, step_number);
+                CREATE TABLE IF NOT EXISTS agent_versions (agent_id TEXT PRIMARY KEY, version INTEGER NOT NULL);
+                CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB);
+                INSERT OR IGNORE INTO meta VALUES ('schema_version', {SCHEMA_VERSION});
+                INSERT OR IGNORE INTO meta VALUES ('ltm_dim', {int(dim)});
+            """)
+            stored_dim = self.get_meta("ltm_dim")
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open LTM database {path!r}: {exc}") from exc
+        if stored_dim is not None and int(stored_dim) != dim:
+            self._db.close()
+            raise StorageError(f"LTM database {path!r} holds {int(stored_dim)}-dim embeddings; "
+                               f"this config uses ltm_dim={dim}")
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _run(self, fn):
+        with self._lock:
+            try:
+                return fn(self._db)
+            except sqlite3.Error as exc:
+                raise StorageError(f"LTM database {self.path!r}: {exc}") from exc
+
+    def _bump(self, db: sqlite3.Connection, agent_id: str) -> int:
+        db.execute("INSERT INTO agent_versions VALUES (?, 1) ON CONFLICT(agent_id) DO UPDATE SET version = version + 1",
+                   (agent_id,))
+        return db.execute("SELECT version FROM agent_versions WHERE agent_id = ?", (agent_id,)).fetchone()[0]
+
+    def _record(self, row: tuple) -> MemoryRecord:
+        vec = np.frombuffer(row[12], dtype=np.float32) if row[12] is not None else None
+        touched = self._touched.get(row[0])
+        count, last = (row[10], row[9]) if touched is None else touched
+        return MemoryRecord(row[0], row[1], row[2], row[3], bytes(row[4]), row[5], row[6], row[7], row[8],
+                            last, count, row[11], vec)
+
+    def get_meta(self, key: str) -> Optional[bytes]:
+        """A value from the meta table (encoder weights, dims), or None."""
+        row = self._run(lambda db: db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone())
+        return None if row is None else row[0]
+
+    def set_meta(self, key: str, value: bytes) -> None:
+        """Write a value to the meta table."""
+        self._run(lambda db: db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value)))
+
+    # -- the protocol --------------------------------------------------------------------------
+    def add(self, records: Sequence[MemoryRecord]) -> int:
+        if not records:
+            return 0
+        rows = [(r.memory_id, r.agent_id, r.step_number, r.memory_type, r.content, r.priority, r.importance,
+                 r.created_at, r.entered_at, r.last_accessed, r.retrieval_count, r.raw_bytes,
+                 None if r.vector is None else np.asarray(r.vector, dtype=np.float32).tobytes())
+                for r in records]
+
+        def write(db: sqlite3.Connection) -> int:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany(f"INSERT OR REPLACE INTO memories ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+                version = self._bump(db, records[0].agent_id)
+                db.execute("COMMIT")
+                return version
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return self._run(write)
+
+    def get(self, memory_id: str) -> Optional[MemoryRecord]:
+        row = self._run(lambda db: db.execute(
+            f"SELECT {_COLUMNS} FROM memories WHERE memory_id = ?", (memory_id,)).fetchone())
+        return None if row is None else self._record(row)
+
+    def get_many(self, memory_ids: Sequence[str]) -> list[Optional[MemoryRecord]]:
+        found: dict[str, MemoryRecord] = {}
+        ids = list(memory_ids)
+        for lo in range(0, len(ids), 500):
+            chunk = ids[lo:lo + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._run(lambda db: db.execute(
+                f"SELECT {_COLUMNS} FROM memories WHERE memory_id IN ({marks})", chunk).fetchall())
+            for row in rows:
+                found[row[0]] = self._record(row)
+        return [found.get(m) for m in ids]
+
+    def touch(self, records: Sequence[MemoryRecord]) -> None:
+        for r in records:
+            self._touched[r.memory_id] = (r.retrieval_count, r.last_accessed)
+        if len(self._touched) >= _TOUCH_FLUSH:
+            self.flush_touches()
+
+    def flush_touches(self) -> None:
+        """Write pending retrieval counts (kept in memory between flushes to spare a commit per read)."""
+        if not self._touched:
+            return
+        rows = [(c, t, m) for m, (c, t) in self._touched.items()]
+        self._touched.clear()
+        self._run(lambda db: db.executemany(
+            "UPDATE memories SET retrieval_count = ?, last_accessed = ? WHERE memory_id = ?", rows))
+
+    def remove(self, agent_id: str, memory_ids: Sequence[str]) -> list[MemoryRecord]:
+        ids = list(memory_ids)
+        removed = [r for r in self.get_many(ids) if r is not None and r.agent_id == agent_id]
+
+        def delete(db: sqlite3.Connection) -> None:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany("DELETE FROM memories WHERE memory_id = ?", [(r.memory_id,) for r in removed])
+                self._bump(db, agent_id)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        self._run(delete)
+        for r in removed:
+            self._touched.pop(r.memory_id, None)
+        return removed
+
+    def records(self, agent_id: str) -> list[MemoryRecord]:
+        rows = self._run(lambda db: db.execute(
+            f"SELECT {_COLUMNS} FROM memories WHERE agent_id = ? ORDER BY step_number", (agent_id,)).fetchall())
+        return [self._record(row) for row in rows]
+
+    def records_in_steps(self, agent_id: str, start: int, end: int) -> list[MemoryRecord]:
+        """Records with start <= step <= end, by step (uses the (agent_id, step) index)."""
+        rows = self._run(lambda db: db.execute(
+            f"SELECT {_COLUMNS} FROM memories WHERE agent_id = ? AND step_number BETWEEN ? AND ? "
+            "ORDER BY step_number", (agent_id, start, end)).fetchall())
+        return [self._record(row) for row in rows]
+
+    def count(self, agent_id: str) -> int:
+        return self._run(lambda db: db.execute(
+            "SELECT COUNT(*) FROM memories WHERE agent_id = ?", (agent_id,)).fetchone()[0])
+
+    def agent_ids(self) -> Iterable[str]:
+        return [r[0] for r in self._run(lambda db: db.execute("SELECT DISTINCT agent_id FROM memories").fetchall())]
+
+    def stored_bytes(self, agent_id: str) -> tuple[int, int]:
+        row = self._run(lambda db: db.execute(
+            "SELECT COALESCE(SUM(LENGTH(content)), 0), COALESCE(SUM(raw_bytes), 0) FROM memories WHERE agent_id = ?",
+            (agent_id,)).fetchone())
+        return int(row[0]), int(row[1])
+
+    def version(self, agent_id: str) -> int:
+        row = self._run(lambda db: db.execute(
+            "SELECT version FROM agent_versions WHERE agent_id = ?", (agent_id,)).fetchone())
+        return 0 if row is None else row[0]
+
+    def update_vectors(self, agent_id: str, memory_ids: Sequence[str], vectors: np.ndarray) -> int:
+        rows = [(np.asarray(v, dtype=np.float32).tobytes(), m) for m, v in zip(memory_ids, vectors)]
+
+        def write(db: sqlite3.Connection) -> int:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany("UPDATE memories SET embedding = ? WHERE memory_id = ?", rows)
+                version = self._bump(db, agent_id)
+                db.execute("COMMIT")
+                return version
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return self._run(write)
+
+    def clear(self) -> None:
+        self._touched.clear()
+        self._run(lambda db: db.executescript(
+            "BEGIN IMMEDIATE; DELETE FROM memories; "
+            "UPDATE agent_versions SET version = version + 1; COMMIT;"))
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                self.flush_touches()
+                self._db.close()
+            except sqlite3.Error:
+                pass

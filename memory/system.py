@@ -1,0 +1,542 @@
+"""AgentMemorySystem: the public entry point. Routes every call to the agent's partition of the tiers."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import shutil
+import tempfile
+import threading
+import time
+from typing import Any, Callable, Iterable, Optional, Sequence
+
+import numpy as np
+
+from . import validation as check
+from .agent import AgentState
+from .config import MemoryConfig
+from .embeddings.autoencoder import Autoencoder
+from .embeddings.codec import Codec, PresetDictionary, RoundingCodec
+from .embeddings.encoder import StateEncoder
+from .entry import MemoryRecord
+from .errors import ConfigError, InvalidMemoryError, InvalidValueError
+from .importance import importance_score
+from .retrieval.attributes import matches_attributes, parse_attributes
+from .retrieval.index import TYPE_CODES
+from .stores import SQLiteStore, create_fast_stores
+from .tiers import PENDING_FLUSH, Tier
+from .transitions import maintain_agent
+
+_TIER_ORDER = ("stm", "im", "ltm")
+
+
+class TierEncoder:
+    """A tier's view of the state encoder: state → that tier's embedding, and back to a state vector."""
+
+    def __init__(self, encoder: StateEncoder, projector: Optional[Autoencoder]) -> None:
+        self._encoder = encoder
+        self._projector = projector
+        self.dim = projector.code_dim if projector is not None else encoder.dim
+
+    def encode(self, state: Any) -> np.ndarray:
+        """One state → this tier's embedding (float32, `dim`)."""
+        return self.encode_vectors(self._encoder.encode(state)[None, :])[0]
+
+    def encode_states(self, states: Sequence[Any]) -> np.ndarray:
+        """Many states → (n, dim) embeddings."""
+        return self.encode_vectors(self._encoder.encode_states(states))
+
+    def encode_vectors(self, vectors: np.ndarray) -> np.ndarray:
+        """(n, stm_dim) state vectors → (n, dim) embeddings."""
+        vectors = np.asarray(vectors, dtype=np.float32)
+        return vectors if self._projector is None else self._projector.encode(vectors)
+
+    def decode(self, embedding: np.ndarray) -> np.ndarray:
+        """One embedding → the reconstructed state vector (stm_dim)."""
+        return self.decode_vectors(np.asarray(embedding, dtype=np.float32)[None, :])[0]
+
+    def decode_vectors(self, embeddings: np.ndarray) -> np.ndarray:
+        """(n, dim) embeddings → (n, stm_dim) reconstructed state vectors."""
+        embeddings = np.asarray(embeddings, dtype=np.float32)
+        return embeddings if self._projector is None else self._projector.decode(embeddings)
+
+
+def _locked(method: Callable) -> Callable:
+    def wrapper(self: "AgentMemorySystem", *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+    wrapper.__name__, wrapper.__doc__, wrapper.__wrapped__ = method.__name__, method.__doc__, method  # type: ignore[attr-defined]
+    return wrapper
+
+
+class AgentMemorySystem:
+    """Tiered memory for many agents: STM (full), IM (compressed, TTL), LTM (SQLite, highly compressed)."""
+
+    _instance: Optional["AgentMemorySystem"] = None
+    _instance_lock = threading.Lock()
+
+    def __init__(self, config: Optional[MemoryConfig] = None) -> None:
+        config = MemoryConfig() if config is None else config
+        if not isinstance(config, MemoryConfig):
+            raise ConfigError(f"config must be a MemoryConfig; got {type(config).__name__}")
+        self.config = config.validate()
+        self._lock = threading.RLock()
+        self._closed = False
+        ae = config.autoencoder_config
+        self.encoder = StateEncoder(ae.stm_dim)
+        self._im_ae = Autoencoder(ae.stm_dim, ae.im_dim, seed=ae.seed)
+        self._ltm_ae = Autoencoder(ae.stm_dim, ae.ltm_dim, seed=ae.seed + 1)
+        self._temp_dir: Optional[str] = None
+        db_path = config.ltm_config.db_path
+        if db_path is None:
+            self._temp_dir = tempfile.mkdtemp(prefix="agentmemory-")
+            db_path = os.path.join(self._temp_dir, "ltm.db")
+        self.ltm_path = db_path
+        stm_store, im_store = create_fast_stores(config)
+        try:
+            ltm_store = SQLiteStore(db_path, ae.ltm_dim)
+        except BaseException:
+            stm_store.close(), im_store.close()
+            self._remove_temp_dir()
+            raise
+        self._load_encoders(ltm_store)
+        portable = stm_store.shared
+        self.stm = Tier("stm", stm_store, Codec(portable=portable), self.encoder)
+        self.im = Tier("im", im_store, RoundingCodec(config.im_config.float_precision),
+                       self.encoder, self._im_ae)
+        zdict = PresetDictionary(load=lambda: ltm_store.get_meta("zlib_dictionary"),
+                                 save=lambda data: ltm_store.set_meta("zlib_dictionary", data))
+        self.ltm = Tier("ltm", ltm_store, RoundingCodec(config.ltm_config.float_precision,
+                        compress_level=config.ltm_config.compression_level, dictionary=zdict),
+                        self.encoder, self._ltm_ae)
+        self.tiers = {"stm": self.stm, "im": self.im, "ltm": self.ltm}
+        self._all_tiers = (self.stm, self.im, self.ltm)
+        self._agents: dict[str, AgentState] = {}
+        self._id_prefix = os.urandom(6).hex() + "-"
+        self._priority_weight = config.importance_weights.priority
+        self._ids = itertools.count(1)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    @classmethod
+    def get_instance(cls, config: Optional[MemoryConfig] = None) -> "AgentMemorySystem":
+        """The process-wide shared system, built on first call; a later, different config is an error."""
+        with cls._instance_lock:
+            inst = cls._instance
+            if inst is None or inst._closed:
+                inst = cls._instance = cls(config)
+            elif config is not None and config != inst.config:
+                raise ConfigError("get_instance: the shared system already exists with a different config; "
+                                  "close() it first or build AgentMemorySystem(config) directly")
+            return inst
+
+    def __enter__(self) -> "AgentMemorySystem":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release stores; a default (temporary) LTM file is deleted, a configured one kept."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            for tier in self.tiers.values():
+                try:
+                    tier.store.close()
+                except Exception:  # closing must release the rest even if one store fails
+                    pass
+            self._remove_temp_dir()
+        if AgentMemorySystem._instance is self:
+            AgentMemorySystem._instance = None
+
+    def _remove_temp_dir(self) -> None:
+        if self._temp_dir is not None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
+            self._temp_dir = None
+
+    def __del__(self) -> None:  # a forgotten close() must not leave temp files behind
+        try:
+            if not self._closed:
+                self.close()
+        except Exception:
+            pass
+
+    # -- storing -------------------------------------------------------------------------------
+    def store_agent_state(self, agent_id: str, state_data: dict, step_number: int, priority: float = 1.0,
+                          tier: str = "stm") -> str:
+        """Store one state; returns its memory id."""
+        return self._store_one(agent_id, state_data, step_number, priority, "state", tier)
+
+    def store_agent_action(self, agent_id: str, action_data: dict, step_number: int, priority: float = 1.0,
+                           tier: str = "stm") -> str:
+        """Store one action; returns its memory id."""
+        return self._store_one(agent_id, action_data, step_number, priority, "action", tier)
+
+    def store_agent_interaction(self, agent_id: str, interaction_data: dict, step_number: int,
+                                priority: float = 1.0, tier: str = "stm") -> str:
+        """Store one interaction; returns its memory id."""
+        return self._store_one(agent_id, interaction_data, step_number, priority, "interaction", tier)
+
+    def _store_one(self, agent_id: str, content: dict, step_number: int, priority: float, mtype: str,
+                   tier: str) -> str:
+        if type(agent_id) is not str or not agent_id:
+            check.agent_id(agent_id)
+        if type(step_number) is not int or step_number < 0:
+            step_number = check.step(step_number)
+        if type(priority) is not float or not 0.0 <= priority < math.inf:
+            priority = check.priority(priority)
+        if tier != "stm":
+            return self._store_many(agent_id, [content], [step_number], [priority], mtype, tier)[0]
+        with self._lock:
+            if self._closed:
+                self._check_open()
+            stm = self.stm
+            idx = stm._indexes.get(agent_id)
+            feats = stm._features.get(agent_id)
+            if idx is None or feats is None:
+                idx = stm.local_index(agent_id)
+                feats = stm.features(agent_id, idx)
+            self.encoder.add_features(content, feats)  # validates: raises before anything is stored
+            try:
+                data = stm.codec.encode(content)
+                now = time.time()
+                mid = f"{self._id_prefix}{next(self._ids):x}"
+                imp = self._priority_weight * priority
+                if "reward" in content:
+                    imp = importance_score(content, priority, self.config.importance_weights)
+                rec = MemoryRecord(mid, agent_id, step_number, mtype, data, priority, imp, now, now, now, 0, len(data))
+                version = stm.store.add((rec,))
+            except BaseException:
+                feats.ends.pop(), feats.nends.pop()
+                raise
+            idx.append(mid, step_number, TYPE_CODES[mtype], now, imp)
+            if stm.store.shared:
+                stm.after_write(agent_id, version)
+            if idx.pending >= PENDING_FLUSH:
+                idx.flush()
+            state = self._agents.get(agent_id)
+            if state is None:
+                state = self._agents[agent_id] = AgentState()
+            state.inserts_since_check += 1
+            if state.inserts_since_check >= self.config.cleanup_interval:
+                maintain_agent(self.stm, self.im, self.ltm, agent_id, state, self.config)
+            return mid
+
+    def store_agent_states(self, agent_id: str, states: Sequence[dict], step_numbers: Optional[Sequence[int]] = None,
+                           priorities: Optional[Sequence[float]] = None, tier: str = "stm",
+                           memory_type: str = "state") -> list[str]:
+        """Store many states of one agent at once (same effect as the loop, much faster); returns ids."""
+        agent_id = check.agent_id(agent_id)
+        if isinstance(states, (dict, str, bytes)) or not isinstance(states, Iterable):
+            raise InvalidMemoryError(f"states must be a list of dicts; got {type(states).__name__}")
+        states = list(states)
+        if step_numbers is None:
+            with self._lock:
+                base = self._next_step(agent_id)
+            step_numbers = range(base, base + len(states))
+        step_numbers = [check.step(s, "step_numbers[i]") for s in step_numbers]
+        priorities = [1.0] * len(states) if priorities is None else [check.priority(p) for p in priorities]
+        if not len(step_numbers) == len(priorities) == len(states):
+            raise InvalidValueError(f"states, step_numbers and priorities differ in length: "
+                                    f"{len(states)}, {len(step_numbers)}, {len(priorities)}")
+        check.memory_type(memory_type)
+        return self._store_many(agent_id, states, step_numbers, priorities, memory_type or "state", tier)
+
+    def _next_step(self, agent_id: str) -> int:
+        return max((t.local_index(agent_id).max_step for t in (self.stm, self.im)), default=-1) + 1
+
+    def _store_many(self, agent_id: str, contents: list, steps: list, priorities: list, mtype: str,
+                    tier: str) -> list[str]:
+        tier = check.tier(tier)
+        with self._lock:
+            self._check_open()
+            target = self.tiers[tier]
+            from .embeddings.encoder import Features
+            feats = Features()
+            for content in contents:  # validate all before storing any
+                self.encoder.add_features(content, feats)
+            full = self.encoder.vectors(feats)
+            now = time.time()
+            weights = self.config.importance_weights
+            stm_codec = self.stm.codec
+            records = []
+            for content, step_number, priority in zip(contents, steps, priorities):
+                raw = stm_codec.encode(content)
+                data = raw if target is self.stm else target.codec.encode(content)
+                records.append(MemoryRecord(f"{self._id_prefix}{next(self._ids):x}", agent_id, step_number, mtype,
+                                            data, priority, importance_score(content, priority, weights),
+                                            now, now, now, 0, len(raw)))
+            target.add(agent_id, records, target.project(full) if target is not self.stm else full)
+            self._after_insert(agent_id, len(records))
+            return [r.memory_id for r in records]
+
+    def _after_insert(self, agent_id: str, count: int) -> None:
+        state = self._agents.get(agent_id)
+        if state is None:
+            state = self._agents[agent_id] = AgentState()
+        state.inserts_since_check += count
+        if state.inserts_since_check >= self.config.cleanup_interval:
+            maintain_agent(self.stm, self.im, self.ltm, agent_id, state, self.config)
+
+    # -- reading -------------------------------------------------------------------------------
+    def retrieve_state(self, memory_id: str, agent_id: Optional[str] = None, tier: Optional[str] = None) -> Optional[dict]:
+        """The memory with this id (from `tier`, or whichever holds it), or None; IM/LTM content is lossy."""
+        with self._lock:
+            if self._closed:
+                self._check_open()
+            for t in (self._all_tiers if tier is None else self._tiers_for(tier)):
+                rec = t.store.get(memory_id)
+                if rec is not None and (agent_id is None or rec.agent_id == agent_id):
+                    t.note_retrievals((rec,), time.time())
+                    return t.memory(rec)
+            if type(memory_id) is not str:
+                check.memory_id(memory_id)
+            return None
+
+    @_locked
+    def retrieve_states(self, memory_ids: Sequence[str], agent_id: Optional[str] = None,
+                        tier: Optional[str] = None) -> list[Optional[dict]]:
+        """Many memories by id, in order, None where absent."""
+        self._check_open()
+        out: list[Optional[dict]] = [None] * len(memory_ids)
+        todo = {i: check.memory_id(m) for i, m in enumerate(memory_ids)}
+        now = time.time()
+        for t in self._tiers_for(tier):
+            if not todo:
+                break
+            keys = list(todo)
+            recs = t.store.get_many([todo[i] for i in keys])
+            found = []
+            for i, rec in zip(keys, recs):
+                if rec is not None and (agent_id is None or rec.agent_id == agent_id):
+                    found.append(rec)
+                    out[i] = t.memory(rec)
+                    del todo[i]
+            if found:
+                t.note_retrievals(found, now)
+                for rec in found:  # reflect the count just taken
+                    pass
+        return out
+
+    @_locked
+    def retrieve_similar_states(self, agent_id: str, query_state: dict, k: int = 5, tier: str = "all",
+                                memory_type: Optional[str] = None, threshold: Optional[float] = None) -> list[dict]:
+        """The k memories most similar to `query_state`, best first, each with its cosine `similarity`."""
+        self._check_open()
+        agent_id = check.agent_id(agent_id)
+        k = check.positive_int(k, "k")
+        tier = check.tier(tier, allow_all=True)
+        code = TYPE_CODES[check.memory_type(memory_type)] if memory_type is not None else None
+        threshold = check.threshold(threshold)
+        query = self.encoder.encode(query_state)
+        hits: list[tuple[float, int, str]] = []
+        tiers = _TIER_ORDER if tier == "all" else (tier,)
+        for rank, name in enumerate(tiers):
+            t = self.tiers[name]
+            if name != "stm" and t.store.count(agent_id) == 0 and not t.store.shared:
+                continue
+            ids, sims = t.index(agent_id).search(t.query_vector(query), k, code, threshold)
+            hits.extend(zip(sims.tolist(), [rank] * len(ids), ids))
+        hits.sort(key=lambda h: (-h[0], h[1]))
+        seen: set[str] = set()
+        out: list[dict] = []
+        now = time.time()
+        for sim, rank, mid in hits:
+            if mid in seen:
+                continue
+            t = self.tiers[tiers[rank]]
+            rec = t.store.get(mid)
+            if rec is None:
+                continue
+            seen.add(mid)
+            t.note_retrievals((rec,), now)
+            memory = t.memory(rec)
+            memory["similarity"] = float(sim)
+            out.append(memory)
+            if len(out) == k:
+                break
+        return out
+
+    @_locked
+    def retrieve_by_time_range(self, agent_id: str, start_step: int, end_step: int,
+                               memory_type: Optional[str] = None) -> list[dict]:
+        """Memories with start_step <= step <= end_step across tiers, by step."""
+        self._check_open()
+        agent_id = check.agent_id(agent_id)
+        start_step, end_step = check.step(start_step, "start_step"), check.step(end_step, "end_step")
+        if end_step < start_step:
+            raise InvalidValueError(f"end_step ({end_step}) is before start_step ({start_step})")
+        mtype = check.memory_type(memory_type)
+        code = TYPE_CODES[mtype] if mtype is not None else None
+        out: list[dict] = []
+        for name in _TIER_ORDER:
+            t = self.tiers[name]
+            if name == "ltm":
+                recs = [r for r in t.store.records_in_steps(agent_id, start_step, end_step)
+                        if mtype is None or r.memory_type == mtype]
+            else:
+                ids = t.index(agent_id).rows_in_steps(start_step, end_step, code)
+                recs = [r for r in t.store.get_many(ids) if r is not None]
+            out.extend(t.memory(r) for r in recs)
+        out.sort(key=lambda m: m["step_number"])
+        return out
+
+    @_locked
+    def retrieve_by_attributes(self, agent_id: str, attributes: dict) -> list[dict]:
+        """Memories whose content equals every given value; keys are top-level or dotted paths ('goals.0.id')."""
+        self._check_open()
+        agent_id = check.agent_id(agent_id)
+        query = parse_attributes(attributes)
+        out: list[dict] = []
+        for name in _TIER_ORDER:
+            t = self.tiers[name]
+            for rec in t.store.records(agent_id):
+                if not query.might_match(rec.content, t.codec):
+                    continue
+                content = t.codec.decode(rec.content)
+                if matches_attributes(content, query):
+                    from .entry import to_memory
+                    out.append(to_memory(rec, name, content))
+        out.sort(key=lambda m: m["step_number"])
+        return out
+
+    @_locked
+    def memory_exists(self, memory_id: str, tier: Optional[str] = None) -> bool:
+        """Whether any tier (or the given one) holds this memory."""
+        self._check_open()
+        check.memory_id(memory_id)
+        return any(t.store.get(memory_id) is not None for t in self._tiers_for(tier))
+
+    def _tiers_for(self, tier: Optional[str]) -> list[Tier]:
+        name = check.tier(tier, allow_none=True)
+        return [self.stm, self.im, self.ltm] if name is None else [self.tiers[name]]
+
+    # -- maintenance, statistics, compression --------------------------------------------------
+    @_locked
+    def force_memory_maintenance(self, agent_id: Optional[str] = None) -> dict[str, int]:
+        """Run tier transitions now (one agent, or all); returns counts forgotten and moved."""
+        self._check_open()
+        agents = [check.agent_id(agent_id)] if agent_id is not None else self._known_agents()
+        total = {"forgotten": 0, "stm_to_im": 0, "im_to_ltm": 0}
+        for a in agents:
+            state = self._agents.setdefault(a, AgentState())
+            for key, value in maintain_agent(self.stm, self.im, self.ltm, a, state, self.config).items():
+                total[key] += value
+        flush = getattr(self.ltm.store, "flush_touches", None)
+        if flush is not None:
+            flush()
+        return total
+
+    def _known_agents(self) -> list[str]:
+        seen = dict.fromkeys(self._agents)
+        for t in self.tiers.values():
+            seen.update(dict.fromkeys(t.store.agent_ids()))
+        return list(seen)
+
+    @_locked
+    def get_memory_statistics(self, agent_id: str) -> dict[str, Any]:
+        """Per tier: count, stored bytes, raw bytes, compression ratio, embedding size; plus forgotten and moves."""
+        self._check_open()
+        agent_id = check.agent_id(agent_id)
+        tiers: dict[str, dict[str, Any]] = {}
+        for name, t in self.tiers.items():
+            count = t.store.count(agent_id)
+            stored, raw = t.store.stored_bytes(agent_id)
+            tiers[name] = {
+                "count": count,
+                "stored_bytes": stored,
+                "raw_bytes": raw,
+                "compression_ratio": (raw / stored) if stored else None,
+                "embedding_dim": t.dim,
+                "embedding_bytes": count * t.dim * 4,
+            }
+        state = self._agents.get(agent_id, AgentState())
+        return {
+            "agent_id": agent_id,
+            "tiers": tiers,
+            "total_memories": sum(v["count"] for v in tiers.values()),
+            "forgotten": state.forgotten,
+            "transitions": {"stm_to_im": state.stm_to_im, "im_to_ltm": state.im_to_ltm},
+            # the seed's names, for code written against it
+            "state_counts": {name: v["count"] for name, v in tiers.items()},
+            "memory_usage": {f"{name}_bytes": v["stored_bytes"] for name, v in tiers.items()},
+        }
+
+    def get_encoder(self, tier: str = "stm") -> TierEncoder:
+        """The encoder of a tier: `encode(state)` → its embedding, `decode(embedding)` → a state vector."""
+        name = check.tier(tier)
+        return TierEncoder(self.encoder, {"stm": None, "im": self._im_ae, "ltm": self._ltm_ae}[name])
+
+    @_locked
+    def train_compression(self, states: Optional[Sequence[dict]] = None, epochs: int = 10,
+                          batch_size: Optional[int] = None) -> dict[str, Any]:
+        """Train the IM and LTM autoencoders (on `states`, else on every STM memory) and re-embed IM/LTM."""
+        self._check_open()
+        epochs = check.positive_int(epochs, "epochs")
+        started = time.perf_counter()
+        if states is not None:
+            x = self.encoder.encode_states(list(states))
+        else:
+            parts = []
+            for a in list(self.stm.store.agent_ids()):
+                idx = self.stm.index(a)
+                idx.flush()
+                parts.append(idx.vecs[: idx.n])
+            x = np.concatenate(parts) if parts else np.zeros((0, self.encoder.dim), dtype=np.float32)
+        if len(x) < 2:
+            raise InvalidValueError("train_compression needs at least 2 states (pass states= or store some first)")
+        ae = self.config.autoencoder_config
+        bs = batch_size or ae.batch_size
+        report: dict[str, Any] = {"samples": int(len(x)), "epochs": epochs, "tiers": {}}
+        for name, model in (("im", self._im_ae), ("ltm", self._ltm_ae)):
+            before = model.reconstruction_mse(x)
+            losses = model.fit(x, epochs=epochs, batch_size=bs, learning_rate=ae.learning_rate)
+            report["tiers"][name] = {"loss_per_epoch": losses, "final_loss": losses[-1],
+                                     "initial_mse": before, "final_mse": model.reconstruction_mse(x)}
+        self._reembed(self.im)
+        self._reembed(self.ltm)
+        self._save_encoders()
+        report["seconds"] = time.perf_counter() - started
+        return report
+
+    def _reembed(self, tier: Tier) -> None:
+        """Recompute a tier's embeddings with its retrained projection (from the stored content)."""
+        for a in list(tier.store.agent_ids()):
+            records = tier.store.records(a)
+            if not records:
+                continue
+            vecs = tier.embed_contents([tier.codec.decode(r.content) for r in records])
+            tier.store.update_vectors(a, [r.memory_id for r in records], vecs)
+            tier.drop_agent_index(a)
+            if not tier.store.keeps_vectors and not tier.store.shared:
+                idx = tier.local_index(a)
+                from .retrieval.index import TYPE_CODES as codes
+                idx.add([r.memory_id for r in records], vecs, [r.step_number for r in records],
+                        [codes[r.memory_type] for r in records], [r.entered_at for r in records],
+                        [r.importance for r in records], [r.retrieval_count for r in records])
+
+    def _save_encoders(self) -> None:
+        store = self.ltm.store
+        store.set_meta("im_autoencoder", self._im_ae.to_bytes())
+        store.set_meta("ltm_autoencoder", self._ltm_ae.to_bytes())
+
+    def _load_encoders(self, store: SQLiteStore) -> None:
+        for key, model in (("im_autoencoder", self._im_ae), ("ltm_autoencoder", self._ltm_ae)):
+            blob = store.get_meta(key)
+            if blob is not None:
+                model.load_bytes(blob)
+
+    @_locked
+    def clear_all_memories(self) -> None:
+        """Delete every memory of every agent in this system (its namespace and LTM file only)."""
+        self._check_open()
+        for t in self.tiers.values():
+            t.clear()
+        self._agents.clear()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            from .errors import AgentMemoryError
+            raise AgentMemoryError("this AgentMemorySystem is closed")

@@ -1,0 +1,229 @@
+"""The asv suite under real asv: check, per-category quick runs on a tiny grid, quality sanity,
+no leftovers, a real virtualenv build of HEAD, and the published site rendered in Chromium.
+
+Everything runs in a throw-away copy of the project (its own git repository, results and html
+under it), with a private HOME (asv's machine file) and TMPDIR, so the repo's .asv stays clean.
+"""
+
+from __future__ import annotations
+
+import http.server
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from asv_helpers import (MACHINE, REPO, asv_env, catalog, expected_combos, finite, git, load_results,
+                         machine, make_project, redis_backend_usable, redis_keys, result_files, run_asv,
+                         suite_tempfiles, temp_listing)
+
+pytestmark = [pytest.mark.asv]
+
+CATEGORIES = ["storage", "compression", "memory_transition", "retrieval", "scalability", "integration"]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    root = tmp_path_factory.mktemp("asvsuite")
+    proj = make_project(root)
+    env = asv_env(root)
+    machine(proj, env)
+    return root, proj, env
+
+
+@pytest.fixture(scope="module")
+def suite_catalog(project):
+    _, _, env = project
+    return catalog(env)
+
+
+@pytest.fixture(scope="module")
+def redis_ok():
+    return redis_backend_usable()
+
+
+def test_asv_check(project):
+    _, proj, env = project
+    proc = run_asv(proj, env, "check", "--python=same")
+    assert "No problems found" in proc.stdout + proc.stderr
+
+
+def test_catalog_names_every_benchmark(suite_catalog):
+    assert {name.split(".", 1)[0] for name in suite_catalog} == set(CATEGORIES)
+    for name, entry in suite_catalog.items():
+        kind = name.rsplit(".", 1)[1].split("_", 1)[0]
+        assert entry["type"] == kind
+        assert entry["seed_metrics"], f"{name} names no seed metric"
+        if kind == "track":
+            assert entry["unit"] and entry["unit"] != "unit", f"{name} has no unit"
+
+
+def _skippable(combo, redis_ok):
+    """Combinations allowed to be skipped (NaN): the Redis backend when it is unavailable."""
+    return not redis_ok and any("redis" in value for value in combo)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("category", CATEGORIES)
+def test_category_quick_run(project, suite_catalog, redis_ok, category):
+    root, proj, env = project
+    tmp_before = temp_listing(root / "tmp")
+    system_tmp_before = suite_tempfiles()
+    keys_before = redis_keys()
+
+    run_asv(proj, env, "run", "--python=same", "--quick", "--set-commit-hash", "HEAD",
+            "--show-stderr", "--bench", rf"^{category}\.", timeout=900)
+
+    results = load_results(proj)
+    expected = {k: v for k, v in suite_catalog.items() if k.startswith(category + ".")}
+    assert expected
+    problems = []
+    for name, entry in expected.items():
+        if name not in results:
+            problems.append(f"{name}: no result")
+            continue
+        got = dict(results[name])
+        for combo in expected_combos(entry):
+            value = got.get(combo)
+            if finite(value):
+                continue
+            if _skippable(combo, redis_ok):
+                continue
+            problems.append(f"{name}{combo}: {value!r}")
+    assert not problems, "non-finite results:\n" + "\n".join(problems)
+
+    # nothing left behind: the private TMPDIR, the system temp dir, Redis
+    assert temp_listing(root / "tmp") == tmp_before
+    assert suite_tempfiles() - system_tmp_before == set()
+    if keys_before is not None:
+        assert redis_keys() == keys_before
+
+    _check_quality(category, results)
+
+
+def _value(results, name, **params):
+    for combo, value in results[name]:
+        if all(repr(v) in combo for v in params.values()):
+            return value
+    raise KeyError((name, params))
+
+
+def _check_quality(category, results):
+    if category == "retrieval":
+        for combo, value in results["retrieval.SearchRecall.track_recall"]:
+            if combo[0] == "'stm'":
+                assert value >= 0.99, f"exact STM search recall {combo}: {value}"
+    elif category == "memory_transition":
+        rows = results["memory_transition.ImportanceRetention.track_retention_rate"]
+        thresholds = sorted({combo[0] for combo, _ in rows})
+        for threshold in thresholds:
+            rates = [v for combo, v in sorted(rows, key=lambda r: int(r[0][1])) if combo[0] == threshold]
+            assert all(a <= b + 1e-9 for a, b in zip(rates, rates[1:])), f"retention not rising: {rates}"
+            assert rates[-1] > rates[0], f"retention flat: {rates}"
+        for _, rho in results["memory_transition.ImportanceCorrelation.track_rank_correlation"]:
+            assert rho > 0.5
+        for combo, value in results["memory_transition.TransitionAccuracy.track_numeric_within_precision_fraction"]:
+            assert value >= 0.99, f"numeric leaves outside precision {combo}: {value}"
+        for combo, value in results["memory_transition.TransitionAccuracy.track_categorical_exact_fraction"]:
+            assert value >= 0.99, f"categorical leaves changed {combo}: {value}"
+    elif category == "compression":
+        for combo, value in results["compression.EmbeddingQuality.track_cosine_similarity"]:
+            if combo[0] == "'stm'":
+                assert value > 0.999
+        for combo, value in results["compression.TierToTierRatio.track_size_ratio"]:
+            assert value < 1.0, f"{combo}: a lower tier is not smaller ({value})"
+    elif category == "storage":
+        for combo, value in results["storage.ReadLatency.track_found_fraction"]:
+            if "'memory'" in combo:
+                assert value == 1.0
+
+
+@pytest.mark.slow
+def test_virtualenv_build_of_head(tmp_path):
+    """asv builds HEAD of this repository into a fresh virtualenv and runs one small benchmark."""
+    try:
+        git(REPO, "cat-file", "-e", "HEAD:asv.conf.json")
+        git(REPO, "cat-file", "-e", "HEAD:benchmarks/storage.py")
+    except subprocess.CalledProcessError:
+        pytest.skip("HEAD of the repository has no commit with asv.conf.json and benchmarks/ yet "
+                    "(the per-commit build needs one)")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True, timeout=120)
+    for name in ("home", "tmp"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "bench_config.json").write_text(
+        '{"profile": "quick", "storage": {"batch_sizes": [10], "data_complexity_levels": [1]}}')
+    env = asv_env(tmp_path)
+    machine(clone, env)
+    proc = run_asv(clone, env, "run", "HEAD^!", "--quick", "--show-stderr",
+                   "--bench", r"^storage\.WriteThroughput\.time_store_batch$", timeout=1500)
+    files = result_files(clone)
+    assert files, proc.stdout[-3000:]
+    results = load_results(clone)
+    values = results["storage.WriteThroughput.time_store_batch"]
+    assert any(finite(v) for combo, v in values if "'memory'" in combo), values
+    assert list((clone / ".asv" / "env").iterdir()), "no isolated environment was built"
+
+
+def _chromium():
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_publish_renders_graphs(project, tmp_path):
+    """asv publish builds the site; headless Chromium renders a benchmark graph (not blank)."""
+    root, proj, env = project
+    if not result_files(proj):
+        run_asv(proj, env, "run", "--python=same", "--quick", "--set-commit-hash", "HEAD",
+                "--bench", r"^storage\.WriteThroughput", timeout=600)
+    run_asv(proj, env, "publish")
+    html = proj / ".asv" / "html"
+    assert (html / "index.html").is_file()
+    graphs = list((html / "graphs").rglob("*.json"))
+    assert graphs, "publish wrote no graph data"
+
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("no Chromium (apt-get install -y chromium)")
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(html))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+        shot = tmp_path / "graph.png"
+        url = f"http://127.0.0.1:{port}/#storage.WriteThroughput.time_store_batch"
+        subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                        f"--user-data-dir={tmp_path / 'chrome-profile'}",
+                        "--window-size=1280,900", "--virtual-time-budget=8000",
+                        f"--screenshot={shot}", url],
+                       check=True, capture_output=True, timeout=120, env=dict(os.environ, HOME=str(tmp_path)))
+        assert shot.is_file()
+        keep = os.environ.get("AGENTMEMORY_ASV_SCREENSHOT")
+        if keep:
+            shutil.copy2(shot, keep)
+        _assert_graph_drawn(shot)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _assert_graph_drawn(png: Path):
+    import matplotlib.image as mpimg
+    import numpy as np
+
+    img = mpimg.imread(str(png))[..., :3]
+    assert img.std() > 0.02, "screenshot is blank"
+    # coloured pixels (graph lines/points; the page chrome is grey-scale apart from links)
+    saturation = img.max(axis=2) - img.min(axis=2)
+    assert (saturation > 0.25).sum() > 200, "no coloured graph drawn"
