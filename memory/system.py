@@ -113,7 +113,9 @@ class AgentMemorySystem:
         self.tiers = {"stm": self.stm, "im": self.im, "ltm": self.ltm}
         self._all_tiers = (self.stm, self.im, self.ltm)
         self._agents: dict[str, AgentState] = {}
-        self._id_prefix = os.urandom(6).hex() + "-"
+        # ids are "<agent_id>:<12 hex of this system><counter>": unique across processes, and they carry
+        # their partition key, so a shared store finds an agent's keys from the id alone
+        self._id_prefix = os.urandom(6).hex()
         self._priority_weight = config.importance_weights.priority
         self._ids = itertools.count(1)
 
@@ -202,7 +204,7 @@ class AgentMemorySystem:
             try:
                 data = stm.codec.encode(content)
                 now = time.time()
-                mid = f"{self._id_prefix}{next(self._ids):x}"
+                mid = f"{agent_id}:{self._id_prefix}{next(self._ids):x}"
                 imp = self._priority_weight * priority
                 if "reward" in content:
                     imp = importance_score(content, priority, self.config.importance_weights)
@@ -265,7 +267,7 @@ class AgentMemorySystem:
             for content, step_number, priority in zip(contents, steps, priorities):
                 raw = stm_codec.encode(content)
                 data = raw if target is self.stm else target.codec.encode(content)
-                records.append(MemoryRecord(f"{self._id_prefix}{next(self._ids):x}", agent_id, step_number, mtype,
+                records.append(MemoryRecord(f"{agent_id}:{self._id_prefix}{next(self._ids):x}", agent_id, step_number, mtype,
                                             data, priority, importance_score(content, priority, weights),
                                             now, now, now, 0, len(raw)))
             target.add(agent_id, records, target.project(full) if target is not self.stm else full)

@@ -296,7 +296,8 @@ def build_document(category: str, benchmark: str, infos: List[Dict[str, Any]], r
 
     Parameters are nested in asv's order with volume-like ones innermost
     (:func:`naming.nesting_order`); a parameter with a single measured value (e.g. backend "memory"
-    when Redis is absent) is not nested but recorded in ``metadata.fixed_params``."""
+    when Redis is absent and its combinations were skipped) is not nested but recorded in
+    ``metadata.fixed_params``."""
     decoded = result["decoded"]
     infos = sorted(infos, key=lambda i: (i.get("lineno") or 0, i["name"]))
     present = [i for i in infos if i["name"] in decoded]
@@ -324,7 +325,9 @@ def build_document(category: str, benchmark: str, infos: List[Dict[str, Any]], r
                 parsed = naming.parse_param_value(text)
                 if parsed not in seen:
                     seen.append(parsed)
-    fixed = {name: values[0] for name, values in measured.items() if len(values) == 1}
+    # A parameter whose other values were all skipped (NotImplementedError, e.g. no Redis) is not nested.
+    fixed = {name: values[0] for name, values in measured.items()
+             if len(values) == 1 and len(grid.get(name, [])) > 1}
 
     # Pass 2: the results tree and its statistics.
     tree: Dict[str, Any] = {}

@@ -198,7 +198,8 @@ def execute_benchmark(task: Dict[str, Any]) -> Dict[str, Any]:
         errors = parse_asv_errors(output)
         message = "; ".join(f"{n.split('.')[-1]}: {m}" for n, m in errors.items()) or None
         extra = dict(task.get("extra_metadata") or {})
-        extra["commit_is_scratch"] = not real_commit
+        if not real_commit:  # results of a work tree without commits: no commit to name
+            extra.update(commit=None, commit_note="the repository has no commit; asv results were not stored")
         if files:
             written = asv_adapter.export_results(
                 files[:1], task["output_dir"], infos=task["infos"],
