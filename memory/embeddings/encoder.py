@@ -246,7 +246,10 @@ class StateEncoder:
                        nidx: np.ndarray, nval: np.ndarray, nends: np.ndarray) -> np.ndarray:
         n, dim = len(ends), self.dim
         row_base = np.arange(n, dtype=np.int64) * dim
-        flat = np.bincount(idx + np.repeat(row_base, np.diff(ends, prepend=0)), weights=wt, minlength=n * dim)
+        if len(idx):
+            flat = np.bincount(idx + np.repeat(row_base, np.diff(ends, prepend=0)), weights=wt, minlength=n * dim)
+        else:
+            flat = np.zeros(n * dim)
         if len(nidx):
             y = np.log1p(np.abs(nval))
             np.copysign(y, nval, out=y)
