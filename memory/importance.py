@@ -1,9 +1,10 @@
 """Importance at store time and the retention score that decides what leaves a tier.
 
 importance = w_priority · priority + w_reward · |tanh(reward)|
-retention  = (importance + w_novelty · novelty) · 0.5 ** (age / half_life) + w_retrieval · ln(1 + retrievals)
+retention  = importance · (1 + w_novelty · novelty) · 0.5 ** (age / half_life) + w_retrieval · ln(1 + retrievals)
 
-novelty = clip(1 − cos(memory, tier centroid), 0, 1); age = agent's newest step − memory's step.
+novelty = clip(1 − cos(memory, tier centroid), 0, 1) boosts what the agent already deemed important but
+never rescues a memory of priority 0; age = agent's newest step − memory's step.
 """
 
 from __future__ import annotations
@@ -32,5 +33,5 @@ def retention_scores(importance: np.ndarray, vecs: np.ndarray, centroid: np.ndar
     novelty = np.clip(1.0 - vecs @ centroid, 0.0, 1.0) if len(vecs) else np.zeros(0)
     age = np.maximum(current_step - steps, 0).astype(np.float64)
     decay = np.exp2(-age / weights.half_life_steps)
-    return ((importance + weights.novelty * novelty) * decay
+    return (importance * (1.0 + weights.novelty * novelty) * decay
             + weights.retrieval * np.log1p(retrievals.astype(np.float64)))

@@ -44,13 +44,19 @@ def _step(agent: Any) -> int:
 
 def install_memory_hooks(cls: T) -> T:
     """Class decorator: `observe` stores states, `act` stores actions; adds `step_number` and `recall`."""
+    if cls.__dict__.get("__memory_hooks__", False):
+        return cls
     original_observe: Optional[Callable] = getattr(cls, "observe", None)
     original_act: Optional[Callable] = getattr(cls, "act", None)
-    if getattr(cls, "__memory_hooks__", False):
-        return cls
 
     def observe(self: Any, observation: Any, *args: Any, **kwargs: Any) -> Any:
-        result = original_observe(self, observation, *args, **kwargs) if original_observe else None
+        if self.__dict__.get("_memory_hook_active"):  # a hooked subclass calling super(): store once
+            return original_observe(self, observation, *args, **kwargs) if original_observe else None
+        self._memory_hook_active = True
+        try:
+            result = original_observe(self, observation, *args, **kwargs) if original_observe else None
+        finally:
+            self._memory_hook_active = False
         if isinstance(observation, dict):
             _memory(self).store_agent_state(_agent_id(self), observation, _step(self))
             self._observed_step = _step(self)
@@ -59,9 +65,16 @@ def install_memory_hooks(cls: T) -> T:
     def act(self: Any, observation: Any = None, *args: Any, **kwargs: Any) -> Any:
         if original_act is None:
             raise NotImplementedError(f"{type(self).__name__} must define act(observation)")
+        if self.__dict__.get("_memory_hook_active"):  # a hooked subclass calling super(): store once
+            return original_act(self, observation, *args, **kwargs)
         if isinstance(observation, dict) and getattr(self, "_observed_step", None) != _step(self):
             _memory(self).store_agent_state(_agent_id(self), observation, _step(self))
-        action = original_act(self, observation, *args, **kwargs)
+            self._observed_step = _step(self)
+        self._memory_hook_active = True
+        try:
+            action = original_act(self, observation, *args, **kwargs)
+        finally:
+            self._memory_hook_active = False
         if action is not None:
             data = action if isinstance(action, dict) else {"action": action}
             _memory(self).store_agent_action(_agent_id(self), data, _step(self))
