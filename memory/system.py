@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import math
 import os
@@ -9,6 +10,7 @@ import shutil
 import tempfile
 import threading
 import time
+import weakref
 from typing import Any, Callable, Iterable, Optional, Sequence
 
 import numpy as np
@@ -60,6 +62,16 @@ class TierEncoder:
         """(n, dim) embeddings → (n, stm_dim) reconstructed state vectors."""
         embeddings = np.asarray(embeddings, dtype=np.float32)
         return embeddings if self._projector is None else self._projector.decode(embeddings)
+
+
+_open_systems: "weakref.WeakSet[AgentMemorySystem]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_systems() -> None:
+    """At exit, close systems nobody closed, so no temporary LTM file outlives the process."""
+    for system in list(_open_systems):
+        system.close()
 
 
 def _locked(method: Callable) -> Callable:
@@ -116,6 +128,7 @@ class AgentMemorySystem:
         # ids are "<agent_id>:<12 hex of this system><counter>": unique across processes, and they carry
         # their partition key, so a shared store finds an agent's keys from the id alone
         self._id_prefix = os.urandom(6).hex()
+        _open_systems.add(self)
         self._priority_weight = config.importance_weights.priority
         self._ids = itertools.count(1)
 
