@@ -76,6 +76,7 @@ class MemoryConfig:
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_cluster: bool = False
     namespace: str = "agentmemory"
+    blas_threads: Optional[int] = 1  # BLAS threads inside maintenance, training and large searches; None = leave as is
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready copy of every field."""
@@ -114,6 +115,8 @@ class MemoryConfig:
         _positive_num("importance_weights.half_life_steps", w.half_life_steps)
         _positive_int("cleanup_interval", self.cleanup_interval)
         _non_negative("discard_threshold", self.discard_threshold)
+        if self.blas_threads is not None:
+            _positive_int("blas_threads", self.blas_threads)
         if self.backend not in BACKENDS:
             raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}; got {self.backend!r}")
         if not isinstance(self.namespace, str) or not self.namespace or any(c in self.namespace for c in "{}: "):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import itertools
 import math
 import os
@@ -17,6 +18,7 @@ import numpy as np
 
 from . import validation as check
 from .agent import AgentState
+from .blas import blas_limit
 from .config import MemoryConfig
 from .embeddings.autoencoder import Autoencoder
 from .embeddings.codec import Codec, PresetDictionary, RoundingCodec
@@ -31,6 +33,7 @@ from .tiers import PENDING_FLUSH, Tier
 from .transitions import maintain_agent
 
 _TIER_ORDER = ("stm", "im", "ltm")
+LARGE_SEARCH_ROWS = 2048  # searches over at least this many rows run with limited BLAS threads
 
 
 class TierEncoder:
@@ -236,7 +239,8 @@ class AgentMemorySystem:
                 state = self._agents[agent_id] = AgentState()
             state.inserts_since_check += 1
             if state.inserts_since_check >= self.config.cleanup_interval:
-                maintain_agent(self.stm, self.im, self.ltm, agent_id, state, self.config)
+                with blas_limit(self.config.blas_threads):
+                    maintain_agent(self.stm, self.im, self.ltm, agent_id, state, self.config)
             return mid
 
     def store_agent_states(self, agent_id: str, states: Sequence[dict], step_numbers: Optional[Sequence[int]] = None,
@@ -293,7 +297,8 @@ class AgentMemorySystem:
             state = self._agents[agent_id] = AgentState()
         state.inserts_since_check += count
         if state.inserts_since_check >= self.config.cleanup_interval:
-            maintain_agent(self.stm, self.im, self.ltm, agent_id, state, self.config)
+            with blas_limit(self.config.blas_threads):
+                maintain_agent(self.stm, self.im, self.ltm, agent_id, state, self.config)
 
     # -- reading -------------------------------------------------------------------------------
     def retrieve_state(self, memory_id: str, agent_id: Optional[str] = None, tier: Optional[str] = None) -> Optional[dict]:
@@ -348,12 +353,13 @@ class AgentMemorySystem:
         query = self.encoder.encode(query_state)
         hits: list[tuple[float, int, str]] = []
         tiers = _TIER_ORDER if tier == "all" else (tier,)
-        for rank, name in enumerate(tiers):
-            t = self.tiers[name]
-            if name != "stm" and t.store.count(agent_id) == 0 and not t.store.shared:
-                continue
-            ids, sims = t.index(agent_id).search(t.query_vector(query), k, code, threshold)
-            hits.extend(zip(sims.tolist(), [rank] * len(ids), ids))
+        indexes = [(rank, self.tiers[name], self.tiers[name].index(agent_id)) for rank, name in enumerate(tiers)]
+        large = max(len(idx) for _, _, idx in indexes) >= LARGE_SEARCH_ROWS
+        with blas_limit(self.config.blas_threads) if large else contextlib.nullcontext():
+            for rank, t, idx in indexes:
+                if len(idx):
+                    ids, sims = idx.search(t.query_vector(query), k, code, threshold)
+                    hits.extend(zip(sims.tolist(), [rank] * len(ids), ids))
         hits.sort(key=lambda h: (-h[0], h[1]))
         seen: set[str] = set()
         out: list[dict] = []
@@ -435,10 +441,11 @@ class AgentMemorySystem:
         self._check_open()
         agents = [check.agent_id(agent_id)] if agent_id is not None else self._known_agents()
         total = {"forgotten": 0, "stm_to_im": 0, "im_to_ltm": 0}
-        for a in agents:
-            state = self._agents.setdefault(a, AgentState())
-            for key, value in maintain_agent(self.stm, self.im, self.ltm, a, state, self.config).items():
-                total[key] += value
+        with blas_limit(self.config.blas_threads):
+            for a in agents:
+                state = self._agents.setdefault(a, AgentState())
+                for key, value in maintain_agent(self.stm, self.im, self.ltm, a, state, self.config).items():
+                    total[key] += value
         flush = getattr(self.ltm.store, "flush_touches", None)
         if flush is not None:
             flush()
@@ -505,13 +512,14 @@ class AgentMemorySystem:
         ae = self.config.autoencoder_config
         bs = batch_size or ae.batch_size
         report: dict[str, Any] = {"samples": int(len(x)), "epochs": epochs, "tiers": {}}
-        for name, model in (("im", self._im_ae), ("ltm", self._ltm_ae)):
-            before = model.reconstruction_mse(x)
-            losses = model.fit(x, epochs=epochs, batch_size=bs, learning_rate=ae.learning_rate)
-            report["tiers"][name] = {"loss_per_epoch": losses, "final_loss": losses[-1],
-                                     "initial_mse": before, "final_mse": model.reconstruction_mse(x)}
-        self._reembed(self.im)
-        self._reembed(self.ltm)
+        with blas_limit(self.config.blas_threads):
+            for name, model in (("im", self._im_ae), ("ltm", self._ltm_ae)):
+                before = model.reconstruction_mse(x)
+                losses = model.fit(x, epochs=epochs, batch_size=bs, learning_rate=ae.learning_rate)
+                report["tiers"][name] = {"loss_per_epoch": losses, "final_loss": losses[-1],
+                                         "initial_mse": before, "final_mse": model.reconstruction_mse(x)}
+            self._reembed(self.im)
+            self._reembed(self.ltm)
         self._save_encoders()
         report["seconds"] = time.perf_counter() - started
         return report

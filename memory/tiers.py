@@ -64,9 +64,7 @@ class Tier:
     def _rebuild(self, agent_id: str) -> VectorIndex:
         version = self.store.version(agent_id)
         idx = VectorIndex(self.dim)
-        feats = self._features.get(agent_id)
-        if feats is not None:
-            feats.clear()
+        self._features.pop(agent_id, None)  # pending features belonged to the old index; features() re-links a new buffer
         if self.store.keeps_vectors or self.store.shared:
             records = self.store.records(agent_id)
             if records:

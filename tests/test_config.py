@@ -22,6 +22,7 @@ from memory import AgentMemorySystem, ConfigError, MemoryConfig
     ("importance_weights.half_life_steps", 0, "importance_weights.half_life_steps"),
     ("backend", "mongo", "backend"),
     ("namespace", "a:b", "namespace"),
+    ("blas_threads", 0, "blas_threads"),
 ])
 def test_invalid_field_names_itself(path, value, fragment):
     config = MemoryConfig()

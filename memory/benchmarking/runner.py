@@ -77,39 +77,62 @@ def ensure_asv_machine() -> None:
 _ERROR_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit|Failure)\b:?.*)$")
 
 
-def parse_asv_errors(output: str) -> Dict[str, str]:
-    """{asv benchmark name: "ErrorType: message (params: ...)"} from ``asv run --show-stderr`` output."""
-    errors: Dict[str, List[str]] = {}
+def resolve_asv_name(shown: str, names: Sequence[str]) -> Optional[str]:
+    """asv truncates long names in its output ("...ion.Class.track_x"): map back to a full name."""
+    if shown in names:
+        return shown
+    if shown.startswith("..."):
+        matches = [n for n in names if n.endswith(shown[3:])]
+        if len(matches) == 1:
+            return matches[0]
+    return None
+
+
+_PREFIX = re.compile(r"^\[\s*[\d.]+%\]\s*[·.]+\s*")
+
+
+def parse_asv_errors(output: str, names: Sequence[str] = ()) -> Dict[str, str]:
+    """{asv benchmark name: "ErrorType: message (params: ...)"} from ``asv run --show-stderr`` output;
+    `names` resolves asv's truncated names."""
+    found: Dict[str, Dict[str, List[str]]] = {}
     current: Optional[str] = None
     params: Optional[str] = None
-    for line in output.splitlines():
-        head = re.match(r"^\[\s*[\d.]+%\]\s*[·.]+\s+(\S+)\s+(.*)$", line)
-        if head:
-            name, rest = head.groups()
-            if "failed" in rest or "timed out" in rest or "error" in rest.lower():
-                current = name
-                errors.setdefault(current, [])
-                if "timed out" in rest:
-                    errors[current].append("timed out")
-            elif not name.startswith(("=", "-")):
-                current = None if name.count(".") >= 1 and "Running" not in line else current
-            params = None
+    for raw in output.splitlines():
+        had_prefix = bool(_PREFIX.match(raw))
+        line = _PREFIX.sub("", raw).strip()
+        if not line:
+            continue
+        if line.startswith("For parameters:"):
+            params = line.split(":", 1)[1].strip()
+            continue
+        if had_prefix:
+            head = re.match(r"^(\S+)\s+(.*)$", line)
+            if head and ("." in head.group(1)) and not line.startswith(("Running", "For ")):
+                name = resolve_asv_name(head.group(1), names) or head.group(1)
+                status = head.group(2)
+                if "failed" in status or "timed out" in status or "error" in status.lower():
+                    current = name
+                    found.setdefault(current, {})
+                    if "timed out" in status:
+                        found[current].setdefault("timed out", [])
+                else:
+                    current = None
+                params = None
             continue
         if current is None:
             continue
-        found = re.match(r"^\s*For parameters:\s*(.*)$", line)
-        if found:
-            params = found.group(1).strip()
-            continue
-        found = _ERROR_LINE.match(line)
-        if found and not line.strip().startswith("File "):
-            message = found.group(1).strip()
-            errors[current].append(f"{message} (params: {params})" if params else message)
+        error = _ERROR_LINE.match(line)
+        if error and not line.startswith("File "):
+            places = found[current].setdefault(error.group(1).strip(), [])
+            if params and params not in places:
+                places.append(params)
     out = {}
-    for name, messages in errors.items():
-        unique = list(dict.fromkeys(messages))
-        out[name] = "; ".join(unique[:5]) + (f" (+{len(unique) - 5} more)" if len(unique) > 5 else "") \
-            if unique else "failed (see asv output)"
+    for name, messages in found.items():
+        parts = []
+        for message, places in list(messages.items())[:5]:
+            where = "; ".join(f"({p})" for p in places[:5]) + (" ..." if len(places) > 5 else "")
+            parts.append(f"{message} (params: {where})" if places else message)
+        out[name] = "; ".join(parts) or "failed (see asv output)"
     return out
 
 
@@ -152,18 +175,39 @@ def _merge_into_store(private_file: Path, private_root: Path, store: Path) -> No
             os.replace(tmp, bench_old)
 
 
-def execute_benchmark(task: Dict[str, Any]) -> Dict[str, Any]:
-    """Run one documented benchmark through asv and export its JSON (runs in a worker process too).
+_STATUS_LINE = re.compile(r"^\[\s*[\d.]+%\]\s*[·.]+\s+(?!Running\b)(\S+)\s+(\S.*)?$")
 
-    `task`: conf_path, category, benchmark, asv_names, infos, config (dict), params (recorded),
-    output_dir, extra_metadata. Returns {key, path, error, elapsed_seconds}."""
-    started = time.monotonic()
-    key = f"{task['category']}/{task['benchmark']}"
-    project = asv_adapter.load_project(task["conf_path"])
-    scratch = Path(tempfile.mkdtemp(prefix="agentmemory-bench-"))
-    error: Optional[str] = None
-    path: Optional[str] = None
+
+def _save_error_document(output_dir: str, category: str, benchmark: str, params: Dict[str, Any],
+                         error: str, extra: Dict[str, Any]) -> Optional[str]:
     try:
+        path = BenchmarkResults(output_dir).save_result(benchmark, category, {}, dict(extra, params=params))
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        doc["error"] = error
+        Path(path).write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
+        return path
+    except Exception:  # noqa: BLE001 - the output dir itself is unusable
+        return None
+
+
+def execute_group(task: Dict[str, Any], events: Any = None) -> List[Dict[str, Any]]:
+    """Run a group of documented benchmarks in one ``asv run`` and export one JSON per benchmark
+    (also in a worker process). `events` (a queue) receives a dict per finished benchmark.
+
+    `task`: conf_path, config (dict), output_dir, extra_metadata, benchmarks: [{category, benchmark,
+    asv_names, infos, params}]. Returns [{key, path, error, elapsed_seconds, worker_pid}]."""
+    started = time.monotonic()
+    benches = task["benchmarks"]
+    keys = [f"{b['category']}/{b['benchmark']}" for b in benches]
+    owner = {name: key for b, key in zip(benches, keys) for name in b["asv_names"]}
+    pending = {key: set(b["asv_names"]) for b, key in zip(benches, keys)}
+    finished_at: Dict[str, float] = {}
+    outcomes: List[Dict[str, Any]] = []
+    scratch = Path(tempfile.mkdtemp(prefix="agentmemory-bench-"))
+    extra = dict(task.get("extra_metadata") or {})
+    output = ""
+    try:
+        project = asv_adapter.load_project(task["conf_path"])
         config_path = scratch / "benchmark_config.json"
         config_path.write_text(json.dumps(task["config"], indent=2), encoding="utf-8")
         commit = _git_head(project.repo)
@@ -172,72 +216,106 @@ def execute_benchmark(task: Dict[str, Any]) -> Dict[str, Any]:
                      "benchmark_dir": str(project.benchmark_dir),
                      "env_dir": str((project.root / conf.get("env_dir", "env")).resolve()),
                      "repo": str(project.repo)})
-        if commit is None:  # a repository without commits: attribute results to a scratch commit
+        real_commit = commit is not None
+        if not real_commit:  # a repository without commits: attribute results to a scratch commit
             commit = _scratch_repo(scratch / "repo")
-            conf["repo"] = str(scratch / "repo")
-            conf["branches"] = ["main"]
-            real_commit = False
-        else:
-            real_commit = True
+            conf.update(repo=str(scratch / "repo"), branches=["main"])
+            extra.update(commit=None, commit_note="the repository has no commit; asv results were not stored")
+        ensure_asv_machine()
         private_conf = scratch / "asv.conf.json"
         private_conf.write_text(json.dumps(conf, indent=2), encoding="utf-8")
         # asv matches parameterised benchmarks as "name(p1, p2)": allow the parenthesised suffix.
-        regex = "^(" + "|".join(re.escape(n) for n in task["asv_names"]) + r")(\(.*\))?$"
-        env = dict(os.environ)
+        regex = "^(" + "|".join(re.escape(n) for n in owner) + r")(\(.*\))?$"
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
         env[CONFIG_ENV] = str(config_path)
         env[PROFILE_ENV] = task["config"].get("profile", "default")
         cmd = [sys.executable, "-m", "asv", "run", "--python=same", "--set-commit-hash", commit,
                "--bench", regex, "--config", str(private_conf), "--show-stderr"]
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=str(project.root),
-                                  timeout=task.get("timeout_seconds", RUN_TIMEOUT_SECONDS))
-            output = (proc.stdout or "") + "\n" + (proc.stderr or "")
-        except subprocess.TimeoutExpired as exc:
-            output = f"{exc.stdout or ''}\n{exc.stderr or ''}\nTimeoutError: asv run exceeded {exc.timeout} s"
+        lines: List[str] = []
+        deadline = started + task.get("timeout_seconds", RUN_TIMEOUT_SECONDS)
+        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                              cwd=str(project.root), bufsize=1) as proc:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                lines.append(line.rstrip("\n"))
+                found = _STATUS_LINE.match(line.strip())
+                name = resolve_asv_name(found.group(1), list(owner)) if found else None
+                if name is not None:
+                    key = owner[name]
+                    pending[key].discard(name)
+                    if not pending[key] and key not in finished_at:
+                        finished_at[key] = time.monotonic()
+                        if events is not None:
+                            events.put({"key": key, "event": "measured",
+                                        "elapsed_seconds": finished_at[key] - started})
+                if time.monotonic() > deadline:
+                    proc.kill()
+                    lines.append(f"TimeoutError: asv run exceeded {task.get('timeout_seconds', RUN_TIMEOUT_SECONDS)} s")
+                    break
+            proc.wait()
+        output = "\n".join(lines)
         files = [p for p in (scratch / "results").glob("*/*.json") if p.name != "machine.json"]
-        errors = parse_asv_errors(output)
-        message = "; ".join(f"{n.split('.')[-1]}: {m}" for n, m in errors.items()) or None
-        extra = dict(task.get("extra_metadata") or {})
-        if not real_commit:  # results of a work tree without commits: no commit to name
-            extra.update(commit=None, commit_note="the repository has no commit; asv results were not stored")
-        if files:
-            written = asv_adapter.export_results(
-                files[:1], task["output_dir"], infos=task["infos"],
-                only=[(task["category"], task["benchmark"])], params=task["params"],
-                errors={key: message} if message else None, extra_metadata=extra)
-            path = written[0] if written else None
-            if real_commit:
-                try:
-                    _merge_into_store(files[0], scratch / "results", project.results_dir)
-                except (OSError, ValueError) as exc:
-                    print(f"warning: could not merge results into {project.results_dir}: {exc}", file=sys.stderr)
-        if path is None:
-            lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
-            tail = next((ln for ln in reversed(lines) if _ERROR_LINE.match(ln)), lines[-1] if lines else "")
-            error = message or f"asv run produced no results: {tail}"
-            results = BenchmarkResults(task["output_dir"])
-            path = results.save_result(task["benchmark"], task["category"], {},
-                                       dict(extra, params=task["params"], asv_output_tail=lines[-20:]))
-            doc = json.loads(Path(path).read_text(encoding="utf-8"))
-            doc["error"] = error
-            Path(path).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-        else:
-            doc = json.loads(Path(path).read_text(encoding="utf-8"))
-            error = doc.get("error")
-    except Exception as exc:  # never let one benchmark stop the run
-        error = f"{type(exc).__name__}: {exc}"
-        try:
-            path = BenchmarkResults(task["output_dir"]).save_result(
-                task["benchmark"], task["category"], {}, {"params": task["params"], "error": error})
-            doc = json.loads(Path(path).read_text(encoding="utf-8"))
-            doc["error"] = error
-            Path(path).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-        except Exception:  # noqa: BLE001 - the output dir itself is unusable
+        errors = parse_asv_errors(output, list(owner))
+        tail = [ln.strip() for ln in lines if ln.strip()][-20:]
+        for bench, key in zip(benches, keys):
+            own_errors = {n: m for n, m in errors.items() if owner.get(n) == key}
+            message = "; ".join(f"{n.split('.')[-1]}: {m}" for n, m in own_errors.items()) or None
             path = None
+            if files:
+                written = asv_adapter.export_results(
+                    files[:1], task["output_dir"], infos=bench["infos"],
+                    only=[(bench["category"], bench["benchmark"])], params=bench["params"],
+                    errors={key: message} if message else None, extra_metadata=extra)
+                path = written[0] if written else None
+            if path is None:
+                last_error = next((ln for ln in reversed(tail) if _ERROR_LINE.match(ln)), tail[-1] if tail else "")
+                error = message or f"asv run produced no result: {last_error}"
+                path = _save_error_document(task["output_dir"], bench["category"], bench["benchmark"],
+                                            bench["params"], error, dict(extra, asv_output_tail=tail))
+            else:
+                error = json.loads(Path(path).read_text(encoding="utf-8")).get("error")
+            outcomes.append({"key": key, "path": path, "error": error, "worker_pid": os.getpid(),
+                             "elapsed_seconds": finished_at.get(key, time.monotonic()) - started})
+        if files and real_commit:
+            try:
+                _merge_into_store(files[0], scratch / "results", project.results_dir)
+            except (OSError, ValueError) as exc:
+                print(f"warning: could not merge results into {project.results_dir}: {exc}", file=sys.stderr)
+    except Exception as exc:  # never let one group stop the run: every benchmark gets its error
+        error = f"{type(exc).__name__}: {exc}"
+        done = {o["key"] for o in outcomes}
+        for bench, key in zip(benches, keys):
+            if key not in done:
+                outcomes.append({"key": key, "error": error, "worker_pid": os.getpid(),
+                                 "elapsed_seconds": time.monotonic() - started,
+                                 "path": _save_error_document(task["output_dir"], bench["category"],
+                                                              bench["benchmark"], bench["params"], error, extra)})
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return {"key": key, "path": path, "error": error, "elapsed_seconds": time.monotonic() - started,
-            "worker_pid": os.getpid()}
+    if events is not None:
+        for outcome in outcomes:
+            events.put(dict(outcome, event="done"))
+    return outcomes
+
+
+class _ListQueue:
+    """A stand-in for a multiprocessing queue in the sequential case: calls `sink` at once."""
+
+    def __init__(self, sink: Callable[[Dict[str, Any]], None]):
+        self.sink = sink
+
+    def put(self, item: Dict[str, Any]) -> None:
+        self.sink(item)
+
+
+def _drain(queue: Any, sink: Callable[[Dict[str, Any]], None]) -> None:
+    import queue as queue_module
+    while True:
+        try:
+            item = queue.get_nowait()
+        except (queue_module.Empty, EOFError, OSError):
+            return
+        sink(item)
 
 
 # ---- the runner --------------------------------------------------------------------------------
@@ -335,8 +413,7 @@ class BenchmarkRunner:
 
     # ---- running ------------------------------------------------------------------------------
 
-    def _task(self, category: str, benchmark: str, config: BenchmarkConfig, params: Optional[Dict[str, Any]],
-              extra: Dict[str, Any]) -> Dict[str, Any]:
+    def _bench(self, category: str, benchmark: str, config: BenchmarkConfig) -> Dict[str, Any]:
         suite = self._suite(config)
         if category not in suite:
             raise RunnerError(f"unknown category {category!r}; valid: {', '.join(sorted(suite))}")
@@ -344,67 +421,79 @@ class BenchmarkRunner:
             raise RunnerError(f"unknown benchmark {benchmark!r} in category {category!r}; valid: "
                               f"{', '.join(sorted(suite[category]))}")
         infos = suite[category][benchmark]
-        section = config.category(category)
-        recorded = dict(vars(section))
-        return {"conf_path": str(self.project.conf_path), "category": category, "benchmark": benchmark,
-                "asv_names": [i["name"] for i in infos], "infos": infos, "config": config.to_dict(),
-                "params": json.loads(json.dumps(recorded)), "output_dir": config.output_dir,
-                "extra_metadata": dict(extra, profile=config.profile, param_overrides=params or {})}
+        recorded = json.loads(json.dumps(vars(config.category(category))))
+        return {"category": category, "benchmark": benchmark, "asv_names": [i["name"] for i in infos],
+                "infos": infos, "params": recorded}
 
-    def _run_tasks(self, tasks: List[Dict[str, Any]], parallel: bool, max_workers: int) -> List[str]:
-        total = len(tasks)
+    def _run(self, benches: List[Dict[str, Any]], config: BenchmarkConfig, params: Optional[Dict[str, Any]],
+             parallel: bool, max_workers: int) -> List[str]:
+        """Run `benches` (one asv invocation, or one per worker process); report progress; return paths."""
+        total = len(benches)
+        workers = max(1, min(int(max_workers), total)) if parallel else 1
+        extra = {"profile": config.profile, "param_overrides": params or {}, "parallel": bool(parallel),
+                 "workers": workers}
+        groups = [benches[i::workers] for i in range(workers)]
+        tasks = [{"conf_path": str(self.project.conf_path), "config": config.to_dict(),
+                  "output_dir": config.output_dir, "extra_metadata": extra, "benchmarks": group}
+                 for group in groups if group]
         start = time.monotonic()
+        for bench in benches:
+            self.running_benchmarks[f"{bench['category']}/{bench['benchmark']}"] = start
+        measured: List[str] = []
         paths: List[str] = []
-        done = 0
 
-        def finished(outcome: Dict[str, Any]) -> None:
-            nonlocal done
-            done += 1
-            self.running_benchmarks.pop(outcome["key"], None)
-            self.completed_benchmarks[outcome["key"]] = outcome
+        def on_event(event: Dict[str, Any]) -> None:
+            key = event["key"]
+            if event["event"] == "measured":
+                measured.append(key)
+                self.progress(f"[{len(measured)}/{total}] {key} measured ({total - len(measured)} left; "
+                              f"elapsed {time.monotonic() - start:.1f}s)")
+                return
+            outcome = {k: v for k, v in event.items() if k != "event"}
+            self.running_benchmarks.pop(key, None)
+            self.completed_benchmarks[key] = outcome
             if outcome.get("path"):
                 paths.append(outcome["path"])
             status = f"FAILED: {outcome['error']}" if outcome.get("error") else "ok"
-            self.progress(f"[{done}/{total}] {outcome['key']} {status} ({outcome['elapsed_seconds']:.1f}s; "
-                          f"{total - done} left; elapsed {time.monotonic() - start:.1f}s)"
-                          + (f" -> {outcome['path']}" if outcome.get("path") else ""))
+            self.progress(f"{key}: {status}" + (f" -> {outcome['path']}" if outcome.get("path") else ""))
 
-        if parallel and total > 1:
-            workers = max(1, min(int(max_workers), total))
-            for task in tasks:
-                task["extra_metadata"].update({"parallel": True, "workers": workers})
-            context = multiprocessing.get_context("spawn")
-            with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-                futures = {}
-                for task in tasks:
-                    key = f"{task['category']}/{task['benchmark']}"
-                    self.running_benchmarks[key] = time.monotonic()
-                    futures[pool.submit(execute_benchmark, task)] = key
-                self.progress(f"running {total} benchmarks in {workers} worker processes")
-                for future in concurrent.futures.as_completed(futures):
-                    try:
-                        outcome = future.result()
-                    except Exception as exc:  # a worker died
-                        outcome = {"key": futures[future], "path": None, "elapsed_seconds": 0.0,
-                                   "error": f"worker failed: {type(exc).__name__}: {exc}"}
-                    finished(outcome)
+        where = f"{workers} worker processes" if parallel else "one asv run"
+        self.progress(f"running {total} benchmark(s) in {where} (profile {config.profile}; "
+                      f"results in {config.output_dir})")
+        if len(tasks) == 1 and not parallel:
+            queue: Any = _ListQueue(on_event)
+            execute_group(tasks[0], queue)
         else:
-            for index, task in enumerate(tasks):
-                task["extra_metadata"].update({"parallel": False, "workers": 1})
-                key = f"{task['category']}/{task['benchmark']}"
-                self.running_benchmarks[key] = time.monotonic()
-                self.progress(f"[{index + 1}/{total}] {key} running ({total - index - 1} left after this; "
-                              f"elapsed {time.monotonic() - start:.1f}s)")
-                finished(execute_benchmark(task))
+            context = multiprocessing.get_context("spawn")
+            with context.Manager() as manager:
+                queue = manager.Queue()
+                with concurrent.futures.ProcessPoolExecutor(max_workers=len(tasks), mp_context=context) as pool:
+                    futures = {pool.submit(execute_group, task, queue): task for task in tasks}
+                    remaining = set(futures)
+                    while remaining:
+                        done, remaining = concurrent.futures.wait(remaining, timeout=0.2)
+                        _drain(queue, on_event)
+                        for future in done:
+                            try:
+                                future.result()
+                            except Exception as exc:  # a worker process died
+                                for bench in futures[future]["benchmarks"]:
+                                    key = f"{bench['category']}/{bench['benchmark']}"
+                                    if key not in self.completed_benchmarks:
+                                        on_event({"event": "done", "key": key, "path": None,
+                                                  "elapsed_seconds": time.monotonic() - start,
+                                                  "error": f"worker failed: {type(exc).__name__}: {exc}"})
+                    _drain(queue, on_event)
         return paths
 
     def run_benchmark(self, category: str, benchmark_name: str, params: Optional[Dict[str, Any]] = None) -> str:
         """Run one benchmark through asv; return the path of the JSON written (it holds "error" when
         the benchmark failed)."""
         config = self.config_with_params(category, params)
-        paths = self._run_tasks([self._task(category, benchmark_name, config, params, {})], False, 1)
-        outcome = self.completed_benchmarks[f"{category}/{benchmark_name}"]
+        bench = self._bench(category, benchmark_name, config)
+        paths = self._run([bench], config, params, False, 1)
         if not paths:
+            outcome = self.completed_benchmarks.get(f"{category}/{benchmark_name}", {})
             raise RunnerError(f"{category}/{benchmark_name}: {outcome.get('error')}")
         return paths[0]
 
@@ -415,8 +504,8 @@ class BenchmarkRunner:
         suite = self._suite(config)
         if category not in suite:
             raise RunnerError(f"unknown category {category!r}; valid: {', '.join(sorted(suite))}")
-        tasks = [self._task(category, b, config, params, {}) for b in sorted(suite[category])]
-        return self._run_tasks(tasks, parallel, max_workers)
+        benches = [self._bench(category, b, config) for b in sorted(suite[category])]
+        return self._run(benches, config, params, parallel, max_workers)
 
     def run_all(self, params: Optional[Dict[str, Any]] = None, parallel: bool = False,
                 max_workers: int = 4, categories: Optional[Sequence[str]] = None) -> Dict[str, List[str]]:
@@ -428,12 +517,11 @@ class BenchmarkRunner:
         for cat in wanted:
             if cat not in suite:
                 raise RunnerError(f"unknown category {cat!r}; valid: {', '.join(sorted(suite))}")
-        tasks = [self._task(cat, b, config, params, {}) for cat in wanted for b in sorted(suite[cat])]
-        paths = self._run_tasks(tasks, parallel, max_workers)
+        benches = [self._bench(cat, b, config) for cat in wanted for b in sorted(suite[cat])]
+        paths = self._run(benches, config, params, parallel, max_workers)
         out: Dict[str, List[str]] = {cat: [] for cat in wanted}
         for path in paths:
-            category = Path(path).parent.name
-            out.setdefault(category, []).append(path)
+            out.setdefault(Path(path).parent.name, []).append(path)
         return out
 
     # ---- summary ------------------------------------------------------------------------------

@@ -111,36 +111,33 @@ class VectorIndex:
             self._pending.pop()
 
     def remove(self, memory_ids: Sequence[str]) -> int:
-        """Delete rows (absent ids are ignored); returns how many were removed."""
+        """Delete rows (absent ids are ignored); returns how many were removed. O(removed), not O(rows)."""
         self.flush()
-        rows = [r for r in map(self.row.get, memory_ids) if r is not None]
-        if not rows:
+        row = self.row
+        gone = sorted({r for r in map(row.get, memory_ids) if r is not None})
+        k = len(gone)
+        if k == 0:
             return 0
         n = self.n
-        if len(rows) == 1:  # swap-remove
-            r, last = rows[0], n - 1
-            del self.row[self.ids[r]]
-            if r != last:
-                moved = self.ids[last]
-                self.ids[r] = moved
-                self.row[moved] = r
-                for arr in (self.vecs, self.steps, self.types, self.entered, self.importance, self.retrievals):
-                    arr[r] = arr[last]
-            self.ids.pop()
-            self.n = last
-            return 1
-        keep = np.ones(n, dtype=bool)  # compaction: one pass however many leave
-        keep[rows] = False
-        kept = np.flatnonzero(keep)
-        m = len(kept)
-        for name in ("vecs", "steps", "types", "entered", "importance", "retrievals"):
-            arr = getattr(self, name)
-            arr[:m] = arr[kept]
+        m = n - k
         ids = self.ids
-        self.ids = [ids[r] for r in kept]
-        self.row = {mid: i for i, mid in enumerate(self.ids)}
+        holes = [r for r in gone if r < m]           # removed rows that survivors must fill
+        tail = set(gone[len(holes):])                # removed rows already in the tail
+        fillers = [r for r in range(m, n) if r not in tail]
+        for r in gone:
+            del row[ids[r]]
+        if holes:
+            h = np.asarray(holes)
+            f = np.asarray(fillers)
+            for arr in (self.vecs, self.steps, self.types, self.entered, self.importance, self.retrievals):
+                arr[h] = arr[f]
+            for hole, filler in zip(holes, fillers):
+                moved = ids[filler]
+                ids[hole] = moved
+                row[moved] = hole
+        del ids[m:]
         self.n = m
-        return n - m
+        return k
 
     def take(self, memory_ids: Sequence[str]) -> dict[str, np.ndarray]:
         """Copies of the columns for `memory_ids` (which must be present)."""

@@ -1,0 +1,547 @@
+"""STM and IM on Redis (redis-py + hiredis): shared by processes and hosts, unchanged on Redis Cluster.
+
+Key layout (``ns`` = ``config.namespace``, ``T`` = ``stm`` | ``im``, ``{tag}`` = the agent id, or
+``#`` + its UTF-8 hex when it contains ``{``, ``}`` or starts with ``#``)::
+
+    ns:{tag}:T:m:<suffix>   string  one record: 63-byte header, float32 vector, content bytes
+    ns:{tag}:T:ids          zset    memory ids; score = expiry deadline in ms (+inf: no expiry)
+    ns:{tag}:T:ver          string  the agent-tier's write version (INCR once per add/remove/update)
+    ns:{tag}:T:sz           hash    memory id -> content and raw sizes (uint32 pair), for statistics
+    ns:T:agents             set     agent ids that ever wrote this tier (filtered by ids on read)
+
+All keys of one agent-tier share the hash tag, so each write is one atomic round trip with every key
+in one slot -- MULTI/EXEC (MSET, ZADD, HSET, INCR) for STM, a Lua script for IM -- and Redis Cluster
+runs it unchanged. IM records expire natively (``SET … PX``); every IM script first purges ids whose
+deadline passed, bumping the version once more so tiers rebuild their indexes without them.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from typing import Iterable, Optional, Sequence
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
+
+from ..entry import MemoryRecord
+from ..errors import StorageError
+from ..retrieval.index import MEMORY_TYPES, TYPE_CODES
+
+# content_len, raw_bytes, last_accessed, retrieval_count, step, type, dim, priority, importance, created, entered
+HEADER = struct.Struct("<IIdiqBHdddd")
+_SIZES = struct.Struct("<II")  # content bytes, raw bytes (the first 8 header bytes)
+TOUCH_OFFSET = 8  # last_accessed (d) + retrieval_count (i4) live at bytes 8..19
+CONNECT_TIMEOUT = 0.5  # seconds per connection attempt
+SOCKET_TIMEOUT = 5.0   # seconds per reply once connected
+PROBE_TIMEOUT = 0.6    # the first PING: an unreachable server is reported well within 2 s
+RETRIES = 2            # a dropped connection is retried this many times (exponential backoff), then StorageError
+TOUCH_FLUSH = 256      # buffered retrieval counts written together ...
+TOUCH_MAX_AGE = 1.0    # ... or once the oldest is this many seconds old
+
+_LUA_PRELUDE = r"""
+local VER, IDS, SZ = KEYS[1], KEYS[2], KEYS[3]
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+-- drop ids whose deadline passed (their record keys already expired natively) and their sizes
+local function purge(ttl)
+  if ttl <= 0 then return 0 end
+  local now = now_ms()
+  local gone = redis.call('ZRANGEBYSCORE', IDS, '-inf', now)
+  if #gone == 0 then return 0 end
+  for i = 1, #gone, 1000 do
+    redis.call('HDEL', SZ, unpack(gone, i, math.min(i + 999, #gone)))
+  end
+  redis.call('ZREMRANGEBYSCORE', IDS, '-inf', now)
+  return #gone
+end
+"""
+
+# (TTL tiers; STM writes with MULTI/EXEC)  KEYS: ver, ids, sz, record keys…   ARGV: ttl_ms, then id, blob, sizes
+# per record  →  {version, count}
+_LUA_ADD = _LUA_PRELUDE + r"""
+local ttl = tonumber(ARGV[1])
+local bump = 1
+if purge(ttl) > 0 then bump = 2 end
+local score = now_ms() + ttl
+local n = #KEYS - 3
+for lo = 1, n, 1000 do
+  local hi = math.min(lo + 999, n)
+  local zargs, sargs = {}, {}
+  for i = lo, hi do
+    local id = ARGV[3 * i - 1]
+    redis.call('SET', KEYS[3 + i], ARGV[3 * i], 'PX', ttl)
+    zargs[#zargs + 1] = score
+    zargs[#zargs + 1] = id
+    sargs[#sargs + 1] = id
+    sargs[#sargs + 1] = ARGV[3 * i + 1]
+  end
+  redis.call('ZADD', IDS, unpack(zargs))
+  redis.call('HSET', SZ, unpack(sargs))
+end
+return {redis.call('INCRBY', VER, bump), redis.call('ZCARD', IDS)}
+"""
+
+# KEYS: ver, ids, sz, record keys…   ARGV: ttl_ms, then the ids  →  {version, blobs (false where absent)}
+_LUA_REMOVE = _LUA_PRELUDE + r"""
+local bump = 1
+if purge(tonumber(ARGV[1])) > 0 then bump = 2 end
+local n = #KEYS - 3
+local out = {}
+for i = 1, n do
+  out[i] = redis.call('GET', KEYS[3 + i])
+end
+for lo = 1, n, 1000 do
+  local hi = math.min(lo + 999, n)
+  redis.call('DEL', unpack(KEYS, 3 + lo, 3 + hi))
+  redis.call('ZREM', IDS, unpack(ARGV, 1 + lo, 1 + hi))
+  redis.call('HDEL', SZ, unpack(ARGV, 1 + lo, 1 + hi))
+end
+return {redis.call('INCRBY', VER, bump), out}
+"""
+
+# KEYS: ver, ids, sz, record keys…   ARGV: ttl_ms, then the float32 vector bytes per record
+_LUA_VECTORS = _LUA_PRELUDE + r"""
+local bump = 1
+if purge(tonumber(ARGV[1])) > 0 then bump = 2 end
+for i = 1, #KEYS - 3 do
+  local key = KEYS[3 + i]
+  local blob = redis.call('GET', key)
+  if blob then
+    local vec = ARGV[1 + i]
+    local od = struct.unpack('<I2', blob, 30)
+    local new = string.sub(blob, 1, 29) .. struct.pack('<I2', #vec / 4) .. string.sub(blob, 32, 63)
+                .. vec .. string.sub(blob, 64 + 4 * od)
+    redis.call('SET', key, new, 'KEEPTTL')
+  end
+end
+return redis.call('INCRBY', VER, bump)
+"""
+
+# KEYS: ver, ids, sz   ARGV: ttl_ms  →  {count, content bytes, raw bytes}
+_LUA_STATS = _LUA_PRELUDE + r"""
+if purge(tonumber(ARGV[1])) > 0 then redis.call('INCR', VER) end
+local c, r = 0, 0
+local sizes = redis.call('HVALS', SZ)
+for i = 1, #sizes do
+  local a, b = struct.unpack('<I4I4', sizes[i])
+  c = c + a
+  r = r + b
+end
+return {redis.call('ZCARD', IDS), c, r}
+"""
+
+# KEYS: record keys   ARGV: retrievals to add, last_accessed, per record (absent records are left absent)
+_LUA_TOUCH = r"""
+for i = 1, #KEYS do
+  local cur = redis.call('GETRANGE', KEYS[i], 8, 19)
+  if #cur == 12 then
+    local last, count = struct.unpack('<di4', cur)
+    local seen = tonumber(ARGV[2 * i])
+    if last > seen then seen = last end
+    redis.call('SETRANGE', KEYS[i], 8, struct.pack('<di4', seen, count + tonumber(ARGV[2 * i - 1])))
+  end
+end
+return #KEYS
+"""
+
+_SCRIPTS = {"add": _LUA_ADD, "remove": _LUA_REMOVE, "vectors": _LUA_VECTORS, "stats": _LUA_STATS,
+            "touch": _LUA_TOUCH}
+
+
+def _tag(agent_id: str) -> str:
+    """The agent's hash tag: its id, or an injective hex form when the id could break the tag."""
+    if "{" in agent_id or "}" in agent_id or agent_id.startswith("#"):
+        return "#" + agent_id.encode("utf-8").hex()
+    return agent_id
+
+
+def redact(url: str) -> str:
+    """The URL without its password (error messages name the server, never the secret)."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        netloc = parts.netloc.rsplit("@", 1)
+        user = (parts.username or "") + ":***"
+        return urlunsplit(parts._replace(netloc=f"{user}@{netloc[-1]}"))
+    except ValueError:
+        return url
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + ch if ch in "*?[]\\" else ch for ch in text)
+
+
+def pack_record(r: MemoryRecord) -> bytes:
+    """A record as stored: header, float32 vector (may be empty), content."""
+    vec = b"" if r.vector is None else np.asarray(r.vector, dtype=np.float32).tobytes()
+    return b"".join((HEADER.pack(len(r.content), r.raw_bytes, r.last_accessed, r.retrieval_count,
+                                 r.step_number, TYPE_CODES[r.memory_type], len(vec) >> 2, r.priority,
+                                 r.importance, r.created_at, r.entered_at), vec, r.content))
+
+
+def unpack_record(memory_id: str, agent_id: str, blob: bytes) -> MemoryRecord:
+    """A stored blob back to a record (its vector a read-only float32 view, None when absent)."""
+    clen, raw, last, count, step, code, dim, pri, imp, created, entered = HEADER.unpack_from(blob)
+    o = HEADER.size
+    vec = np.frombuffer(blob, dtype=np.float32, count=dim, offset=o) if dim else None
+    return MemoryRecord(memory_id, agent_id, step, MEMORY_TYPES[code], blob[o + 4 * dim:], pri, imp,
+                        created, entered, last, count, raw, vec)
+
+
+class _Connection:
+    """One redis-py client shared by the STM and IM stores of a system; closed with the last of them."""
+
+    def __init__(self, url: str, cluster: bool) -> None:
+        self.url = redact(url)
+        self.cluster = cluster or url.startswith("redis+cluster://")
+        real = "redis://" + url[len("redis+cluster://"):] if url.startswith("redis+cluster://") else url
+        self._probe(real)
+        retry = Retry(ExponentialBackoff(cap=0.25, base=0.025), RETRIES)
+        opts = dict(socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=SOCKET_TIMEOUT, retry=retry,
+                    retry_on_error=[RedisConnectionError, RedisTimeoutError])
+        try:
+            if self.cluster:
+                from redis.cluster import RedisCluster
+                self.client = RedisCluster.from_url(real, cluster_error_retry_attempts=RETRIES, **opts)
+            else:
+                self.client = redis.Redis.from_url(real, **opts)
+            self.shas = {name: self.client.script_load(src) for name, src in _SCRIPTS.items()}
+        except (RedisError, OSError, ValueError) as exc:
+            raise self.error(exc) from exc
+        self.users = 0
+
+    def _probe(self, url: str) -> None:
+        """PING once with short timeouts and no retries: an unreachable server fails fast."""
+        try:
+            probe = redis.Redis.from_url(url, socket_connect_timeout=PROBE_TIMEOUT, socket_timeout=PROBE_TIMEOUT,
+                                         retry=Retry(ExponentialBackoff(), 0))
+        except ValueError as exc:
+            raise StorageError(f"Redis at {self.url}: invalid URL: {exc}") from exc
+        try:
+            probe.ping()
+        except (RedisError, OSError) as exc:
+            raise StorageError(f"Redis at {self.url} is unreachable: {exc}") from exc
+        finally:
+            probe.close()
+
+    def error(self, exc: BaseException) -> StorageError:
+        return StorageError(f"Redis at {self.url}: {exc.__class__.__name__}: {exc}")
+
+    def eval(self, name: str, keys: Sequence[str], args: Sequence) -> object:
+        try:
+            return self.client.evalsha(self.shas[name], len(keys), *keys, *args)
+        except NoScriptError:  # the server restarted or flushed its script cache
+            self.shas[name] = self.client.script_load(_SCRIPTS[name])
+            return self.client.evalsha(self.shas[name], len(keys), *keys, *args)
+
+    def release(self) -> None:
+        self.users -= 1
+        if self.users <= 0:
+            try:
+                self.client.close()
+            except RedisError:
+                pass
+
+
+class RedisStore:
+    """One tier's records on Redis, partitioned by agent (see the module docstring for the layout)."""
+
+    shared = True
+    keeps_vectors = True
+
+    def __init__(self, conn: _Connection, namespace: str, tier: str, ttl: Optional[float] = None) -> None:
+        self._conn = conn
+        self._r = conn.client
+        conn.users += 1
+        self.url = conn.url
+        self.namespace = namespace
+        self.tier = tier
+        self.ttl_ms = int(round(ttl * 1000)) if ttl else 0  # Redis expiry of each record (0: none)
+        self._agents_key = f"{namespace}:{tier}:agents"
+        self._prefixes: dict[str, str] = {}
+        self._registered: set[str] = set()
+        self._touches: dict[str, list] = {}  # memory id -> [retrievals to add, last_accessed]
+        self._touched_since = 0.0
+        self._closed = False
+
+    # -- keys ----------------------------------------------------------------------------------
+    def _prefix(self, agent_id: str) -> str:
+        p = self._prefixes.get(agent_id)
+        if p is None:
+            p = self._prefixes[agent_id] = f"{self.namespace}:{{{_tag(agent_id)}}}:{self.tier}:"
+        return p
+
+    def _base_keys(self, agent_id: str) -> list[str]:
+        p = self._prefix(agent_id)
+        return [p + "ver", p + "ids", p + "sz"]
+
+    def _err(self, exc: BaseException) -> StorageError:
+        return self._conn.error(exc)
+
+    # -- the protocol --------------------------------------------------------------------------
+    def add(self, records: Sequence[MemoryRecord]) -> int:
+        if not records:
+            return 0
+        agent_id = records[0].agent_id
+        p = self._prefix(agent_id)
+        mp = p + "m:"
+        keys, blobs, ids, sizes = [], [], [], []
+        pack_sizes = _SIZES.pack
+        for r in records:
+            head, _, suffix = r.memory_id.rpartition(":")
+            if head != agent_id or r.agent_id != agent_id:
+                raise ValueError(f"memory id {r.memory_id!r} must be '<agent_id>:<suffix>' of agent {agent_id!r}")
+            keys.append(mp + suffix)
+            blobs.append(pack_record(r))
+            ids.append(r.memory_id)
+            sizes.append(pack_sizes(len(r.content), r.raw_bytes))
+        try:
+            if agent_id not in self._registered:
+                self._r.sadd(self._agents_key, agent_id)
+                self._registered.add(agent_id)
+            if self.ttl_ms:
+                args: list = [self.ttl_ms]
+                for triple in zip(ids, blobs, sizes):
+                    args.extend(triple)
+                version, count = self._conn.eval("add", [p + "ver", p + "ids", p + "sz", *keys], args)
+            else:
+                pipe = self._r.pipeline(transaction=True)
+                pipe.mset(dict(zip(keys, blobs)))
+                pipe.zadd(p + "ids", dict.fromkeys(ids, 0))
+                pipe.hset(p + "sz", mapping=dict(zip(ids, sizes)))
+                pipe.zcard(p + "ids")
+                pipe.incr(p + "ver")
+                *_, count, version = pipe.execute()
+            if count == len(records):  # the agent-tier was empty: make sure it is listed (after a clear elsewhere)
+                self._r.sadd(self._agents_key, agent_id)
+        except RedisError as exc:
+            raise self._err(exc) from exc
+        return version
+
+    def get(self, memory_id: str) -> Optional[MemoryRecord]:
+        if type(memory_id) is not str:
+            return None
+        agent_id, sep, suffix = memory_id.rpartition(":")
+        if not agent_id:
+            return None
+        try:
+            blob = self._r.get(self._prefix(agent_id) + "m:" + suffix)
+        except RedisError as exc:
+            raise self._err(exc) from exc
+        if blob is None:
+            return None
+        rec = unpack_record(memory_id, agent_id, blob)
+        if self._touches:
+            self._overlay(rec)
+        return rec
+
+    def get_many(self, memory_ids: Sequence[str]) -> list[Optional[MemoryRecord]]:
+        ids = list(memory_ids)
+        groups: dict[str, list[int]] = {}
+        for i, mid in enumerate(ids):
+            if type(mid) is str:
+                agent_id = mid.rpartition(":")[0]
+                if agent_id:
+                    groups.setdefault(agent_id, []).append(i)
+        out: list[Optional[MemoryRecord]] = [None] * len(ids)
+        if not groups:
+            return out
+        try:
+            if len(groups) == 1:
+                (agent_id, rows), = groups.items()
+                replies = [self._mget(agent_id, [ids[i] for i in rows])]
+            else:
+                pipe = self._r.pipeline(transaction=False)
+                for agent_id, rows in groups.items():
+                    mp = self._prefix(agent_id) + "m:"
+                    pipe.mget([mp + ids[i].rpartition(":")[2] for i in rows])
+                replies = pipe.execute()
+        except RedisError as exc:
+            raise self._err(exc) from exc
+        touches = self._touches
+        for (agent_id, rows), blobs in zip(groups.items(), replies):
+            for i, blob in zip(rows, blobs):
+                if blob is not None:
+                    rec = out[i] = unpack_record(ids[i], agent_id, blob)
+                    if touches:
+                        self._overlay(rec)
+        return out
+
+    def _mget(self, agent_id: str, memory_ids: Sequence[str]) -> list[Optional[bytes]]:
+        mp = self._prefix(agent_id) + "m:"
+        keys = [mp + m.rpartition(":")[2] for m in memory_ids]
+        if len(keys) <= 2000:
+            return self._r.mget(keys) if keys else []
+        pipe = self._r.pipeline(transaction=False)
+        for lo in range(0, len(keys), 2000):
+            pipe.mget(keys[lo:lo + 2000])
+        return [b for part in pipe.execute() for b in part]
+
+    def _overlay(self, rec: MemoryRecord) -> None:
+        pending = self._touches.get(rec.memory_id)
+        if pending is not None:
+            rec.retrieval_count += pending[0]
+            if pending[1] > rec.last_accessed:
+                rec.last_accessed = pending[1]
+
+    def touch(self, records: Sequence[MemoryRecord]) -> None:
+        """Buffer a retrieval of each record; written (as increments) in batches, not per read."""
+        touches = self._touches
+        if not touches:
+            self._touched_since = time.monotonic()
+        for r in records:
+            p = touches.get(r.memory_id)
+            if p is None:
+                touches[r.memory_id] = [1, r.last_accessed]
+            else:
+                p[0] += 1
+                p[1] = r.last_accessed
+        if len(touches) >= TOUCH_FLUSH or time.monotonic() - self._touched_since > TOUCH_MAX_AGE:
+            self.flush_touches()
+
+    def flush_touches(self) -> None:
+        """Write buffered retrieval counts: one atomic increment script per agent."""
+        if not self._touches:
+            return
+        touches, self._touches = self._touches, {}
+        groups: dict[str, tuple[list, list]] = {}
+        for mid, (delta, last) in touches.items():
+            agent_id, _, suffix = mid.rpartition(":")
+            keys, args = groups.setdefault(agent_id, ([], []))
+            keys.append(self._prefix(agent_id) + "m:" + suffix)
+            args.append(delta)
+            args.append(repr(last))
+        try:
+            for keys, args in groups.values():
+                self._conn.eval("touch", keys, args)
+        except RedisError as exc:
+            raise self._err(exc) from exc
+
+    def remove(self, agent_id: str, memory_ids: Sequence[str]) -> list[MemoryRecord]:
+        mids = [m for m in dict.fromkeys(memory_ids) if type(m) is str and m.rpartition(":")[0] == agent_id]
+        if not mids:
+            return []
+        p = self._prefix(agent_id)
+        mp = p + "m:"
+        keys = [p + "ver", p + "ids", p + "sz"] + [mp + m.rpartition(":")[2] for m in mids]
+        try:
+            version, blobs = self._conn.eval("remove", keys, [self.ttl_ms, *mids])
+        except RedisError as exc:
+            raise self._err(exc) from exc
+        out = []
+        touches = self._touches
+        for mid, blob in zip(mids, blobs):
+            pending = touches.pop(mid, None) if touches else None
+            if blob:
+                rec = unpack_record(mid, agent_id, blob)
+                if pending is not None:
+                    rec.retrieval_count += pending[0]
+                out.append(rec)
+        return out
+
+    def records(self, agent_id: str) -> list[MemoryRecord]:
+        self.flush_touches()
+        try:
+            ids = [m.decode("utf-8") for m in self._r.zrange(self._prefix(agent_id) + "ids", 0, -1)]
+            blobs = self._mget(agent_id, ids)
+        except RedisError as exc:
+            raise self._err(exc) from exc
+        return [unpack_record(mid, agent_id, blob) for mid, blob in zip(ids, blobs) if blob is not None]
+
+    def count(self, agent_id: str) -> int:
+        try:
+            if not self.ttl_ms:
+                return self._r.zcard(self._prefix(agent_id) + "ids")
+            return self._conn.eval("stats", self._base_keys(agent_id), [self.ttl_ms])[0]
+        except RedisError as exc:
+            raise self._err(exc) from exc
+
+    def agent_ids(self) -> Iterable[str]:
+        try:
+            agents = sorted(m.decode("utf-8") for m in self._r.smembers(self._agents_key))
+            if not agents:
+                return []
+            pipe = self._r.pipeline(transaction=False)
+            for a in agents:
+                pipe.zcard(self._prefix(a) + "ids")
+            counts = pipe.execute()
+        except RedisError as exc:
+            raise self._err(exc) from exc
+        return [a for a, n in zip(agents, counts) if n]
+
+    def stored_bytes(self, agent_id: str) -> tuple[int, int]:
+        try:
+            _, c, r = self._conn.eval("stats", self._base_keys(agent_id), [self.ttl_ms])
+        except RedisError as exc:
+            raise self._err(exc) from exc
+        return int(c), int(r)
+
+    def version(self, agent_id: str) -> int:
+        try:
+            v = self._r.get(self._prefix(agent_id) + "ver")
+        except RedisError as exc:
+            raise self._err(exc) from exc
+        return int(v) if v is not None else 0
+
+    def update_vectors(self, agent_id: str, memory_ids: Sequence[str], vectors: np.ndarray) -> int:
+        mp = self._prefix(agent_id) + "m:"
+        vecs = np.asarray(vectors, dtype=np.float32)
+        keys = self._base_keys(agent_id) + [mp + m.rpartition(":")[2] for m in memory_ids]
+        args = [self.ttl_ms] + [v.tobytes() for v in vecs]
+        try:
+            return self._conn.eval("vectors", keys, args)
+        except RedisError as exc:
+            raise self._err(exc) from exc
+
+    def clear(self) -> None:
+        """Delete this tier's keys in this namespace (SCAN + UNLINK; never FLUSHDB)."""
+        self._touches.clear()
+        self._registered.clear()
+        pattern = f"{_glob_escape(self.namespace)}:{{*}}:{self.tier}:*"
+        try:
+            batch: list = []
+            for key in self._r.scan_iter(match=pattern, count=1000):
+                batch.append(key)
+                if len(batch) >= 1000:
+                    self._r.unlink(*batch)
+                    batch = []
+            if batch:
+                self._r.unlink(*batch)
+            self._r.unlink(self._agents_key)
+        except RedisError as exc:
+            raise self._err(exc) from exc
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.flush_touches()
+        except StorageError:
+            pass
+        finally:
+            self._conn.release()
+
+
+def im_expiry_grace(ttl: float) -> float:
+    """How long past its TTL an IM record survives in Redis, waiting for maintenance to move it to LTM."""
+    return min(max(0.1 * ttl, 1.0), 600.0)
+
+
+def create_redis_stores(config, im_grace: Optional[float] = None) -> tuple[RedisStore, RedisStore]:
+    """The STM and IM stores of a system on `config.redis_url` (a cluster when asked), in `config.namespace`."""
+    conn = _Connection(config.redis_url, bool(getattr(config, "redis_cluster", False)))
+    ttl = config.im_config.ttl
+    grace = im_expiry_grace(ttl) if im_grace is None else im_grace
+    return (RedisStore(conn, config.namespace, "stm"),
+            RedisStore(conn, config.namespace, "im", ttl=ttl + grace))
