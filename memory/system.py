@@ -22,9 +22,9 @@ from .blas import blas_limit
 from .config import MemoryConfig
 from .embeddings.autoencoder import Autoencoder
 from .embeddings.codec import Codec, PresetDictionary, RoundingCodec
-from .embeddings.encoder import StateEncoder
-from .entry import MemoryRecord
-from .errors import ConfigError, InvalidMemoryError, InvalidValueError
+from .embeddings.encoder import Features, StateEncoder
+from .entry import MemoryRecord, to_memory
+from .errors import AgentMemoryError, ConfigError, InvalidMemoryError, InvalidValueError
 from .importance import importance_score
 from .retrieval.attributes import matches_attributes, parse_attributes
 from .retrieval.index import TYPE_CODES
@@ -272,7 +272,6 @@ class AgentMemorySystem:
         with self._lock:
             self._check_open()
             target = self.tiers[tier]
-            from .embeddings.encoder import Features
             feats = Features()
             for content in contents:  # validate all before storing any
                 self.encoder.add_features(content, feats)
@@ -336,8 +335,6 @@ class AgentMemorySystem:
                     del todo[i]
             if found:
                 t.note_retrievals(found, now)
-                for rec in found:  # reflect the count just taken
-                    pass
         return out
 
     @_locked
@@ -418,7 +415,6 @@ class AgentMemorySystem:
                     continue
                 content = t.codec.decode(rec.content)
                 if matches_attributes(content, query):
-                    from .entry import to_memory
                     out.append(to_memory(rec, name, content))
         out.sort(key=lambda m: m["step_number"])
         return out
@@ -534,11 +530,9 @@ class AgentMemorySystem:
             tier.store.update_vectors(a, [r.memory_id for r in records], vecs)
             tier.drop_agent_index(a)
             if not tier.store.keeps_vectors and not tier.store.shared:
-                idx = tier.local_index(a)
-                from .retrieval.index import TYPE_CODES as codes
-                idx.add([r.memory_id for r in records], vecs, [r.step_number for r in records],
-                        [codes[r.memory_type] for r in records], [r.entered_at for r in records],
-                        [r.importance for r in records], [r.retrieval_count for r in records])
+                tier.local_index(a).add([r.memory_id for r in records], vecs, [r.step_number for r in records],
+                                        [TYPE_CODES[r.memory_type] for r in records], [r.entered_at for r in records],
+                                        [r.importance for r in records], [r.retrieval_count for r in records])
 
     def _save_encoders(self) -> None:
         store = self.ltm.store
@@ -561,5 +555,4 @@ class AgentMemorySystem:
 
     def _check_open(self) -> None:
         if self._closed:
-            from .errors import AgentMemoryError
             raise AgentMemoryError("this AgentMemorySystem is closed")
