@@ -18,8 +18,10 @@ Only the public API of ``memory`` is used, the way a user calls it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
+import itertools
 import json
 import math
 import os
@@ -141,6 +143,59 @@ class SystemBenchmark(Benchmark):
         self._handles.append(handle)
         self.namespace = handle.namespace
         return handle.system
+
+
+class CachedBenchmark(Benchmark):
+    """Quality tracks measured once per run: ``setup_cache`` measures every parameter combination
+    (in fresh systems it closes itself) and each ``track_*`` looks its value up.
+
+    Subclasses implement ``measure(*params) -> {metric: value}`` (or ``measure_all()`` to share work
+    across combinations, e.g. one trained autoencoder) and must define their own one-line
+    ``def setup_cache(self): return self.compute_cache()`` -- asv keys caches by source line, so an
+    inherited setup_cache would be shared between classes.  A combination whose measure raises
+    NotImplementedError is skipped by asv.
+    """
+
+    def compute_cache(self) -> Dict[Tuple[Any, ...], Any]:
+        return self.measure_all()
+
+    def combos(self) -> List[Tuple[Any, ...]]:
+        params = getattr(self, "params", None) or []
+        if params and not isinstance(params[0], (list, tuple)):
+            params = [params]
+        return list(itertools.product(*params)) if params else [()]
+
+    def measure_all(self) -> Dict[Tuple[Any, ...], Any]:
+        out: Dict[Tuple[Any, ...], Any] = {}
+        for combo in self.combos():
+            try:
+                out[combo] = self.measure(*combo)
+            except NotImplementedError as exc:
+                out[combo] = f"skipped: {exc}"
+        return out
+
+    def measure(self, *params: Any) -> Dict[str, float]:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def setup(self, cache: Dict[Tuple[Any, ...], Any], *params: Any) -> None:
+        entry = cache.get(tuple(params))
+        if entry is None or isinstance(entry, str):
+            raise NotImplementedError(entry or f"no measurement for {params}")
+
+    @staticmethod
+    def value(cache: Dict[Tuple[Any, ...], Any], params: Sequence[Any], metric: str) -> float:
+        return float(cache[tuple(params)][metric])
+
+
+@contextlib.contextmanager
+def fresh_system(backend: str = "memory", **options: Any):
+    """``with fresh_system(...) as system:`` -- a system released (closed, files and keys removed)
+    on exit; for setup_cache code, which has no teardown."""
+    handle = open_system(backend, **options)
+    try:
+        yield handle.system
+    finally:
+        release_handle(handle)
 
 
 def require_backend(backend: str) -> None:

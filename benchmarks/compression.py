@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import (CATEGORIES, CONFIG, NO_AUTO_CLEANUP, TIERS, SystemBenchmark, clustered_states,
-                     category_states, metrics, sorted_unique, test_states)
+from .common import (CATEGORIES, CONFIG, NO_AUTO_CLEANUP, TIERS, CachedBenchmark, SystemBenchmark,
+                     category_states, clustered_states, fresh_system, metrics, sorted_unique, test_states)
 
 AGENT = "benchmark_agent"
 DATASET_SIZES = sorted_unique(CONFIG.compression.dataset_sizes)
@@ -39,92 +39,123 @@ def _roomy(n: int) -> dict:
     return {"stm_limit": room, "im_limit": room, "cleanup_interval": NO_AUTO_CLEANUP}
 
 
-class EmbeddingQuality(SystemBenchmark):
+class EmbeddingQuality(CachedBenchmark):
     """Reconstruction of STM vectors by each tier's trained autoencoder, per data category."""
 
     params = [TIERS, CATEGORIES]
     param_names = ["tier", "category"]
     items_per_call = EVAL_N
 
-    def prepare(self, tier, category):
-        system = self.new_system("memory", ltm="memory")
-        train, _ = clustered_states(DATASET_SIZES[0], seed=0)
-        system.train_compression(states=list(train), epochs=EPOCHS)
-        held_out = list(category_states(category, EVAL_N, seed=1))
-        x = np.asarray(system.get_encoder("stm").encode_states(held_out), dtype=np.float64)
-        enc = system.get_encoder(tier)
-        recon = np.asarray(enc.decode_vectors(enc.encode_vectors(x.astype(np.float32))), dtype=np.float64)
-        self.mse = float(np.mean((x - recon) ** 2))
-        num = np.sum(x * recon, axis=1)
-        den = np.linalg.norm(x, axis=1) * np.linalg.norm(recon, axis=1)
-        self.cosine = float(np.mean(np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)))
+    def setup_cache(self):
+        return self.compute_cache()
+
+    def measure_all(self):
+        out = {}
+        with fresh_system("memory", ltm="memory") as system:
+            train, _ = clustered_states(DATASET_SIZES[0], seed=0)
+            system.train_compression(states=list(train), epochs=EPOCHS)
+            stm = system.get_encoder("stm")
+            for category in CATEGORIES:
+                held_out = list(category_states(category, EVAL_N, seed=1))
+                x = np.asarray(stm.encode_states(held_out), dtype=np.float64)
+                for tier in TIERS:
+                    enc = system.get_encoder(tier)
+                    recon = np.asarray(enc.decode_vectors(enc.encode_vectors(x.astype(np.float32))),
+                                       dtype=np.float64)
+                    num = np.sum(x * recon, axis=1)
+                    den = np.linalg.norm(x, axis=1) * np.linalg.norm(recon, axis=1)
+                    cosine = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+                    out[(tier, category)] = {"mse": float(np.mean((x - recon) ** 2)),
+                                             "cosine": float(np.mean(cosine))}
+        return out
 
     @metrics("reconstruction_error_mse")
-    def track_reconstruction_mse(self, tier, category):
+    def track_reconstruction_mse(self, cache, tier, category):
         """Mean squared error between STM vectors and their tier reconstruction (STM: identity)."""
-        return self.mse
+        return self.value(cache, (tier, category), "mse")
 
     track_reconstruction_mse.unit = "mse"
 
     @metrics("cosine_similarity")
-    def track_cosine_similarity(self, tier, category):
+    def track_cosine_similarity(self, cache, tier, category):
         """Mean cosine similarity between STM vectors and their tier reconstruction."""
-        return self.cosine
+        return self.value(cache, (tier, category), "cosine")
 
     track_cosine_similarity.unit = "cosine"
 
 
-class CompressionRatio(SystemBenchmark):
+def _bytes_per_memory(complexity):
+    """{tier: (stored+embedding bytes per memory, raw bytes per memory, compression_ratio)} for the
+    same RATIO_N states written directly into each tier (one agent per tier)."""
+    out = {}
+    with fresh_system("memory", **_roomy(RATIO_N)) as system:
+        states = test_states(RATIO_N, complexity)
+        for tier in TIERS:
+            agent = f"{AGENT}_{tier}"
+            system.store_agent_states(agent, states, list(range(RATIO_N)), tier=tier)
+            stats = system.get_memory_statistics(agent)["tiers"][tier]
+            count = max(1, int(stats["count"]))
+            out[tier] = ((stats["stored_bytes"] + stats["embedding_bytes"]) / count,
+                         stats["raw_bytes"] / count, float(stats["compression_ratio"]))
+    return out
+
+
+class CompressionRatio(CachedBenchmark):
     """Raw-to-stored bytes per tier (the tier's own ``compression_ratio`` statistic)."""
 
     params = [TIERS, COMPLEXITIES]
     param_names = ["tier", "complexity"]
     items_per_call = RATIO_N
 
-    def prepare(self, tier, complexity):
-        system = self.new_system("memory", **_roomy(RATIO_N))
-        states = test_states(RATIO_N, complexity)
-        system.store_agent_states(AGENT, states, list(range(RATIO_N)), tier=tier)
-        self.stats = system.get_memory_statistics(AGENT)["tiers"][tier]
+    def setup_cache(self):
+        return self.compute_cache()
+
+    def measure_all(self):
+        out = {}
+        for complexity in COMPLEXITIES:
+            per = _bytes_per_memory(complexity)
+            for tier in TIERS:
+                out[(tier, complexity)] = {"ratio": per[tier][2], "raw": per[tier][1]}
+        return out
 
     @metrics("compression_ratio")
-    def track_compression_ratio(self, tier, complexity):
+    def track_compression_ratio(self, cache, tier, complexity):
         """raw_bytes / stored_bytes of the tier (higher is smaller storage)."""
-        return float(self.stats["compression_ratio"])
+        return self.value(cache, (tier, complexity), "ratio")
 
     track_compression_ratio.unit = "ratio"
 
     @metrics("raw_bytes_per_state")
-    def track_raw_bytes_per_memory(self, tier, complexity):
+    def track_raw_bytes_per_memory(self, cache, tier, complexity):
         """Uncompressed content bytes per memory (the baseline of the ratio)."""
-        return self.stats["raw_bytes"] / max(1, int(self.stats["count"]))
+        return self.value(cache, (tier, complexity), "raw")
 
     track_raw_bytes_per_memory.unit = "bytes"
 
 
-class TierToTierRatio(SystemBenchmark):
+class TierToTierRatio(CachedBenchmark):
     """Bytes per memory of one tier relative to another, for the same states (seed: im_to_stm_ratio…)."""
 
     params = [PAIRS, COMPLEXITIES]
     param_names = ["pair", "complexity"]
     items_per_call = RATIO_N
 
-    def prepare(self, pair, complexity):
-        system = self.new_system("memory", **_roomy(RATIO_N))
-        states = test_states(RATIO_N, complexity)
-        per = {}
-        for tier in TIERS:
-            agent = f"{AGENT}_{tier}"
-            system.store_agent_states(agent, states, list(range(RATIO_N)), tier=tier)
-            stats = system.get_memory_statistics(agent)["tiers"][tier]
-            per[tier] = (stats["stored_bytes"] + stats["embedding_bytes"]) / max(1, int(stats["count"]))
-        dst, src = pair.split("_to_")
-        self.ratio = per[dst] / per[src] if per[src] else float("nan")
+    def setup_cache(self):
+        return self.compute_cache()
+
+    def measure_all(self):
+        out = {}
+        for complexity in COMPLEXITIES:
+            per = _bytes_per_memory(complexity)
+            for pair in PAIRS:
+                dst, src = pair.split("_to_")
+                out[(pair, complexity)] = {"ratio": per[dst][0] / per[src][0] if per[src][0] else float("nan")}
+        return out
 
     @metrics("im_to_stm_ratio", "ltm_to_im_ratio", "ltm_to_stm_ratio")
-    def track_size_ratio(self, pair, complexity):
+    def track_size_ratio(self, cache, pair, complexity):
         """(content + embedding bytes per memory in the first tier) / (same in the second); < 1 shrinks."""
-        return self.ratio
+        return self.value(cache, (pair, complexity), "ratio")
 
     track_size_ratio.unit = "ratio"
 
@@ -149,19 +180,38 @@ class TrainingEfficiency(SystemBenchmark):
         """train_compression(states, epochs=training_iterations) from an untrained system."""
         self.system.train_compression(states=self.states, epochs=EPOCHS)
 
+
+class TrainingLoss(CachedBenchmark):
+    """The autoencoders' loss after training_iterations epochs, per dataset size and LTM size."""
+
+    params = [DATASET_SIZES, TARGET_DIMS]
+    param_names = ["dataset_size", "target_dim"]
+    items_per_call = ("dataset_size", EPOCHS)
+
+    def setup_cache(self):
+        return self.compute_cache()
+
+    def measure(self, dataset_size, target_dim):
+        dims = _dims_for(target_dim)
+        if dims is None:
+            raise NotImplementedError(f"target_dim {target_dim} does not fit below stm_dim {STM_DIM}")
+        with fresh_system("memory", ltm="memory", dims=dims) as system:
+            report = system.train_compression(states=list(clustered_states(dataset_size, seed=0)[0]),
+                                              epochs=EPOCHS)
+        return {"im": float(report["tiers"]["im"]["final_loss"]),
+                "ltm": float(report["tiers"]["ltm"]["final_loss"])}
+
     @metrics("final_loss")
-    def track_im_final_loss(self, dataset_size, target_dim):
-        """IM autoencoder's loss after the last epoch."""
-        report = self.system.train_compression(states=self.states, epochs=EPOCHS)
-        return float(report["tiers"]["im"]["final_loss"])
+    def track_im_final_loss(self, cache, dataset_size, target_dim):
+        """IM autoencoder's reconstruction loss after the last epoch."""
+        return self.value(cache, (dataset_size, target_dim), "im")
 
     track_im_final_loss.unit = "mse"
 
     @metrics("final_loss")
-    def track_ltm_final_loss(self, dataset_size, target_dim):
-        """LTM autoencoder's loss after the last epoch."""
-        report = self.system.train_compression(states=self.states, epochs=EPOCHS)
-        return float(report["tiers"]["ltm"]["final_loss"])
+    def track_ltm_final_loss(self, cache, dataset_size, target_dim):
+        """LTM autoencoder's reconstruction loss after the last epoch."""
+        return self.value(cache, (dataset_size, target_dim), "ltm")
 
     track_ltm_final_loss.unit = "mse"
 

@@ -15,8 +15,8 @@ import numpy as np
 
 from memory import MemoryConfig
 
-from .common import (CONFIG, NO_AUTO_CLEANUP, SystemBenchmark, leaves, metrics, rank_correlation,
-                     sorted_unique, test_states)
+from .common import (CONFIG, NO_AUTO_CLEANUP, CachedBenchmark, SystemBenchmark, fresh_system, leaves,
+                     metrics, rank_correlation, sorted_unique, test_states)
 
 AGENT = "benchmark_agent"
 THRESHOLDS = sorted_unique(CONFIG.memory_transition.transition_thresholds)
@@ -61,7 +61,7 @@ def compare_contents(original: dict, stored: dict, digits: Sequence[int]):
     return num_ok, num_total, cat_ok, cat_total
 
 
-class TransitionAccuracy(SystemBenchmark):
+class TransitionAccuracy(CachedBenchmark):
     """What survives STM→IM and IM→LTM: numeric leaves within the tier's precision, categorical
     leaves exactly, and the cosine between the STM embeddings of original and transitioned content."""
 
@@ -69,66 +69,69 @@ class TransitionAccuracy(SystemBenchmark):
     param_names = ["tier", "complexity"]
     items_per_call = ACCURACY_N
 
-    def prepare(self, tier, complexity):
+    def setup_cache(self):
+        return self.compute_cache()
+
+    def measure(self, tier, complexity):
         n = ACCURACY_N
-        # STM keeps a quarter; for "ltm" IM keeps nothing beyond a handful, so most reach LTM.
+        # STM keeps a quarter; for "ltm" IM keeps an eighth, so most memories reach LTM via IM.
         limits = {"stm_limit": n // 4, "im_limit": BIG if tier == "im" else max(1, n // 8),
                   "cleanup_interval": NO_AUTO_CLEANUP, "discard_threshold": 0.0}
-        system = self.new_system("memory", **limits)
         states = list(test_states(n, complexity, seed=3))
-        ids = system.store_agent_states(AGENT, states, list(range(n)))
-        system.force_memory_maintenance(AGENT)
-        if tier == "ltm":
+        with fresh_system("memory", **limits) as system:
+            ids = system.store_agent_states(AGENT, states, list(range(n)))
             system.force_memory_maintenance(AGENT)
-        got = system.retrieve_states(ids)
-        digits = _precision(tier)
-        encoder = system.get_encoder("stm")
-        num_ok = num_total = cat_ok = cat_total = 0
-        originals, moved = [], []
-        for state, memory in zip(states, got):
-            if memory is None or memory.get("tier") != tier:
-                continue
-            a, b, c, d = compare_contents(state, memory["content"], digits)
-            num_ok, num_total, cat_ok, cat_total = num_ok + a, num_total + b, cat_ok + c, cat_total + d
-            originals.append(state)
-            moved.append(memory["content"])
-        self.moved_fraction = len(moved) / n
-        self.numeric = num_ok / num_total if num_total else float("nan")
-        self.categorical = cat_ok / cat_total if cat_total else float("nan")
-        if moved:
-            x = np.asarray(encoder.encode_states(originals), dtype=np.float64)
-            y = np.asarray(encoder.encode_states(moved), dtype=np.float64)
-            den = np.linalg.norm(x, axis=1) * np.linalg.norm(y, axis=1)
-            self.cosine = float(np.mean(np.sum(x * y, axis=1) / np.where(den > 0, den, 1.0)))
-        else:
-            self.cosine = float("nan")
+            if tier == "ltm":
+                system.force_memory_maintenance(AGENT)
+            got = system.retrieve_states(ids)
+            encoder = system.get_encoder("stm")
+            digits = _precision(tier)
+            num_ok = num_total = cat_ok = cat_total = 0
+            originals, moved = [], []
+            for state, memory in zip(states, got):
+                if memory is None or memory.get("tier") != tier:
+                    continue
+                a, b, c, d = compare_contents(state, memory["content"], digits)
+                num_ok, num_total, cat_ok, cat_total = num_ok + a, num_total + b, cat_ok + c, cat_total + d
+                originals.append(state)
+                moved.append(memory["content"])
+            cosine = float("nan")
+            if moved:
+                x = np.asarray(encoder.encode_states(originals), dtype=np.float64)
+                y = np.asarray(encoder.encode_states(moved), dtype=np.float64)
+                den = np.linalg.norm(x, axis=1) * np.linalg.norm(y, axis=1)
+                cosine = float(np.mean(np.sum(x * y, axis=1) / np.where(den > 0, den, 1.0)))
+        return {"moved": len(moved) / n,
+                "numeric": num_ok / num_total if num_total else float("nan"),
+                "categorical": cat_ok / cat_total if cat_total else float("nan"),
+                "cosine": cosine}
 
     @metrics("preservation_rate")
-    def track_numeric_within_precision_fraction(self, tier, complexity):
+    def track_numeric_within_precision_fraction(self, cache, tier, complexity):
         """Fraction of float leaves equal to the original rounded to the tier's float_precision
         (for LTM: rounded to IM's precision, then to LTM's)."""
-        return self.numeric
+        return self.value(cache, (tier, complexity), "numeric")
 
     track_numeric_within_precision_fraction.unit = "fraction"
 
     @metrics("preservation_rate")
-    def track_categorical_exact_fraction(self, tier, complexity):
+    def track_categorical_exact_fraction(self, cache, tier, complexity):
         """Fraction of non-float leaves (str, int, bool, None) that came back exactly."""
-        return self.categorical
+        return self.value(cache, (tier, complexity), "categorical")
 
     track_categorical_exact_fraction.unit = "fraction"
 
     @metrics("avg_similarity")
-    def track_embedding_cosine(self, tier, complexity):
+    def track_embedding_cosine(self, cache, tier, complexity):
         """Mean cosine between STM embeddings of original and transitioned content."""
-        return self.cosine
+        return self.value(cache, (tier, complexity), "cosine")
 
     track_embedding_cosine.unit = "cosine"
 
     @metrics("total_transitioned")
-    def track_transitioned_fraction(self, tier, complexity):
+    def track_transitioned_fraction(self, cache, tier, complexity):
         """Fraction of the stored memories found in the target tier afterwards."""
-        return self.moved_fraction
+        return self.value(cache, (tier, complexity), "moved")
 
     track_transitioned_fraction.unit = "fraction"
 
@@ -165,6 +168,7 @@ class TransitionOverhead(SystemBenchmark):
         """One force_memory_maintenance call."""
         self.system.force_memory_maintenance(AGENT)
 
+    @metrics("transition_completeness")
     def track_moved_fraction(self, batch_size, path):
         """Memories the maintenance reported moved along the path, over batch_size (expect 1.0)."""
         report = self.system.force_memory_maintenance(AGENT)
@@ -173,60 +177,71 @@ class TransitionOverhead(SystemBenchmark):
     track_moved_fraction.unit = "fraction"
 
 
-def _importance_run(benchmark: SystemBenchmark, threshold: float):
+def _importance_run(threshold: float):
     """Store IMPORTANCE_N states with priorities 1..5 interleaved, overflow STM by `threshold` of
     them, force maintenance; return (priorities, retained-in-STM flags, forgotten count)."""
     n = IMPORTANCE_N
     keep = max(1, int(round(n * (1.0 - threshold))))
-    system = benchmark.new_system("memory", stm_limit=keep, im_limit=BIG, cleanup_interval=NO_AUTO_CLEANUP,
-                                  importance_weights=WEIGHTS)
-    priorities = [float(LEVELS[i % len(LEVELS)]) for i in range(n)]
-    ids = system.store_agent_states(AGENT, test_states(n, 1, seed=11), list(range(n)), priorities=priorities)
-    report = system.force_memory_maintenance(AGENT)
-    retained = [1.0 if system.memory_exists(mid, tier="stm") else 0.0 for mid in ids]
+    with fresh_system("memory", stm_limit=keep, im_limit=BIG, cleanup_interval=NO_AUTO_CLEANUP,
+                      importance_weights=WEIGHTS) as system:
+        priorities = [float(LEVELS[i % len(LEVELS)]) for i in range(n)]
+        ids = system.store_agent_states(AGENT, test_states(n, 1, seed=11), list(range(n)), priorities=priorities)
+        report = system.force_memory_maintenance(AGENT)
+        retained = [1.0 if system.memory_exists(mid, tier="stm") else 0.0 for mid in ids]
     return priorities, retained, int(report.get("forgotten", 0))
 
 
-class ImportanceRetention(SystemBenchmark):
+class ImportanceRetention(CachedBenchmark):
     """Retention rate per importance (priority) level after a forced STM overflow."""
 
     params = [THRESHOLDS, LEVELS]
     param_names = ["threshold", "importance"]
     items_per_call = IMPORTANCE_N
 
-    def prepare(self, threshold, importance):
-        priorities, retained, _ = _importance_run(self, threshold)
-        kept = [r for p, r in zip(priorities, retained) if p == importance]
-        self.rate = sum(kept) / len(kept)
+    def setup_cache(self):
+        return self.compute_cache()
+
+    def measure_all(self):
+        out = {}
+        for threshold in THRESHOLDS:
+            priorities, retained, _ = _importance_run(threshold)
+            for level in LEVELS:
+                kept = [r for p, r in zip(priorities, retained) if p == level]
+                out[(threshold, level)] = {"rate": sum(kept) / len(kept)}
+        return out
 
     @metrics("retention_rate")
-    def track_retention_rate(self, threshold, importance):
+    def track_retention_rate(self, cache, threshold, importance):
         """Fraction of this level's memories still in STM (threshold = fraction that had to leave)."""
-        return self.rate
+        return self.value(cache, (threshold, importance), "rate")
 
     track_retention_rate.unit = "fraction"
 
 
-class ImportanceCorrelation(SystemBenchmark):
+class ImportanceCorrelation(CachedBenchmark):
     """How well retention follows importance after a forced STM overflow."""
 
     params = [THRESHOLDS]
     param_names = ["threshold"]
     items_per_call = IMPORTANCE_N
 
-    def prepare(self, threshold):
-        self.priorities, self.retained, self.forgotten = _importance_run(self, threshold)
+    def setup_cache(self):
+        return self.compute_cache()
+
+    def measure(self, threshold):
+        priorities, retained, forgotten = _importance_run(threshold)
+        return {"rho": rank_correlation(priorities, retained), "forgotten": forgotten / len(priorities)}
 
     @metrics("importance_retention_correlation")
-    def track_rank_correlation(self, threshold):
+    def track_rank_correlation(self, cache, threshold):
         """Spearman rank correlation of priority and retained-in-STM (1 = perfect prioritisation)."""
-        return rank_correlation(self.priorities, self.retained)
+        return self.value(cache, (threshold,), "rho")
 
     track_rank_correlation.unit = "rho"
 
     @metrics("forgotten_fraction")
-    def track_forgotten_fraction(self, threshold):
+    def track_forgotten_fraction(self, cache, threshold):
         """Fraction of all memories forgotten (retention below discard_threshold) by the overflow."""
-        return self.forgotten / len(self.priorities)
+        return self.value(cache, (threshold,), "forgotten")
 
     track_forgotten_fraction.unit = "fraction"

@@ -14,8 +14,9 @@ import time
 
 import numpy as np
 
-from .common import (BACKENDS, CONFIG, NO_AUTO_CLEANUP, SEARCH_TIERS, TIERS, STATUSES, SystemBenchmark,
-                     clustered_states, metrics, percentile, sorted_unique, test_states)
+from .common import (BACKENDS, CONFIG, NO_AUTO_CLEANUP, SEARCH_TIERS, STATUSES, TIERS, CachedBenchmark,
+                     SystemBenchmark, clustered_states, fresh_system, metrics, percentile, sorted_unique,
+                     test_states)
 
 AGENT = "benchmark_agent"
 DATASET = int(CONFIG.retrieval.dataset_size)
@@ -75,9 +76,21 @@ class SimilaritySearchLatency(SystemBenchmark):
         for q in self.queries:
             search(AGENT, q, k=K, tier=tier)
 
+
+class SimilaritySearchP95(SystemBenchmark):
+    """Tail latency of one similarity search (k=10) at the largest volume, per tier."""
+
+    params = [SEARCH_TIERS, BACKENDS]
+    param_names = ["tier", "backend"]
+
+    def prepare(self, tier, backend):
+        self.system = self.new_system(backend, **_roomy(DATASET))
+        load_clustered(self.system, DATASET, tier)
+        self.queries, _ = queries()
+
     @metrics("p95_latency_ms")
-    def track_p95_latency_ms(self, volume, tier, backend):
-        """95th percentile of one search's latency, in milliseconds."""
+    def track_p95_latency_ms(self, tier, backend):
+        """95th percentile of one search's latency over N_QUERIES queries, in milliseconds."""
         search = self.system.retrieve_similar_states
         search(AGENT, self.queries[0], k=K, tier=tier)
         clock = time.perf_counter
@@ -115,70 +128,88 @@ class SearchLatencyByDimension(SystemBenchmark):
             search(AGENT, q, k=K, tier="stm")
 
 
-class SearchRecall(SystemBenchmark):
+def _exact_neighbours(system, states, ids, qs, k):
+    """Per query, the ids of the exact top-k by cosine of the full STM vectors."""
+    encoder = system.get_encoder("stm")
+    x = np.asarray(encoder.encode_states(states), dtype=np.float64)
+    q = np.asarray(encoder.encode_states(qs), dtype=np.float64)
+    x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    q /= np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
+    order = np.argsort(-(q @ x.T), axis=1, kind="stable")[:, :k]
+    return [[ids[j] for j in row] for row in order]
+
+
+class SearchRecall(CachedBenchmark):
     """recall@k of retrieve_similar_states against the exact neighbours in the full STM space."""
 
     params = [SEARCH_TIERS, RECALL_KS]
     param_names = ["tier", "k"]
     items_per_call = N_QUERIES
 
-    def prepare(self, tier, k):
-        system = self.new_system("memory", ltm="memory", **_roomy(DATASET))
-        states, _, ids = load_clustered(system, DATASET, tier)
+    def setup_cache(self):
+        return self.compute_cache()
+
+    def measure_all(self):
+        out = {}
         qs, _ = queries()
-        encoder = system.get_encoder("stm")
-        x = np.asarray(encoder.encode_states(states), dtype=np.float64)
-        q = np.asarray(encoder.encode_states(qs), dtype=np.float64)
-        x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-        q /= np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
-        sims = q @ x.T
-        id_array = np.asarray(ids, dtype=object)
-        hits = 0
-        for row, query in zip(sims, qs):
-            exact = set(id_array[np.argsort(-row, kind="stable")[:k]])
-            got = {m["memory_id"] for m in system.retrieve_similar_states(AGENT, query, k=k, tier=tier)}
-            hits += len(exact & got)
-        self.recall = hits / (k * len(qs))
+        for tier in SEARCH_TIERS:
+            with fresh_system("memory", ltm="memory", **_roomy(DATASET)) as system:
+                states, _, ids = load_clustered(system, DATASET, tier)
+                for k in RECALL_KS:
+                    exact = _exact_neighbours(system, states, ids, qs, k)
+                    hits = 0
+                    for query, truth in zip(qs, exact):
+                        got = {m["memory_id"] for m in system.retrieve_similar_states(AGENT, query, k=k, tier=tier)}
+                        hits += len(got & set(truth))
+                    out[(tier, k)] = {"recall": hits / (k * len(qs))}
+        return out
 
     @metrics("recall_at_k")
-    def track_recall(self, tier, k):
+    def track_recall(self, cache, tier, k):
         """Mean |hits ∩ exact top-k| / k over N_QUERIES queries."""
-        return self.recall
+        return self.value(cache, (tier, k), "recall")
 
     track_recall.unit = "fraction"
 
 
-class SearchPrecision(SystemBenchmark):
+class SearchPrecision(CachedBenchmark):
     """Precision of thresholded search against cluster labels: hits sharing the query's cluster."""
 
     params = [THRESHOLDS, SEARCH_TIERS]
     param_names = ["threshold", "tier"]
     items_per_call = N_QUERIES
 
-    def prepare(self, threshold, tier):
-        system = self.new_system("memory", ltm="memory", **_roomy(DATASET))
-        _, labels, ids = load_clustered(system, DATASET, tier)
-        label_of = dict(zip(ids, labels))
+    def setup_cache(self):
+        return self.compute_cache()
+
+    def measure_all(self):
+        out = {}
         qs, q_labels = queries()
-        relevant = returned = 0
-        for query, label in zip(qs, q_labels):
-            found = system.retrieve_similar_states(AGENT, query, k=K, tier=tier, threshold=threshold)
-            returned += len(found)
-            relevant += sum(1 for m in found if label_of.get(m["memory_id"]) == label)
-        self.precision = relevant / returned if returned else float("nan")
-        self.hits = returned / len(qs)
+        for tier in SEARCH_TIERS:
+            with fresh_system("memory", ltm="memory", **_roomy(DATASET)) as system:
+                _, labels, ids = load_clustered(system, DATASET, tier)
+                label_of = dict(zip(ids, labels))
+                for threshold in THRESHOLDS:
+                    relevant = returned = 0
+                    for query, label in zip(qs, q_labels):
+                        found = system.retrieve_similar_states(AGENT, query, k=K, tier=tier, threshold=threshold)
+                        returned += len(found)
+                        relevant += sum(1 for m in found if label_of.get(m["memory_id"]) == label)
+                    out[(threshold, tier)] = {"precision": relevant / returned if returned else float("nan"),
+                                              "hits": returned / len(qs)}
+        return out
 
     @metrics("precision")
-    def track_precision(self, threshold, tier):
+    def track_precision(self, cache, threshold, tier):
         """Fraction of returned hits (k=10, similarity ≥ threshold) in the query's cluster."""
-        return self.precision
+        return self.value(cache, (threshold, tier), "precision")
 
     track_precision.unit = "fraction"
 
     @metrics("hits_per_query")
-    def track_hits_per_query(self, threshold, tier):
+    def track_hits_per_query(self, cache, threshold, tier):
         """Mean number of hits per query at this threshold (at most 10)."""
-        return self.hits
+        return self.value(cache, (threshold, tier), "hits")
 
     track_hits_per_query.unit = "memories"
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import time
 
-from .common import (BACKENDS, CONFIG, NO_AUTO_CLEANUP, TIERS, SystemBenchmark, metrics, percentile,
-                     sorted_unique, test_states)
+from .common import (BACKENDS, CONFIG, NO_AUTO_CLEANUP, TIERS, CachedBenchmark, SystemBenchmark,
+                     fresh_system, metrics, percentile, sorted_unique, test_states)
 
 AGENT = "benchmark_agent"
 BATCH_SIZES = sorted_unique(CONFIG.storage.batch_sizes)
@@ -55,9 +55,9 @@ class WriteThroughput(SystemBenchmark):
 
 
 class TierWriteThroughput(SystemBenchmark):
-    """Writing states directly into one tier (``tier=`` of the store calls): STM, IM and LTM."""
+    """Writing states directly into IM or LTM (``tier=`` of the store calls; STM: WriteThroughput)."""
 
-    params = [BATCH_SIZES, TIERS, BACKENDS]
+    params = [BATCH_SIZES, ["im", "ltm"], BACKENDS]
     param_names = ["batch_size", "tier", "backend"]
     items_per_call = "batch_size"
 
@@ -79,11 +79,9 @@ class TierWriteThroughput(SystemBenchmark):
         self.system.store_agent_states(AGENT, self.states, self.steps, tier=tier)
 
 
-class ReadLatency(SystemBenchmark):
-    """Reading memories by id from one tier: one id (retrieve_state) or batches (retrieve_states)."""
+class _ReadBase(SystemBenchmark):
+    """READ_POOL memories stored directly into the tier; NUM_SAMPLES requests of batch_size ids."""
 
-    params = [READ_BATCHES, TIERS, BACKENDS]
-    param_names = ["batch_size", "tier", "backend"]
     ops_per_call = NUM_SAMPLES
     items_per_call = (NUM_SAMPLES, "batch_size")
 
@@ -99,6 +97,10 @@ class ReadLatency(SystemBenchmark):
             self.requests.append([ids[(start + j) % READ_POOL] for j in range(batch_size)])
         self.single = [r[0] for r in self.requests]
         self.batch_size = batch_size
+        # sanity: every id reads back (a broken read path must fail, not look fast)
+        missing = sum(1 for m in self.system.retrieve_states(self.requests[0]) if m is None)
+        if missing:
+            raise AssertionError(f"{missing} of {batch_size} stored memories did not read back from {tier}")
 
     def _read_all(self):
         if self.batch_size == 1:
@@ -110,10 +112,24 @@ class ReadLatency(SystemBenchmark):
             for ids in self.requests:
                 get_many(ids)
 
+
+class ReadLatency(_ReadBase):
+    """Reading memories by id from one tier: one id (retrieve_state) or batches (retrieve_states)."""
+
+    params = [READ_BATCHES, TIERS, BACKENDS]
+    param_names = ["batch_size", "tier", "backend"]
+
     @metrics("single_read_latency_seconds", "batch_read_latency_seconds", "total_time_seconds")
     def time_read(self, batch_size, tier, backend):
         """NUM_SAMPLES reads of batch_size ids (batch_size 1: retrieve_state, else retrieve_states)."""
         self._read_all()
+
+
+class ReadLatencyP95(_ReadBase):
+    """Tail latency of reads: one id (retrieve_state) and batches of 100 (retrieve_states)."""
+
+    params = [[1, READ_BATCHES[-1]], TIERS, BACKENDS]
+    param_names = ["batch_size", "tier", "backend"]
 
     @metrics("p95_latency_ms")
     def track_p95_latency_ms(self, batch_size, tier, backend):
@@ -137,60 +153,52 @@ class ReadLatency(SystemBenchmark):
 
     track_p95_latency_ms.unit = "ms"
 
-    def track_found_fraction(self, batch_size, tier, backend):
-        """Fraction of requested ids that came back (must be 1.0: a sanity check of the read path)."""
-        found = total = 0
-        for ids in self.requests:
-            got = self.system.retrieve_states(ids)
-            total += len(ids)
-            found += sum(1 for m in got if m is not None)
-        return found / total
 
-    track_found_fraction.unit = "fraction"
-
-
-class MemoryEfficiency(SystemBenchmark):
+class MemoryEfficiency(CachedBenchmark):
     """Bytes per memory and memories per MB, per tier, after storing EFFICIENCY_N states directly."""
 
     params = [TIERS, COMPLEXITIES]
     param_names = ["tier", "complexity"]
     items_per_call = EFFICIENCY_N
 
-    def prepare(self, tier, complexity):
-        self.system = self.new_system("memory", **_roomy(EFFICIENCY_N))
-        states = test_states(EFFICIENCY_N, complexity)
-        self.system.store_agent_states(AGENT, states, list(range(EFFICIENCY_N)), tier=tier)
-        self.stats = self.system.get_memory_statistics(AGENT)["tiers"][tier]
+    def setup_cache(self):
+        return self.compute_cache()
 
-    def _count(self):
-        return max(1, int(self.stats["count"]))
+    def measure(self, tier, complexity):
+        with fresh_system("memory", **_roomy(EFFICIENCY_N)) as system:
+            states = test_states(EFFICIENCY_N, complexity)
+            system.store_agent_states(AGENT, states, list(range(EFFICIENCY_N)), tier=tier)
+            stats = system.get_memory_statistics(AGENT)["tiers"][tier]
+        count = max(1, int(stats["count"]))
+        total = stats["stored_bytes"] + stats["embedding_bytes"]
+        return {"stored": stats["stored_bytes"] / count, "embedding": stats["embedding_bytes"] / count,
+                "total": float(total), "per_mb": 1e6 / (total / count) if total else 0.0}
 
     @metrics("stm_bytes_per_state", "im_bytes_per_state", "ltm_bytes_per_state")
-    def track_stored_bytes_per_memory(self, tier, complexity):
+    def track_stored_bytes_per_memory(self, cache, tier, complexity):
         """Content bytes as stored in the tier, per memory."""
-        return self.stats["stored_bytes"] / self._count()
+        return self.value(cache, (tier, complexity), "stored")
 
     track_stored_bytes_per_memory.unit = "bytes"
 
     @metrics("embedding_bytes_per_state")
-    def track_embedding_bytes_per_memory(self, tier, complexity):
+    def track_embedding_bytes_per_memory(self, cache, tier, complexity):
         """Embedding bytes kept by the tier, per memory."""
-        return self.stats["embedding_bytes"] / self._count()
+        return self.value(cache, (tier, complexity), "embedding")
 
     track_embedding_bytes_per_memory.unit = "bytes"
 
     @metrics("stm_size_bytes", "im_size_bytes", "ltm_size_bytes")
-    def track_tier_bytes(self, tier, complexity):
+    def track_tier_bytes(self, cache, tier, complexity):
         """Total bytes (content + embeddings) the tier holds for EFFICIENCY_N memories."""
-        return float(self.stats["stored_bytes"] + self.stats["embedding_bytes"])
+        return self.value(cache, (tier, complexity), "total")
 
     track_tier_bytes.unit = "bytes"
 
     @metrics("memories_per_mb")
-    def track_memories_per_mb(self, tier, complexity):
+    def track_memories_per_mb(self, cache, tier, complexity):
         """Memories per 10^6 bytes of stored content plus embeddings."""
-        per = (self.stats["stored_bytes"] + self.stats["embedding_bytes"]) / self._count()
-        return 1e6 / per if per else 0.0
+        return self.value(cache, (tier, complexity), "per_mb")
 
     track_memories_per_mb.unit = "memories"
 

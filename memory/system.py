@@ -358,6 +358,10 @@ class AgentMemorySystem:
                     ids, sims = idx.search(t.query_vector(query), k, code, threshold)
                     hits.extend(zip(sims.tolist(), [rank] * len(ids), ids))
         hits.sort(key=lambda h: (-h[0], h[1]))
+        fetched: dict = {}  # the hits' records, one get_many per tier (one round trip on a shared store)
+        for rank in {h[1] for h in hits}:
+            mids = [h[2] for h in hits if h[1] == rank]
+            fetched.update(zip([(rank, m) for m in mids], self.tiers[tiers[rank]].store.get_many(mids)))
         seen: set[str] = set()
         out: list[dict] = []
         now = time.time()
@@ -365,7 +369,7 @@ class AgentMemorySystem:
             if mid in seen:
                 continue
             t = self.tiers[tiers[rank]]
-            rec = t.store.get(mid)
+            rec = fetched[(rank, mid)]
             if rec is None:
                 continue
             seen.add(mid)

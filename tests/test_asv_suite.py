@@ -138,9 +138,8 @@ def _check_quality(category, results):
         for combo, value in results["compression.TierToTierRatio.track_size_ratio"]:
             assert value < 1.0, f"{combo}: a lower tier is not smaller ({value})"
     elif category == "storage":
-        for combo, value in results["storage.ReadLatency.track_found_fraction"]:
-            if "'memory'" in combo:
-                assert value == 1.0
+        for combo, value in results["storage.MemoryEfficiency.track_stored_bytes_per_memory"]:
+            assert value > 0, combo
 
 
 @pytest.mark.slow

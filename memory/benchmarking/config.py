@@ -122,7 +122,7 @@ _PROFILE_GRIDS: Dict[str, Dict[str, Dict[str, Any]]] = {
 _PROFILE_TIMING: Dict[str, Dict[str, Any]] = {
     "quick": {"repeat": 1, "number": 1, "warmup_time": 0.0, "rounds": 1, "sample_time": 0.01,
               "timeout": 120.0},
-    "default": {"repeat": (1, 5, 4.0), "number": 1, "warmup_time": 0.0, "rounds": 1, "sample_time": 0.05,
+    "default": {"repeat": (2, 4, 2.0), "number": 1, "warmup_time": 0.0, "rounds": 1, "sample_time": 0.05,
                 "timeout": 300.0},
     "full": {"repeat": (3, 20, 30.0), "number": 0, "warmup_time": 0.5, "rounds": 2, "sample_time": 0.1,
              "timeout": 1200.0},

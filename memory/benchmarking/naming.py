@@ -184,12 +184,19 @@ VOLUME_PARAMS = ("batch_size", "volume", "memory_size", "dataset_size", "num_mem
                  "agents", "agent_count", "num_agents", "clients", "query_count")
 
 
+# Parameters nested outermost: each backend gets a subtree of the seed's shape.
+OUTER_PARAMS = ("backend",)
+
+
 def nesting_order(param_names: Sequence[str], items_spec: Any = None) -> List[str]:
     """Order of parameters in the results tree: asv's order, with volume-like parameters (those the
-    ``items_per_call`` spec names, or in VOLUME_PARAMS) moved innermost, so that
-    ``[batch_size, complexity]`` nests as ``complexity_1/batch_100`` like the seed's example."""
+    ``items_per_call`` spec names, or in VOLUME_PARAMS) moved innermost and ``backend`` outermost, so
+    ``[batch_size, complexity, backend]`` nests as ``backend_memory/complexity_1/batch_100`` (and as the
+    seed's ``complexity_1/batch_100`` when only one backend was measured)."""
     volume = set(count_params(items_spec)) | set(VOLUME_PARAMS)
-    return [p for p in param_names if p not in volume] + [p for p in param_names if p in volume]
+    outer = [p for p in param_names if p in OUTER_PARAMS]
+    middle = [p for p in param_names if p not in volume and p not in OUTER_PARAMS]
+    return outer + middle + [p for p in param_names if p in volume and p not in OUTER_PARAMS]
 
 
 def metric_direction(metric: str) -> int:

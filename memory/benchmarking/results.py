@@ -255,7 +255,8 @@ class BenchmarkResults:
                         row.append(value if value is not None else "")
                 table_rows.append(row)
             out.append(htmlpage.table(["parameters"] + metrics, table_rows))
-            out.append('<p class="muted">[a, b]: asv 99% confidence interval.</p>')
+            if any(metric_stats(doc, p, m).get("ci_99") for p in paths for m in metrics):
+                out.append('<p class="muted">[a, b]: asv 99% confidence interval.</p>')
         for metric in self._report_metrics(metrics):
             x_axis = self._x_axis(doc, metric)
             try:

@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from memory.errors import ConfigError
 
@@ -227,6 +227,15 @@ def execute_group(task: Dict[str, Any], events: Any = None) -> List[Dict[str, An
         # asv matches parameterised benchmarks as "name(p1, p2)": allow the parenthesised suffix.
         regex = "^(" + "|".join(re.escape(n) for n in owner) + r")(\(.*\))?$"
         env = dict(os.environ, PYTHONUNBUFFERED="1")
+        if task.get("private_home"):
+            # Every `asv run` rewrites ~/.asv-machine.json; concurrent workers would read it half
+            # written. Give each worker its own copy (a private HOME for the asv process).
+            home = scratch / "home"
+            home.mkdir()
+            machine_file = Path.home() / ".asv-machine.json"
+            if machine_file.is_file():
+                shutil.copy2(machine_file, home / ".asv-machine.json")
+            env["HOME"] = str(home)
         env[CONFIG_ENV] = str(config_path)
         env[PROFILE_ENV] = task["config"].get("profile", "default")
         cmd = [sys.executable, "-m", "asv", "run", "--python=same", "--set-commit-hash", commit,
@@ -327,7 +336,9 @@ class BenchmarkRunner:
     def __init__(self, config: Optional[BenchmarkConfig] = None,
                  results_manager: Optional[BenchmarkResults] = None,
                  asv_config: Optional[str] = None, progress: Optional[Callable[[str], None]] = None):
-        self.config = config or BenchmarkConfig()
+        self.config = BenchmarkConfig.from_dict((config or BenchmarkConfig()).to_dict())
+        if results_manager is not None:  # results go where the given manager looks
+            self.config.output_dir = results_manager.results_dir
         self.results_manager = results_manager or BenchmarkResults(self.config.output_dir)
         self.asv_config = asv_config
         self.progress = progress or (lambda line: print(line, flush=True))
@@ -434,7 +445,8 @@ class BenchmarkRunner:
                  "workers": workers}
         groups = [benches[i::workers] for i in range(workers)]
         tasks = [{"conf_path": str(self.project.conf_path), "config": config.to_dict(),
-                  "output_dir": config.output_dir, "extra_metadata": extra, "benchmarks": group}
+                  "output_dir": config.output_dir, "extra_metadata": extra, "benchmarks": group,
+                  "private_home": workers > 1}
                  for group in groups if group]
         start = time.monotonic()
         for bench in benches:

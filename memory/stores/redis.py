@@ -26,13 +26,15 @@ import numpy as np
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from ..entry import MemoryRecord
 from ..errors import StorageError
 from ..retrieval.index import MEMORY_TYPES, TYPE_CODES
+
+_ERRORS = (RedisError, RedisClusterException)  # everything redis-py raises on purpose
 
 # content_len, raw_bytes, last_accessed, retrieval_count, step, type, dim, priority, importance, created, entered
 HEADER = struct.Struct("<IIdiqBHdddd")
@@ -212,11 +214,11 @@ class _Connection:
         try:
             if self.cluster:
                 from redis.cluster import RedisCluster
-                self.client = RedisCluster.from_url(real, cluster_error_retry_attempts=RETRIES, **opts)
+                self.client = RedisCluster.from_url(real, **opts)
             else:
                 self.client = redis.Redis.from_url(real, **opts)
             self.shas = {name: self.client.script_load(src) for name, src in _SCRIPTS.items()}
-        except (RedisError, OSError, ValueError) as exc:
+        except (*_ERRORS, OSError, ValueError) as exc:
             raise self.error(exc) from exc
         self.users = 0
 
@@ -249,7 +251,7 @@ class _Connection:
         if self.users <= 0:
             try:
                 self.client.close()
-            except RedisError:
+            except _ERRORS:
                 pass
 
 
@@ -316,7 +318,9 @@ class RedisStore:
                 version, count = self._conn.eval("add", [p + "ver", p + "ids", p + "sz", *keys], args)
             else:
                 pipe = self._r.pipeline(transaction=True)
-                pipe.mset(dict(zip(keys, blobs)))
+                flat: list = [None] * (2 * len(keys))
+                flat[::2], flat[1::2] = keys, blobs
+                pipe.execute_command("MSET", *flat)  # (RedisCluster blocks pipe.mset; one slot here)
                 pipe.zadd(p + "ids", dict.fromkeys(ids, 0))
                 pipe.hset(p + "sz", mapping=dict(zip(ids, sizes)))
                 pipe.zcard(p + "ids")
@@ -324,7 +328,7 @@ class RedisStore:
                 *_, count, version = pipe.execute()
             if count == len(records):  # the agent-tier was empty: make sure it is listed (after a clear elsewhere)
                 self._r.sadd(self._agents_key, agent_id)
-        except RedisError as exc:
+        except _ERRORS as exc:
             raise self._err(exc) from exc
         return version
 
@@ -336,7 +340,7 @@ class RedisStore:
             return None
         try:
             blob = self._r.get(self._prefix(agent_id) + "m:" + suffix)
-        except RedisError as exc:
+        except _ERRORS as exc:
             raise self._err(exc) from exc
         if blob is None:
             return None
@@ -364,9 +368,9 @@ class RedisStore:
                 pipe = self._r.pipeline(transaction=False)
                 for agent_id, rows in groups.items():
                     mp = self._prefix(agent_id) + "m:"
-                    pipe.mget([mp + ids[i].rpartition(":")[2] for i in rows])
+                    pipe.execute_command("MGET", *[mp + ids[i].rpartition(":")[2] for i in rows])
                 replies = pipe.execute()
-        except RedisError as exc:
+        except _ERRORS as exc:
             raise self._err(exc) from exc
         touches = self._touches
         for (agent_id, rows), blobs in zip(groups.items(), replies):
@@ -384,7 +388,7 @@ class RedisStore:
             return self._r.mget(keys) if keys else []
         pipe = self._r.pipeline(transaction=False)
         for lo in range(0, len(keys), 2000):
-            pipe.mget(keys[lo:lo + 2000])
+            pipe.execute_command("MGET", *keys[lo:lo + 2000])
         return [b for part in pipe.execute() for b in part]
 
     def _overlay(self, rec: MemoryRecord) -> None:
@@ -424,7 +428,7 @@ class RedisStore:
         try:
             for keys, args in groups.values():
                 self._conn.eval("touch", keys, args)
-        except RedisError as exc:
+        except _ERRORS as exc:
             raise self._err(exc) from exc
 
     def remove(self, agent_id: str, memory_ids: Sequence[str]) -> list[MemoryRecord]:
@@ -436,7 +440,7 @@ class RedisStore:
         keys = [p + "ver", p + "ids", p + "sz"] + [mp + m.rpartition(":")[2] for m in mids]
         try:
             version, blobs = self._conn.eval("remove", keys, [self.ttl_ms, *mids])
-        except RedisError as exc:
+        except _ERRORS as exc:
             raise self._err(exc) from exc
         out = []
         touches = self._touches
@@ -454,7 +458,7 @@ class RedisStore:
         try:
             ids = [m.decode("utf-8") for m in self._r.zrange(self._prefix(agent_id) + "ids", 0, -1)]
             blobs = self._mget(agent_id, ids)
-        except RedisError as exc:
+        except _ERRORS as exc:
             raise self._err(exc) from exc
         return [unpack_record(mid, agent_id, blob) for mid, blob in zip(ids, blobs) if blob is not None]
 
@@ -463,7 +467,7 @@ class RedisStore:
             if not self.ttl_ms:
                 return self._r.zcard(self._prefix(agent_id) + "ids")
             return self._conn.eval("stats", self._base_keys(agent_id), [self.ttl_ms])[0]
-        except RedisError as exc:
+        except _ERRORS as exc:
             raise self._err(exc) from exc
 
     def agent_ids(self) -> Iterable[str]:
@@ -475,21 +479,21 @@ class RedisStore:
             for a in agents:
                 pipe.zcard(self._prefix(a) + "ids")
             counts = pipe.execute()
-        except RedisError as exc:
+        except _ERRORS as exc:
             raise self._err(exc) from exc
         return [a for a, n in zip(agents, counts) if n]
 
     def stored_bytes(self, agent_id: str) -> tuple[int, int]:
         try:
             _, c, r = self._conn.eval("stats", self._base_keys(agent_id), [self.ttl_ms])
-        except RedisError as exc:
+        except _ERRORS as exc:
             raise self._err(exc) from exc
         return int(c), int(r)
 
     def version(self, agent_id: str) -> int:
         try:
             v = self._r.get(self._prefix(agent_id) + "ver")
-        except RedisError as exc:
+        except _ERRORS as exc:
             raise self._err(exc) from exc
         return int(v) if v is not None else 0
 
@@ -500,7 +504,7 @@ class RedisStore:
         args = [self.ttl_ms] + [v.tobytes() for v in vecs]
         try:
             return self._conn.eval("vectors", keys, args)
-        except RedisError as exc:
+        except _ERRORS as exc:
             raise self._err(exc) from exc
 
     def clear(self) -> None:
@@ -518,7 +522,7 @@ class RedisStore:
             if batch:
                 self._r.unlink(*batch)
             self._r.unlink(self._agents_key)
-        except RedisError as exc:
+        except _ERRORS as exc:
             raise self._err(exc) from exc
 
     def close(self) -> None:

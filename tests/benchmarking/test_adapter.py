@@ -1,0 +1,96 @@
+"""The asv adapter on real asv output: tools/asv_export.py turns a toy suite's results into the
+documented JSON (nested params, metrics, asv statistics, errors)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from memory.benchmarking import naming
+
+from .conftest import REPO, run_cli
+
+pytestmark = [pytest.mark.asv]
+
+
+@pytest.fixture(scope="module")
+def asv_results(toy_project, tmp_path_factory):
+    """Run the toy suite once with plain `asv run` (quick profile) and return its results dir."""
+    root = toy_project.parent
+    subprocess.run([sys.executable, "-m", "asv", "machine", "--yes"], cwd=root, capture_output=True, check=True)
+    head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    env = {"AGENTMEMORY_BENCH_PROFILE": "quick", "TOY_FAIL": ""}
+    proc = run_cli(["python", "-m", "asv", "run", "--python=same", "--set-commit-hash", head,
+                    "--bench", "^(storage|retrieval)", "-a", "repeat=3"], root, env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return root / ".asv" / "results", head
+
+
+def test_export_writes_the_documented_format(asv_results, tmp_path):
+    results_dir, head = asv_results
+    proc = run_cli(["python", str(REPO / "tools" / "asv_export.py"), "--results-dir", str(results_dir),
+                    "--output-dir", str(tmp_path / "out")], results_dir.parent.parent)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(next((tmp_path / "out" / "storage").glob("write_throughput_*.json")).read_text())
+    assert set(doc) >= {"benchmark", "category", "timestamp", "results", "metadata"}
+    assert doc["benchmark"] == "write_throughput" and doc["category"] == "storage"
+    assert len(doc["timestamp"]) == 15 and doc["timestamp"][8] == "_"
+    leaf = doc["results"]["complexity_1"]["batch_100"]
+    assert set(leaf) >= {"throughput_ops_per_second", "total_time_seconds", "items_processed", "stored_bytes"}
+    assert leaf["items_processed"] == 100
+    assert leaf["throughput_ops_per_second"] == pytest.approx(100 / leaf["total_time_seconds"])
+    meta = doc["metadata"]
+    assert meta["commit"] == head
+    assert meta["execution_time"] > 0
+    assert meta["backend"] == "memory" and meta["fixed_params"] == {"backend": "memory"}
+    assert {"machine", "python", "packages", "stats", "params"} <= set(meta)
+    assert "numpy" in meta["packages"]
+    stats = meta["stats"]["complexity_1/batch_100"]["total_time_seconds"]
+    assert set(stats) >= {"ci_99", "q25", "q75", "repeat"}
+    assert len(meta["skipped"]) == 2 * 2  # the redis combinations (NotImplementedError)
+
+
+def test_latency_and_items_specs(asv_results, tmp_path):
+    results_dir, _ = asv_results
+    run_cli(["python", str(REPO / "tools" / "asv_export.py"), "--results-dir", str(results_dir),
+             "--output-dir", str(tmp_path)], results_dir.parent.parent)
+    doc = json.loads(next((tmp_path / "storage").glob("read_latency_*.json")).read_text())
+    leaf = doc["results"]["tier_stm"]["batch_10"]
+    assert leaf["items_processed"] == 100  # items_per_call = [10, "batch_size"]
+    assert leaf["latency_seconds"] == pytest.approx(leaf["total_time_seconds"] / 10)  # ops_per_call = 10
+
+
+def test_export_errors_are_one_line(tmp_path):
+    proc = run_cli(["python", str(REPO / "tools" / "asv_export.py"), "--results-dir", str(tmp_path / "none"),
+                    "--output-dir", str(tmp_path / "out")], tmp_path)
+    assert proc.returncode == 1 and proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
+    (tmp_path / "empty").mkdir()
+    proc = run_cli(["python", str(REPO / "tools" / "asv_export.py"), "--results-dir", str(tmp_path / "empty"),
+                    "--output-dir", str(tmp_path / "out")], tmp_path)
+    assert proc.returncode == 1 and "no asv result files" in proc.stderr
+
+
+def test_unknown_commit(asv_results, tmp_path):
+    results_dir, _ = asv_results
+    proc = run_cli(["python", str(REPO / "tools" / "asv_export.py"), "--results-dir", str(results_dir),
+                    "--commit", "deadbeef", "--output-dir", str(tmp_path)], tmp_path)
+    assert proc.returncode == 1 and "deadbeef" in proc.stderr
+
+
+def test_naming_rules():
+    assert naming.snake_case("WriteThroughput") == "write_throughput"
+    assert naming.path_key("batch_size", 100) == "batch_100"
+    assert naming.path_key("tier", "stm") == "tier_stm"
+    assert naming.nesting_order(["batch_size", "complexity", "backend"], "batch_size") == \
+        ["backend", "complexity", "batch_size"]
+    assert naming.evaluate_count([10, "batch_size"], {"batch_size": 5}) == 50
+    assert naming.track_metric_name("track_p95_latency_ms", "ms") == "p95_latency_ms"
+    assert naming.track_metric_name("track_tier", "bytes") == "tier_bytes"
+    for metric, direction in [("throughput_ops_per_second", 1), ("total_time_seconds", -1), ("recall_at_k", 1),
+                              ("peak_memory_bytes", -1), ("compression_ratio", 1), ("overhead_percent", -1),
+                              ("items_processed", 0), ("retention_rate", 1), ("reconstruction_mse", -1)]:
+        assert naming.metric_direction(metric) == direction, metric
