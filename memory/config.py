@@ -58,7 +58,7 @@ class ImportanceWeights:
     reward: float = 0.5
     novelty: float = 0.5
     retrieval: float = 0.25
-    half_life_steps: float = 1000.0
+    half_life_steps: float = 10000.0
 
 
 @dataclass

@@ -97,7 +97,7 @@ class StateEncoder:
             raise InvalidValueError(f"state nests deeper than {MAX_DEPTH} levels (or is circular)")
         children = slot.children
         for key, value in obj.items():
-            child = children.get(key) if type(key) is str else None
+            child = children.get(key)  # only str keys are ever cached: others miss, and _child rejects them
             if child is None:
                 child = self._child(slot, key)
             t = type(value)
