@@ -103,7 +103,7 @@ def load_results(project: Path) -> Dict[str, List[Tuple[Tuple[str, ...], Any]]]:
             params = res.get_result_params(key)
             values = res.get_result_value(key, params)
             combos = list(itertools.product(*params)) if params else [()]
-            if not params:
+            if not params and not isinstance(values, list):
                 values = [values]
             out[key] = list(zip(combos, values))
     return out
@@ -156,3 +156,62 @@ def expected_combos(entry: Dict[str, Any]) -> Iterable[Tuple[str, ...]]:
     if not params:
         return [()]
     return list(itertools.product(*[[repr(v) for v in p] for p in params]))
+
+
+# ---- the published site, offline -----------------------------------------------------------
+# asv's pages load jQuery, flot, bootstrap, md5 and stupidtable from CDNs. Where those cannot be
+# reached (this workplace, CI) the same libraries come from the npm registry with `npm pack` and
+# the pages are rewritten to load them from the site itself.
+
+VENDOR_PACKAGES = ["jquery@3.3.1", "flot@0.8.3", "flot-orderbars@1.0.0", "blueimp-md5@2.19.0",
+                   "bootstrap@3.1.1", "stupid-table-plugin@1.1.3"]
+VENDOR_CACHE = Path.home() / ".cache" / "agentmemory" / "asv-vendor"
+
+
+def fetch_vendor(cache: Path = VENDOR_CACHE) -> Optional[Path]:
+    """The asv site's JS/CSS libraries unpacked under `cache` (fetched once with `npm pack`);
+    None when npm is missing or the registry cannot be reached."""
+    import tarfile
+
+    done = cache / ".complete"
+    if done.is_file():
+        return cache
+    npm = shutil.which("npm")
+    if npm is None:
+        return None
+    cache.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run([npm, "pack", "--silent", *VENDOR_PACKAGES], cwd=cache, capture_output=True,
+                          text=True, timeout=300)
+    if proc.returncode != 0:
+        return None
+    for tgz in cache.glob("*.tgz"):
+        target = cache / tgz.name[:-4]
+        with tarfile.open(tgz) as tar:
+            tar.extractall(target, filter="data")
+        tgz.unlink()
+    done.write_text("ok\n")
+    return cache
+
+
+def localize_site(html_dir: Path, vendor: Path) -> List[str]:
+    """Rewrite the site's CDN <script>/<link> URLs to copies under html_dir/vendor/; return the
+    URLs that had no local copy (empty when all were found)."""
+    import re
+
+    files = {p.name: p for p in vendor.rglob("*") if p.is_file() and "/docs/" not in str(p)}
+    (html_dir / "vendor").mkdir(exist_ok=True)
+    missing: List[str] = []
+    for page in html_dir.glob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        for url in sorted(set(re.findall(r'(?:src|href)="(https://[^"]+\.(?:js|css))"', text))):
+            name = url.rsplit("/", 1)[1]
+            bare = re.sub(r"-\d+(?:\.\d+)*(?=\.)", "", name)  # jquery-3.3.1.min.js -> jquery.min.js
+            local = files.get(name) or files.get(name.replace(".min.", ".")) or files.get(bare)
+            if local is None:
+                missing.append(url)
+                continue
+            shutil.copy2(local, html_dir / "vendor" / name)
+            text = text.replace(url, f"vendor/{name}")
+        text = re.sub(r'\s(?:integrity|crossorigin|referrerpolicy)="[^"]*"', "", text)
+        page.write_text(text, encoding="utf-8")
+    return sorted(set(missing))
