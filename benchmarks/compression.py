@@ -158,6 +158,7 @@ class TierToTierRatio(CachedBenchmark):
         return self.value(cache, (pair, complexity), "ratio")
 
     track_size_ratio.unit = "ratio"
+    track_size_ratio.higher_is_better = False  # a smaller tier-to-tier size ratio is better compression
 
 
 class TrainingEfficiency(SystemBenchmark):

@@ -8,10 +8,25 @@ search works from the first insert.
 
 from __future__ import annotations
 
+import functools
 import io
 from typing import Optional
 
 import numpy as np
+
+
+@functools.lru_cache(maxsize=16)
+def _orthonormal_cached(in_dim: int, code_dim: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(rng.standard_normal((in_dim, code_dim)))
+    q = np.ascontiguousarray(q, dtype=np.float32)
+    q.flags.writeable = False
+    return q
+
+
+def _orthonormal(in_dim: int, code_dim: int, seed: int) -> np.ndarray:
+    """A seeded (in_dim, code_dim) matrix with orthonormal columns; computed once per process and shape."""
+    return _orthonormal_cached(in_dim, code_dim, seed)
 
 
 class Autoencoder:
@@ -19,10 +34,9 @@ class Autoencoder:
 
     def __init__(self, in_dim: int, code_dim: int, seed: int = 0) -> None:
         self.in_dim, self.code_dim, self.seed = in_dim, code_dim, seed
-        rng = np.random.default_rng(seed)
-        q, _ = np.linalg.qr(rng.standard_normal((in_dim, code_dim)))
-        self.w_enc = np.ascontiguousarray(q, dtype=np.float32)
-        self.w_dec = np.ascontiguousarray(q.T, dtype=np.float32)
+        q = _orthonormal(in_dim, code_dim, seed)
+        self.w_enc = q.copy()
+        self.w_dec = np.ascontiguousarray(q.T)
         self.b_dec = np.zeros(in_dim, dtype=np.float32)
         self.trained = False
 
