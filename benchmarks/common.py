@@ -352,26 +352,33 @@ def redis_backend_status() -> Tuple[bool, str]:
 # workload generators (seeded; each call uses its own random.Random)
 # ---------------------------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=None)
+def _state_names(complexity: int) -> Tuple[Tuple[str, ...], Tuple[Tuple[str, Tuple[str, ...]], ...]]:
+    """The deterministic strings of a state of this complexity: attribute keys, goal ids and subgoals."""
+    attrs = tuple(f"attr_{i}" for i in range(complexity * 10))
+    goals = tuple((f"goal_{i}", tuple(f"subgoal_{i}_{j}" for j in range(complexity))) for i in range(complexity * 2))
+    return attrs, goals
+
+
 def generate_test_state(complexity: int = 1, rng: Optional[random.Random] = None, step: int = 0) -> Dict[str, Any]:
     """The seed's synthetic agent state, with variable complexity, drawn from `rng`.
 
     Keys: position (complexity*3 floats), inventory (complexity*5 of item1..item5), attributes
     (complexity*10 ``attr_i`` floats), goals (complexity*2 dicts with id, priority, progress and
-    ``complexity`` subgoals), timestamp, step_count and status.
+    ``complexity`` subgoals), timestamp, step_count and status. Every call returns new containers.
     """
     rng = rng if rng is not None else random.Random(0)
+    rand = rng.random
+    attrs, goals = _state_names(complexity)
     return {
-        "position": [rng.random() for _ in range(complexity * 3)],
-        "inventory": [rng.choice(ITEMS) for _ in range(complexity * 5)],
-        "attributes": {f"attr_{i}": rng.random() for i in range(complexity * 10)},
-        "goals": [
-            {"id": f"goal_{i}", "priority": rng.random(), "progress": rng.random(),
-             "subgoals": [f"subgoal_{i}_{j}" for j in range(complexity)]}
-            for i in range(complexity * 2)
-        ],
+        "position": [rand() for _ in range(complexity * 3)],
+        "inventory": [ITEMS[int(rand() * 5)] for _ in range(complexity * 5)],
+        "attributes": {key: rand() for key in attrs},
+        "goals": [{"id": gid, "priority": rand(), "progress": rand(), "subgoals": list(subgoals)}
+                  for gid, subgoals in goals],
         "timestamp": BASE_TIME + step,
         "step_count": rng.randint(1, 1000),
-        "status": rng.choice(STATUSES),
+        "status": STATUSES[int(rand() * 4)],
     }
 
 

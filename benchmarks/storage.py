@@ -23,6 +23,12 @@ READ_POOL = 1000
 EFFICIENCY_N = max(100, min(10 * NUM_SAMPLES, 10000))
 
 
+def skip_duplicate_ltm(tier: str, backend: str) -> None:
+    """LTM is SQLite on every backend: measure it once, under backend="memory" (asv skips the rest)."""
+    if tier == "ltm" and backend != "memory":
+        raise NotImplementedError("LTM is SQLite on every backend; measured with backend='memory'")
+
+
 def _roomy(n: int) -> dict:
     """Limits that hold `n` memories in any tier without transitions."""
     room = max(int(n), 1000) + 1
@@ -62,6 +68,7 @@ class TierWriteThroughput(SystemBenchmark):
     items_per_call = "batch_size"
 
     def prepare(self, batch_size, tier, backend):
+        skip_duplicate_ltm(tier, backend)
         self.states = test_states(batch_size, COMPLEXITIES[0])
         self.steps = list(range(batch_size))
         self.system = self.new_system(backend, **_roomy(batch_size))
@@ -86,6 +93,7 @@ class _ReadBase(SystemBenchmark):
     items_per_call = (NUM_SAMPLES, "batch_size")
 
     def prepare(self, batch_size, tier, backend):
+        skip_duplicate_ltm(tier, backend)
         self.system = self.new_system(backend, **_roomy(READ_POOL))
         states = test_states(READ_POOL, COMPLEXITIES[0])
         ids = self.system.store_agent_states(AGENT, states, list(range(READ_POOL)), tier=tier)
