@@ -7,6 +7,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
+from config_overrides import apply_overrides
 from memory import AgentMemorySystem, MemoryConfig
 
 
@@ -42,17 +43,8 @@ def make_system(tmp_path) -> Iterator[Callable[..., AgentMemorySystem]]:
     def build(config: MemoryConfig | None = None, *, stm_limit: int | None = None, im_limit: int | None = None,
               ltm_limit: int | None = None, cleanup_interval: int | None = None, db_path: str | None = None,
               **fields: Any) -> AgentMemorySystem:
-        config = config or MemoryConfig(**fields)
-        if stm_limit is not None:
-            config.stm_config.memory_limit = stm_limit
-        if im_limit is not None:
-            config.im_config.memory_limit = im_limit
-        if ltm_limit is not None:
-            config.ltm_config.memory_limit = ltm_limit
-        if cleanup_interval is not None:
-            config.cleanup_interval = cleanup_interval
-        if db_path is not None:
-            config.ltm_config.db_path = db_path
+        config = apply_overrides(config or MemoryConfig(**fields), stm_limit=stm_limit, im_limit=im_limit,
+                                 ltm_limit=ltm_limit, cleanup_interval=cleanup_interval, db_path=db_path)
         system = AgentMemorySystem(config)
         built.append(system)
         return system

@@ -208,6 +208,7 @@ def make_backend_system(request, backend, tmp_path) -> Iterator[Callable[..., An
 
     Every system is closed after the test; on Redis the test's namespaces are cleared and checked empty.
     """
+    from config_overrides import apply_overrides
     from memory import AgentMemorySystem, MemoryConfig
     url = None
     if backend == "redis":
@@ -225,14 +226,7 @@ def make_backend_system(request, backend, tmp_path) -> Iterator[Callable[..., An
             config.backend = "redis"
             config.redis_url = url
             config.namespace = namespace or default_ns
-        if stm_limit is not None:
-            config.stm_config.memory_limit = stm_limit
-        if stm_ttl is not None:
-            config.stm_config.ttl = stm_ttl
-        if im_limit is not None:
-            config.im_config.memory_limit = im_limit
-        if im_ttl is not None:
-            config.im_config.ttl = im_ttl
+        apply_overrides(config, stm_limit=stm_limit, stm_ttl=stm_ttl, im_limit=im_limit, im_ttl=im_ttl)
         system = AgentMemorySystem(config)
         built.append(system)
         namespaces.setdefault(config.namespace, system)
