@@ -21,7 +21,7 @@ from .agent import AgentState
 from .blas import blas_limit
 from .config import MemoryConfig
 from .embeddings.autoencoder import Autoencoder
-from .embeddings.codec import Codec, PresetDictionary, RoundingCodec
+from .embeddings.codec import Codec, PresetDictionary, RoundingCodec, marshal_dumps
 from .embeddings.encoder import Features, StateEncoder
 from .entry import MemoryRecord, to_memory
 from .errors import AgentMemoryError, ConfigError, InvalidMemoryError, InvalidValueError
@@ -127,6 +127,9 @@ class AgentMemorySystem:
                         self.encoder, self._ltm_ae)
         self.tiers = {"stm": self.stm, "im": self.im, "ltm": self.ltm}
         self._all_tiers = (self.stm, self.im, self.ltm)
+        # the single-store hot path calls these directly
+        self._encode_stm = marshal_dumps if not portable else self.stm.codec.encode
+        self._add_stm = getattr(stm_store, "add_one", None) or (lambda rec: stm_store.add((rec,)))
         self._agents: dict[str, AgentState] = {}
         # ids are "<agent_id>:<12 hex of this system><counter>": unique across processes, and they carry
         # their partition key, so a shared store finds an agent's keys from the id alone
@@ -218,21 +221,21 @@ class AgentMemorySystem:
                 feats = stm.features(agent_id, idx)
             self.encoder.add_features(content, feats)  # validates: raises before anything is stored
             try:
-                data = stm.codec.encode(content)
+                data = self._encode_stm(content)
                 now = time.time()
                 mid = f"{agent_id}:{self._id_prefix}{next(self._ids):x}"
                 imp = self._priority_weight * priority
                 if "reward" in content:
                     imp = importance_score(content, priority, self.config.importance_weights)
                 rec = MemoryRecord(mid, agent_id, step_number, mtype, data, priority, imp, now, now, now, 0, len(data))
-                version = stm.store.add((rec,))
+                version = self._add_stm(rec)
             except BaseException:
                 feats.ends.pop(), feats.nends.pop()
                 raise
             idx.append(mid, step_number, TYPE_CODES[mtype], now, imp)
             if stm.store.shared:
                 stm.after_write(agent_id, version)
-            if idx.pending >= PENDING_FLUSH:
+            if len(idx._pending) >= PENDING_FLUSH:
                 idx.flush()
             state = self._agents.get(agent_id)
             if state is None:

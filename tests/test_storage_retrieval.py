@@ -199,3 +199,21 @@ def test_big_integers_survive_every_tier(system):
     for mid in ids:
         got = system.retrieve_state(mid)["content"]
         assert got["big"] == 2**70 and type(got["big"]) is int and got["neg"] == -(2**65)
+
+
+def test_subclasses_of_json_types_are_stored_as_plain_values(system):
+    import enum
+    from collections import OrderedDict
+
+    class Level(enum.IntEnum):
+        HIGH = 3
+
+    class Name(str):
+        pass
+
+    state = OrderedDict(level=Level.HIGH, name=Name("zed"), nested=OrderedDict(a=[1, 2]))
+    mid = system.store_agent_state("a", state, 0)
+    got = system.retrieve_state(mid)["content"]
+    assert got == {"level": 3, "name": "zed", "nested": {"a": [1, 2]}} and type(got["level"]) is int
+    ids = system.store_agent_states("a", [state])
+    assert system.retrieve_state(ids[0])["content"] == got

@@ -53,6 +53,14 @@ def round_floats(obj: Any, fmt: str) -> Any:
 _CONTAINERS = (dict, list, tuple)
 
 
+def marshal_dumps(content: Any) -> bytes:
+    """marshal bytes of validated content; subclasses of JSON types (OrderedDict, IntEnum) as plain types."""
+    try:
+        return marshal.dumps(content)
+    except ValueError:
+        return marshal.dumps(json_loads(json_dumps(content)))
+
+
 class Codec:
     """Exact content: marshal bytes (fast, in-process) or compact JSON (portable, for shared stores)."""
 
@@ -65,7 +73,7 @@ class Codec:
         """Content → stored bytes."""
         if self.portable:
             return json_dumps(content)
-        return marshal.dumps(content)
+        return marshal_dumps(content)
 
     def decode(self, data: bytes) -> Any:
         """Stored bytes → content."""

@@ -45,6 +45,22 @@ class InMemoryStore:
         self._versions[agent_id] = v
         return v
 
+    def add_one(self, rec: MemoryRecord) -> int:
+        """`add` for a single record (the hot single-store path)."""
+        agent_id = rec.agent_id
+        mine = self._agents.get(agent_id)
+        if mine is None or rec.memory_id in self._by_id:
+            return self.add((rec,))
+        rec.vector = None
+        self._by_id[rec.memory_id] = rec
+        mine[rec.memory_id] = rec
+        sizes = self._bytes[agent_id]
+        sizes[0] += len(rec.content)
+        sizes[1] += rec.raw_bytes
+        v = self._versions[agent_id] + 1
+        self._versions[agent_id] = v
+        return v
+
     def get(self, memory_id: str) -> Optional[MemoryRecord]:
         return self._by_id.get(memory_id)
 
