@@ -108,7 +108,11 @@ class AgentMemorySystem:
             self._temp_dir = tempfile.mkdtemp(prefix="agentmemory-")
             db_path = os.path.join(self._temp_dir, "ltm.db")
         self.ltm_path = db_path
-        stm_store, im_store = create_fast_stores(config)
+        try:
+            stm_store, im_store = create_fast_stores(config)
+        except BaseException:
+            self._remove_temp_dir()
+            raise
         try:
             ltm_store = SQLiteStore(db_path, ae.ltm_dim)
         except BaseException:

@@ -217,3 +217,13 @@ def test_subclasses_of_json_types_are_stored_as_plain_values(system):
     assert got == {"level": 3, "name": "zed", "nested": {"a": [1, 2]}} and type(got["level"]) is int
     ids = system.store_agent_states("a", [state])
     assert system.retrieve_state(ids[0])["content"] == got
+
+
+def test_failed_construction_leaves_no_temp_dir(tmp_path, monkeypatch):
+    import tempfile
+    from memory import MemoryConfig, StorageError
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    config = MemoryConfig(backend="redis", redis_url="redis://127.0.0.1:1/0")  # nothing listens on port 1
+    with pytest.raises(StorageError):
+        AgentMemorySystem(config)
+    assert list(tmp_path.iterdir()) == []
