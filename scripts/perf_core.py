@@ -1,0 +1,64 @@
+"""Quick core figures without asv: store, batch store, read and search speed on the embedded backend.
+
+    python scripts/perf_core.py
+
+The asv suite (benchmarks/) is the record; this prints the headline numbers in a few seconds.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import test_states  # noqa: E402  (the suite's seeded generate_test_state)
+from memory import AgentMemorySystem, MemoryConfig  # noqa: E402
+
+
+def loop_rate(states, n: int) -> float:
+    """States per second of a store_agent_state loop into a fresh system."""
+    with AgentMemorySystem() as system:
+        start = time.perf_counter()
+        for step, state in enumerate(states[:n]):
+            system.store_agent_state("a", state, step)
+        return n / (time.perf_counter() - start)
+
+
+def batch_rate(states, n: int) -> float:
+    """States per second of one store_agent_states call into a fresh system."""
+    with AgentMemorySystem() as system:
+        start = time.perf_counter()
+        system.store_agent_states("a", list(states[:n]))
+        return n / (time.perf_counter() - start)
+
+
+def main() -> None:
+    c1, c5 = test_states(10000, 1), test_states(1000, 5)
+    print(f"store_agent_state c1, 1000:          {max(loop_rate(c1, 1000) for _ in range(3)):9.0f} states/s")
+    print(f"store_agent_state c1, 10000 (moves): {max(loop_rate(c1, 10000) for _ in range(2)):9.0f} states/s")
+    print(f"store_agent_state c5, 1000:          {max(loop_rate(c5, 1000) for _ in range(3)):9.0f} states/s")
+    print(f"store_agent_states c1, 1000:         {max(batch_rate(c1, 1000) for _ in range(3)):9.0f} states/s")
+    config = MemoryConfig()
+    config.stm_config.memory_limit = 20000
+    with AgentMemorySystem(config) as system:
+        ids = system.store_agent_states("a", list(c1))
+        reads = []
+        for mid in ids[:2000]:
+            start = time.perf_counter()
+            system.retrieve_state(mid)
+            reads.append(time.perf_counter() - start)
+        queries = test_states(300, 1, seed=1)
+        searches = []
+        for query in queries:
+            start = time.perf_counter()
+            system.retrieve_similar_states("a", query, k=10, tier="stm")
+            searches.append(time.perf_counter() - start)
+    print(f"retrieve_state p50:                  {statistics.median(reads) * 1e6:9.2f} µs")
+    print(f"search k=10 over 10000 STM p50:      {statistics.median(searches) * 1e3:9.3f} ms")
+
+
+if __name__ == "__main__":
+    main()
