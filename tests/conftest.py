@@ -3,27 +3,22 @@
 from __future__ import annotations
 
 import random
+import sys
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
 
-from config_overrides import apply_overrides
-from memory import AgentMemorySystem, MemoryConfig
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo root: benchmarks/ for the generator
+
+from benchmarks.common import generate_test_state  # noqa: E402
+from config_overrides import apply_overrides  # noqa: E402
+from memory import AgentMemorySystem, MemoryConfig  # noqa: E402
 
 
 def make_state(complexity: int = 1, rng: random.Random | None = None) -> dict[str, Any]:
-    """A state shaped like the seed's generate_test_state(complexity)."""
-    r = rng or random.Random(0)
-    return {
-        "position": [r.random() for _ in range(complexity * 3)],
-        "inventory": [r.choice(["item1", "item2", "item3", "item4", "item5"]) for _ in range(complexity * 5)],
-        "attributes": {f"attr_{i}": r.random() for i in range(complexity * 10)},
-        "goals": [{"id": f"goal_{i}", "priority": r.random(), "progress": r.random(),
-                   "subgoals": [f"subgoal_{i}_{j}" for j in range(complexity)]} for i in range(complexity * 2)],
-        "timestamp": 1_700_000_000.0 + r.random() * 1000,
-        "step_count": r.randint(1, 1000),
-        "status": r.choice(["active", "idle", "planning", "executing"]),
-    }
+    """A state from the seed's generate_test_state(complexity) (the suite's own generator)."""
+    return generate_test_state(complexity, rng or random.Random(0))
 
 
 @pytest.fixture

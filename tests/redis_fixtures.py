@@ -181,18 +181,9 @@ def redis_namespace(redis_url) -> Iterator[str]:
 
 
 def seed_state(complexity: int = 1, rng: Optional[random.Random] = None, step: int = 0) -> dict[str, Any]:
-    """The seed's generate_test_state(complexity): position, inventory, attributes, goals, timestamp, ..."""
-    r = rng or random.Random(step)
-    return {
-        "position": [r.random() for _ in range(complexity * 3)],
-        "inventory": [r.choice(["item1", "item2", "item3", "item4", "item5"]) for _ in range(complexity * 5)],
-        "attributes": {f"attr_{i}": r.random() for i in range(complexity * 10)},
-        "goals": [{"id": f"goal_{i}", "priority": r.random(), "progress": r.random(),
-                   "subgoals": [f"subgoal_{i}_{j}" for j in range(complexity)]} for i in range(complexity * 2)],
-        "timestamp": 1_700_000_000.0 + step,
-        "step_count": r.randint(1, 1000),
-        "status": r.choice(["active", "idle", "planning", "executing"]),
-    }
+    """The seed's generate_test_state(complexity) (the suite's generator), seeded by `step` by default."""
+    from benchmarks.common import generate_test_state
+    return generate_test_state(complexity, rng or random.Random(step), step)
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis),
