@@ -241,13 +241,7 @@ class AgentMemorySystem:
                 stm.after_write(agent_id, version)
             if len(idx._pending) >= PENDING_FLUSH:
                 idx.flush()
-            state = self._agents.get(agent_id)
-            if state is None:
-                state = self._agents[agent_id] = AgentState()
-            state.inserts_since_check += 1
-            if state.inserts_since_check >= self.config.cleanup_interval:
-                with blas_limit(self.config.blas_threads):
-                    maintain_agent(self.stm, self.im, self.ltm, agent_id, state, self.config)
+            self._after_insert(agent_id, 1)
             return mid
 
     def store_agent_states(self, agent_id: str, states: Sequence[dict], step_numbers: Optional[Sequence[int]] = None,
@@ -541,9 +535,7 @@ class AgentMemorySystem:
             tier.store.update_vectors(a, [r.memory_id for r in records], vecs)
             tier.drop_agent_index(a)
             if not tier.store.keeps_vectors and not tier.store.shared:
-                tier.local_index(a).add([r.memory_id for r in records], vecs, [r.step_number for r in records],
-                                        [TYPE_CODES[r.memory_type] for r in records], [r.entered_at for r in records],
-                                        [r.importance for r in records], [r.retrieval_count for r in records])
+                tier.local_index(a).add_records(records, vecs)
 
     def _save_encoders(self) -> None:
         store = self.ltm.store

@@ -14,7 +14,7 @@ from .embeddings.autoencoder import Autoencoder
 from .embeddings.codec import Codec
 from .embeddings.encoder import Features, StateEncoder
 from .entry import MemoryRecord, to_memory
-from .retrieval.index import TYPE_CODES, VectorIndex
+from .retrieval.index import VectorIndex
 from .stores.base import MemoryStore
 from .stores.inmemory import InMemoryStore
 
@@ -68,20 +68,19 @@ class Tier:
         if self.store.keeps_vectors or self.store.shared:
             records = self.store.records(agent_id)
             if records:
-                vecs = self._vectors_of(records)
-                idx.add([r.memory_id for r in records], vecs, [r.step_number for r in records],
-                        [TYPE_CODES[r.memory_type] for r in records], [r.entered_at for r in records],
-                        [r.importance for r in records], [r.retrieval_count for r in records])
+                idx.add_records(records, self._vectors_of(records))
         self._indexes[agent_id] = idx
         self._seen[agent_id] = version
         return idx
 
     def _vectors_of(self, records: Sequence[MemoryRecord]) -> np.ndarray:
-        missing = [i for i, r in enumerate(records) if r.vector is None or len(r.vector) != self.dim]
         vecs = np.zeros((len(records), self.dim), dtype=np.float32)
+        missing = []
         for i, r in enumerate(records):
             if r.vector is not None and len(r.vector) == self.dim:
                 vecs[i] = r.vector
+            else:
+                missing.append(i)
         if missing:
             vecs[missing] = self.embed_contents([self.codec.decode(records[i].content) for i in missing])
         return vecs
@@ -143,9 +142,7 @@ class Tier:
             for r, v in zip(records, vecs):
                 r.vector = v
         idx = self.local_index(agent_id)
-        idx.add([r.memory_id for r in records], vecs, [r.step_number for r in records],
-                [TYPE_CODES[r.memory_type] for r in records], [r.entered_at for r in records],
-                [r.importance for r in records], [r.retrieval_count for r in records])
+        idx.add_records(records, vecs)
         try:
             version = self.store.add(records)
         except BaseException:

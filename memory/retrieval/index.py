@@ -78,6 +78,12 @@ class VectorIndex:
         self.max_step = max(self.max_step, int(np.max(self.steps[n:n + k])))
         self.n = n + k
 
+    def add_records(self, records: Sequence, vecs: np.ndarray) -> None:
+        """Add rows for memory records (MemoryRecord-like) with their known vectors."""
+        self.add([r.memory_id for r in records], vecs, [r.step_number for r in records],
+                 [TYPE_CODES[r.memory_type] for r in records], [r.entered_at for r in records],
+                 [r.importance for r in records], [r.retrieval_count for r in records])
+
     def set_pending(self, resolve: Callable[[], np.ndarray]) -> None:
         """Register how to compute the vectors of rows appended since the last flush."""
         self._resolve = resolve
