@@ -36,19 +36,28 @@ except ImportError:  # pragma: no cover - orjson is a declared dependency
     json_loads = json.loads
 
 
-def round_floats(obj: Any, fmt: str) -> Any:
-    """A copy of `obj` with every float rounded by format spec `fmt` (e.g. '.4g')."""
+def round_floats_py(obj: Any, precision: int) -> Any:
+    """A copy of `obj` with every float rounded to `precision` significant digits (the reference)."""
+    return _round_floats(obj, f".{precision}g")
+
+
+def _round_floats(obj: Any, fmt: str) -> Any:
     t = type(obj)
     if t is float:
         return float(format(obj, fmt))
     if t is dict:
         return {k: (float(format(v, fmt)) if type(v) is float else
-                    round_floats(v, fmt) if type(v) in _CONTAINERS else v) for k, v in obj.items()}
+                    _round_floats(v, fmt) if type(v) in _CONTAINERS else v) for k, v in obj.items()}
     if t is list or t is tuple:
         return [float(format(v, fmt)) if type(v) is float else
-                round_floats(v, fmt) if type(v) in _CONTAINERS else v for v in obj]
+                _round_floats(v, fmt) if type(v) in _CONTAINERS else v for v in obj]
     return obj
 
+
+try:  # the compiled twin (same results, 3-4x faster); built by pip install where a C compiler exists
+    from ._speedups import round_floats
+except ImportError:  # pragma: no cover
+    round_floats = round_floats_py
 
 _CONTAINERS = (dict, list, tuple)
 
@@ -123,12 +132,11 @@ class RoundingCodec(Codec):
                  dictionary: PresetDictionary | None = None) -> None:
         super().__init__(portable=True)
         self.precision = precision
-        self.fmt = f".{precision}g"
         self.compress_level = compress_level
         self.dictionary = dictionary if dictionary is not None else PresetDictionary()
 
     def encode(self, content: Any) -> bytes:
-        data = json_dumps(round_floats(content, self.fmt))
+        data = json_dumps(round_floats(content, self.precision))
         if self.compress_level is None:
             return data
         zdict = self.dictionary.get(data)

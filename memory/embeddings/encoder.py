@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 import zlib
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
@@ -31,17 +32,25 @@ _TOKEN = re.compile(r"\w+")
 _STRING_CACHE_LIMIT = 50_000  # distinct strings remembered per path
 
 
-class _Slot:
-    """One path in the state tree, with its cached feature offsets."""
+class _PySlot:
+    """One path in the state tree, with its cached feature offsets (the compiled module has a twin)."""
 
-    __slots__ = ("path", "children", "items", "base", "strings")
+    __slots__ = ("path", "base", "children", "items", "strings")
 
-    def __init__(self, path: str, dim: int) -> None:
+    def __init__(self, path: str, base: int) -> None:
         self.path = path
-        self.children: dict[str, _Slot] = {}
-        self.items: list[_Slot] = []
-        self.base = zlib.crc32(b"v:" + path.encode("utf-8")) % dim
+        self.base = base  # first feature offset of a number at this path
+        self.children: dict[str, Any] = {}
+        self.items: list[Any] = []
         self.strings: dict[str, tuple[list[int], list[float]]] = {}
+
+
+try:  # the compiled walk (built by `pip install`); the Python walk below is the reference and the fallback
+    from ._speedups import Slot as _Slot, vectors as _native_vectors, walk as _native_walk
+except ImportError:  # pragma: no cover - only where no C compiler was available at install time
+    _Slot, _native_walk, _native_vectors = _PySlot, None, None  # type: ignore[assignment,misc]
+
+NATIVE_WALK = _native_walk is not None  # whether feature extraction runs compiled in this process
 
 
 class Features:
@@ -68,11 +77,16 @@ class Features:
 class StateEncoder:
     """Maps a state (nested dicts/lists of str, int, float, bool, None) to a unit vector of `dim`."""
 
-    def __init__(self, dim: int = 384) -> None:
+    def __init__(self, dim: int = 384, native: Optional[bool] = None) -> None:
+        """`native`: use the compiled walk (default: when built); False forces the Python reference."""
         if dim < NUMBER_WIDTH:
             raise InvalidValueError(f"encoder dim must be at least {NUMBER_WIDTH}")
+        if native and not NATIVE_WALK:
+            raise InvalidValueError("the compiled feature walk is not built in this install")
         self.dim = dim
-        self._root = _Slot("", dim)
+        self._native = _native_walk if native is not False else None
+        self._slot_type = _Slot if self._native is not None else _PySlot
+        self._root = self._new_slot("")
 
     # -- validation + feature extraction (the hot path) ----------------------------------------
     def add_features(self, state: Any, feats: Features) -> None:
@@ -82,7 +96,10 @@ class StateEncoder:
                 raise InvalidMemoryError(f"a state must be a dict; got {type(state).__name__}")
         n_idx, n_num = len(feats.idx), len(feats.nidx)
         try:
-            self._walk_dict(state, self._root, feats.idx, feats.wt, feats.nidx, feats.nval, 0)
+            if self._native is not None and type(state) is dict:
+                self._native(self, state, self._root, feats.idx, feats.wt, feats.nidx, feats.nval, 0)
+            else:
+                self._walk_dict(state, self._root, feats.idx, feats.wt, feats.nidx, feats.nval, 0)
         except RecursionError:
             del feats.idx[n_idx:], feats.wt[n_idx:], feats.nidx[n_num:], feats.nval[n_num:]
             raise InvalidValueError(f"state nests deeper than {MAX_DEPTH} levels (or is circular)") from None
@@ -92,9 +109,30 @@ class StateEncoder:
         feats.ends.append(len(feats.idx))
         feats.nends.append(len(feats.nidx))
 
+    def add_features_many(self, states: Sequence[Any], feats: Features) -> None:
+        """`add_features` for each state; on bad input, that state's features and those after it are not appended."""
+        native = self._native
+        if native is None:
+            for state in states:
+                self.add_features(state, feats)
+            return
+        root, idx, wt, nidx, nval, ends, nends = self._root, feats.idx, feats.wt, feats.nidx, feats.nval, feats.ends, feats.nends
+        for state in states:
+            if type(state) is not dict:
+                self.add_features(state, feats)
+                continue
+            try:
+                native(self, state, root, idx, wt, nidx, nval, 0)
+            except BaseException:
+                del idx[ends[-1] if ends else 0:], wt[ends[-1] if ends else 0:]
+                del nidx[nends[-1] if nends else 0:], nval[nends[-1] if nends else 0:]
+                raise
+            ends.append(len(idx))
+            nends.append(len(nidx))
+
     def _walk_dict(self, obj: dict, slot: _Slot, idx: list, wt: list, nidx: list, nval: list, depth: int) -> None:
         if depth > MAX_DEPTH:
-            raise InvalidValueError(f"state nests deeper than {MAX_DEPTH} levels (or is circular)")
+            self._too_deep()
         children = slot.children
         for key, value in obj.items():
             child = children.get(key)  # only str keys are ever cached: others miss, and _child rejects them
@@ -103,7 +141,7 @@ class StateEncoder:
             t = type(value)
             if t is float or t is int:
                 if value * 0 != 0:
-                    raise InvalidValueError(f"state value at {child.path!r} is {value!r}; JSON has no NaN or Infinity")
+                    self._bad_number(child, value)
                 nidx.append(child.base)
                 nval.append(value)
             elif t is str:
@@ -121,7 +159,7 @@ class StateEncoder:
 
     def _walk_list(self, obj: Sequence, slot: _Slot, idx: list, wt: list, nidx: list, nval: list, depth: int) -> None:
         if depth > MAX_DEPTH:
-            raise InvalidValueError(f"state nests deeper than {MAX_DEPTH} levels (or is circular)")
+            self._too_deep()
         items = slot.items
         n_items = len(items)
         for i, value in enumerate(obj):
@@ -135,7 +173,7 @@ class StateEncoder:
             t = type(value)
             if t is float or t is int:
                 if value * 0 != 0:
-                    raise InvalidValueError(f"state value at {child.path!r} is {value!r}; JSON has no NaN or Infinity")
+                    self._bad_number(child, value)
                 nidx.append(child.base)
                 nval.append(value)
             elif t is str:
@@ -161,7 +199,7 @@ class StateEncoder:
             wt.extend(f[1])
         elif isinstance(value, (int, float)):
             if value * 0 != 0:
-                raise InvalidValueError(f"state value at {slot.path!r} is {value!r}; JSON has no NaN or Infinity")
+                self._bad_number(slot, value)
             nidx.append(slot.base)
             nval.append(float(value))
         elif isinstance(value, str):
@@ -177,6 +215,17 @@ class StateEncoder:
                 f"state value at {slot.path!r} has type {type(value).__name__}, which JSON cannot hold "
                 "(allowed: dict, list, str, int, float, bool, None)")
 
+    @staticmethod
+    def _too_deep() -> None:
+        raise InvalidValueError(f"state nests deeper than {MAX_DEPTH} levels (or is circular)")
+
+    @staticmethod
+    def _bad_number(slot: Any, value: Any) -> None:
+        raise InvalidValueError(f"state value at {slot.path!r} is {value!r}; JSON has no NaN or Infinity")
+
+    def _new_slot(self, path: str) -> Any:
+        return self._slot_type(path, zlib.crc32(b"v:" + path.encode("utf-8")) % self.dim)
+
     def _child(self, slot: _Slot, key: Any) -> _Slot:
         if type(key) is not str:
             if not isinstance(key, str):
@@ -185,14 +234,14 @@ class StateEncoder:
             key = str(key)
             if key in slot.children:
                 return slot.children[key]
-        child = _Slot(f"{slot.path}.{key}" if slot.path else key, self.dim)
+        child = self._new_slot(f"{slot.path}.{key}" if slot.path else key)
         slot.children[key] = child
         return child
 
     def _item(self, slot: _Slot, i: int) -> _Slot:
         while len(slot.items) <= i:
             n = len(slot.items)
-            slot.items.append(_Slot(f"{slot.path}.{n}" if slot.path else str(n), self.dim))
+            slot.items.append(self._new_slot(f"{slot.path}.{n}" if slot.path else str(n)))
         return slot.items[i]
 
     def _string_features(self, slot: _Slot, text: str) -> tuple[list[int], list[float]]:
@@ -227,10 +276,14 @@ class StateEncoder:
         """Turn accumulated features into an (n, dim) float32 array of unit rows."""
         n = len(feats)
         out = np.empty((n, self.dim), dtype=np.float32)
+        if self._native is not None:
+            _native_vectors(feats.idx, feats.wt, feats.nidx, feats.nval, feats.ends, feats.nends,
+                            self.dim, _NUMBER_WEIGHT, out)
+            return out
         idx = np.asarray(feats.idx, dtype=np.int64)
         wt = np.asarray(feats.wt, dtype=np.float64)
         nidx = np.asarray(feats.nidx, dtype=np.int64)
-        nval = np.asarray(feats.nval, dtype=np.float64)
+        nval = _as_float64(feats.nval)
         ends = np.asarray(feats.ends, dtype=np.int64)
         nends = np.asarray(feats.nends, dtype=np.int64)
         for lo in range(0, n, _CHUNK):  # chunks keep the scratch arrays in cache
@@ -266,6 +319,21 @@ class StateEncoder:
         norms[norms == 0] = 1.0
         vecs /= norms[:, None]
         return vecs
+
+
+def _as_float64(values: list) -> np.ndarray:
+    """Numbers as float64; an int beyond the float range (JSON allows it) becomes the largest float of its sign."""
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except OverflowError:
+        return np.array([_clamped_float(v) for v in values], dtype=np.float64)
+
+
+def _clamped_float(value: Any) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        return sys.float_info.max if value > 0 else -sys.float_info.max
 
 
 def _quadruple(c: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,168 @@
+"""The compiled walk, vectoriser and rounding (memory/embeddings/_speedups.c) against the Python reference.
+
+Both must append the same features in the same order, reject the same bad input with the same error,
+and turn features into the same vectors; the system must keep working with either.
+"""
+
+import collections
+import enum
+import math
+import shutil
+import sysconfig
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from memory import AgentMemorySystem
+from memory.embeddings import encoder as encoder_module
+from memory.embeddings.encoder import Features, StateEncoder
+from memory.errors import InvalidMemoryError, InvalidValueError
+
+pytestmark = pytest.mark.skipif(not encoder_module.NATIVE_WALK, reason="compiled walk not built in this install")
+
+json_leaf = (st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.integers(-10**400, 10**400)
+             | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12))
+json_value = st.recursive(json_leaf, lambda inner: st.lists(inner, max_size=20) | st.tuples(inner, inner) |
+                          st.dictionaries(st.text(max_size=6), inner, max_size=6), max_leaves=60)
+json_state = st.dictionaries(st.text(max_size=6), json_value, max_size=8)
+
+
+def _features(encoder: StateEncoder, states) -> Features:
+    feats = Features()
+    for state in states:
+        encoder.add_features(state, feats)
+    return feats
+
+
+def _as_tuple(feats: Features):
+    return feats.idx, feats.wt, feats.nidx, feats.nval, feats.ends, feats.nends
+
+
+def test_compiled_walk_is_built_where_a_compiler_exists():
+    """pip install builds the extension; a silent fallback would lose the speed without anyone noticing."""
+    if shutil.which(sysconfig.get_config_var("CC").split()[0] if sysconfig.get_config_var("CC") else "cc") is None:
+        pytest.skip("no C compiler on this machine: the Python walk is expected")
+    assert encoder_module.NATIVE_WALK
+    assert StateEncoder(64)._native is not None
+    assert StateEncoder(64, native=False)._native is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(states=st.lists(json_state, min_size=1, max_size=6))
+def test_same_features_and_vectors_as_python(states):
+    native, python = StateEncoder(96), StateEncoder(96, native=False)
+    fn, fp = _features(native, states), _features(python, states)
+    assert _as_tuple(fn) == _as_tuple(fp)
+    vn, vp = native.vectors(fn), python.vectors(fp)
+    assert vn.shape == vp.shape == (len(states), 96)
+    np.testing.assert_allclose(vn, vp, rtol=0, atol=2e-7)
+    norms = np.linalg.norm(vn, axis=1)
+    assert np.all((np.abs(norms - 1) < 1e-5) | (norms == 0))
+
+
+def test_batch_features_equal_one_by_one():
+    states = [{"a": i, "b": [f"w{i}", i / 3], "c": {"d": None, "e": i % 2 == 0}} for i in range(50)]
+    enc = StateEncoder(128)
+    batch = Features()
+    enc.add_features_many(states, batch)
+    assert _as_tuple(batch) == _as_tuple(_features(StateEncoder(128), states))
+
+
+def test_long_lists_share_the_tail_slot_in_both():
+    state = {"xs": list(range(40)), "nested": [[i, str(i)] for i in range(20)]}
+    native, python = StateEncoder(64), StateEncoder(64, native=False)
+    assert _as_tuple(_features(native, [state])) == _as_tuple(_features(python, [state]))
+    assert [s.path for s in native._root.children["xs"].items] == [f"xs.{i}" for i in range(17)]
+
+
+class Color(enum.IntEnum):
+    RED = 1
+
+
+class Text(str):
+    pass
+
+
+@pytest.mark.parametrize("state", [
+    {"ordered": collections.OrderedDict(a=1.5, b="x")},
+    {"enum": Color.RED, "flag": True, "none": None, "text": Text("hello world")},
+    collections.OrderedDict(top=[1, 2, {"k": Text("v")}]),
+    {"big": 10**400, "neg": -10**500, "max": 1.7976931348623157e308},
+])
+def test_subclasses_literals_and_huge_ints_match(state):
+    native, python = StateEncoder(64), StateEncoder(64, native=False)
+    fn, fp = _features(native, [state]), _features(python, [state])
+    assert _as_tuple(fn) == _as_tuple(fp)
+    np.testing.assert_array_equal(native.vectors(fn), python.vectors(fp))
+
+
+def _circular():
+    d: dict = {"a": 1}
+    d["self"] = d
+    return d
+
+
+def _deep(n):
+    d: dict = {}
+    for _ in range(n):
+        d = {"k": d}
+    return d
+
+
+@pytest.mark.parametrize("bad, error, fragment", [
+    ({"x": math.nan}, InvalidValueError, "NaN"),
+    ({"x": [1.0, -math.inf]}, InvalidValueError, "'x.1'"),
+    ({"x": {1, 2}}, InvalidMemoryError, "set"),
+    ({"x": {3: "a"}}, InvalidMemoryError, "keys must be strings"),
+    ({"x": object()}, InvalidMemoryError, "JSON cannot hold"),
+    (_circular(), InvalidValueError, "deeper than"),
+    (_deep(100), InvalidValueError, "deeper than"),
+])
+def test_bad_input_same_error_and_nothing_appended(bad, error, fragment):
+    good = {"ok": 1.0, "s": "fine"}
+    messages = []
+    for native in (None, False):
+        enc = StateEncoder(64, native=native)
+        feats = _features(enc, [good])
+        before = tuple(list(x) for x in _as_tuple(feats))
+        with pytest.raises(error) as info:
+            enc.add_features(bad, feats)
+        with pytest.raises(error):
+            enc.add_features_many([good, bad], feats)
+        assert tuple(list(x) for x in _as_tuple(feats)) == (before[0] + before[0], before[1] + before[1],
+                                                            before[2] + before[2], before[3] + before[3],
+                                                            before[4] + [before[4][0] * 2], before[5] + [before[5][0] * 2])
+        assert fragment in str(info.value)
+        messages.append(str(info.value))
+    assert messages[0] == messages[1]
+
+
+def test_system_stores_huge_ints_and_still_searches():
+    """An int beyond the float range is valid JSON: stored exactly, and search keeps working."""
+    with AgentMemorySystem() as system:
+        mid = system.store_agent_state("a", {"big": 10**400, "name": "x"}, 0)
+        system.store_agent_states("a", [{"big": -10**400, "name": "y"}])
+        assert system.retrieve_state(mid)["content"]["big"] == 10**400
+        hits = system.retrieve_similar_states("a", {"big": 10**401, "name": "x"}, k=2)
+        assert hits[0]["memory_id"] == mid
+
+
+@settings(max_examples=300, deadline=None)
+@given(content=json_value, precision=st.integers(1, 17))
+def test_round_floats_same_as_python(content, precision):
+    from memory.embeddings.codec import round_floats, round_floats_py
+    assert round_floats is not round_floats_py  # the compiled one is in use
+    fast, slow = round_floats(content, precision), round_floats_py(content, precision)
+    assert repr(fast) == repr(slow)  # repr: -0.0 vs 0.0 and int vs float differences count
+
+
+def test_round_floats_rounds_significant_digits_and_copies():
+    from memory.embeddings.codec import round_floats
+    content = {"a": 123.456789, "b": [0.000123456, (1.5e300, "x")], "c": {"d": -9.87654e-5, "n": 7}}
+    out = round_floats(content, 3)
+    assert out == {"a": 123.0, "b": [0.000123, [1.5e300, "x"]], "c": {"d": -9.88e-05, "n": 7}}
+    assert content["a"] == 123.456789 and out["c"] is not content["c"]  # the input is not touched
+    with pytest.raises(ValueError):
+        round_floats(content, 0)
