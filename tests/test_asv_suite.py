@@ -63,11 +63,27 @@ def test_catalog_names_every_benchmark(suite_catalog):
             assert entry["unit"] and entry["unit"] != "unit", f"{name} has no unit"
 
 
-def _skippable(combo, redis_ok):
-    """Combinations allowed to be skipped (NaN): the Redis backend when it is unavailable, and LTM under
-    a non-default backend (LTM is SQLite on every backend; storage measures it once, under memory)."""
+def _skippable(combo, redis_ok, entry=None):
+    """Combinations allowed to be skipped (NaN): the Redis backend when it is unavailable, LTM under
+    a non-default backend (LTM is SQLite on every backend; storage measures it once, under memory),
+    and those the benchmark declares in asv's ``skip_params`` (the catalogue's ``skip_params``)."""
     on_redis = any("redis" in value for value in combo)
-    return (on_redis and not redis_ok) or (on_redis and any("'ltm'" in value for value in combo))
+    declared = {tuple(repr(v) for v in skip) for skip in (entry or {}).get("skip_params", [])}
+    return ((on_redis and not redis_ok) or (on_redis and any("'ltm'" in value for value in combo))
+            or tuple(combo) in declared)
+
+
+def test_redis_loop_skips_keep_a_large_loop_per_backend():
+    """Default profile: Redis store loops above 1 000 states only at the lowest complexity (the batch
+    grid and the memory backend run whole); the full profile skips nothing."""
+    from benchmarks.storage import REDIS_LOOP_MAX, redis_loop_skips
+
+    grid, levels = [10, 100, 1000, 10000], [1, 5, 10]
+    assert REDIS_LOOP_MAX == 1000
+    assert redis_loop_skips(grid, levels, "default") == [(10000, 5, "redis"), (10000, 10, "redis")]
+    assert redis_loop_skips(grid, levels, "full") == []
+    assert redis_loop_skips([10, 100], [1], "quick") == []
+    assert redis_loop_skips([5000], [10, 1], "default") == [(5000, 10, "redis")]
 
 
 @pytest.mark.slow
@@ -94,7 +110,7 @@ def test_category_quick_run(project, suite_catalog, redis_ok, category):
             value = got.get(combo)
             if finite(value):
                 continue
-            if _skippable(combo, redis_ok):
+            if _skippable(combo, redis_ok, entry):
                 continue
             problems.append(f"{name}{combo}: {value!r}")
     assert not problems, "non-finite results:\n" + "\n".join(problems)

@@ -10,9 +10,11 @@ Key layout (``ns`` = ``config.namespace``, ``T`` = ``stm`` | ``im``, ``{tag}`` =
     ns:T:agents             set     agent ids that ever wrote this tier (filtered by ids on read)
 
 All keys of one agent-tier share the hash tag, so each write is one atomic round trip with every key
-in one slot -- MULTI/EXEC (MSET, ZADD, HSET, INCR) for STM, a Lua script for IM -- and Redis Cluster
-runs it unchanged. IM records expire natively (``SET … PX``); every IM script first purges ids whose
-deadline passed, bumping the version once more so tiers rebuild their indexes without them.
+in one slot -- a Lua script for IM and for small STM writes (one command and one reply: a single
+store costs ~20 % less than as a MULTI/EXEC of five commands), MULTI/EXEC (MSET in slices, ZADD,
+HSET, INCR) for larger STM batches -- and Redis Cluster runs it unchanged. IM records expire natively
+(``SET … PX``); every IM script first purges ids whose deadline passed, bumping the version once more
+so tiers rebuild their indexes without them.
 """
 
 from __future__ import annotations
@@ -46,6 +48,9 @@ PROBE_TIMEOUT = 0.6    # the first PING: an unreachable server is reported well 
 RETRIES = 2            # a dropped connection is retried this many times (exponential backoff), then StorageError
 TOUCH_FLUSH = 256      # buffered retrieval counts written together ...
 TOUCH_MAX_AGE = 1.0    # ... or once the oldest is this many seconds old
+LUA_ADD_MAX = 16       # STM adds of at most this many records run the add script (one command, one reply)
+MSET_SLICE_BYTES = 1 << 20  # larger STM adds send MSETs of about this many bytes inside MULTI/EXEC: hiredis
+                            # packs one 100 MB MSET at ~6 ms per MB, 1 MB slices at ~0.3 ms per MB
 
 _LUA_PRELUDE = r"""
 local VER, IDS, SZ = KEYS[1], KEYS[2], KEYS[3]
@@ -67,8 +72,8 @@ local function purge(ttl)
 end
 """
 
-# (TTL tiers; STM writes with MULTI/EXEC)  KEYS: ver, ids, sz, record keys…   ARGV: ttl_ms, then id, blob, sizes
-# per record  →  {version, count}
+# (TTL tiers; STM writes: _LUA_ADD_PLAIN or MULTI/EXEC)  KEYS: ver, ids, sz, record keys…
+# ARGV: ttl_ms, then id, blob, sizes per record  →  {version, count}
 _LUA_ADD = _LUA_PRELUDE + r"""
 local ttl = tonumber(ARGV[1])
 local bump = 1
@@ -90,6 +95,18 @@ for lo = 1, n, 1000 do
   redis.call('HSET', SZ, unpack(sargs))
 end
 return {redis.call('INCRBY', VER, bump), redis.call('ZCARD', IDS)}
+"""
+
+# STM writes of at most LUA_ADD_MAX records (no expiry; what MULTI/EXEC does for larger batches, as one
+# command with one reply).  KEYS: ver, ids, sz, record keys…   ARGV: id, blob, sizes per record
+# →  {version, count}
+_LUA_ADD_PLAIN = r"""
+for i = 1, #KEYS - 3 do
+  redis.call('SET', KEYS[3 + i], ARGV[3 * i - 1])
+  redis.call('ZADD', KEYS[2], 0, ARGV[3 * i - 2])
+  redis.call('HSET', KEYS[3], ARGV[3 * i - 2], ARGV[3 * i])
+end
+return {redis.call('INCR', KEYS[1]), redis.call('ZCARD', KEYS[2])}
 """
 
 # KEYS: ver, ids, sz, record keys…   ARGV: ttl_ms, then the ids  →  {version, blobs (false where absent)}
@@ -155,8 +172,8 @@ end
 return #KEYS
 """
 
-_SCRIPTS = {"add": _LUA_ADD, "remove": _LUA_REMOVE, "vectors": _LUA_VECTORS, "stats": _LUA_STATS,
-            "touch": _LUA_TOUCH}
+_SCRIPTS = {"add": _LUA_ADD, "add_plain": _LUA_ADD_PLAIN, "remove": _LUA_REMOVE, "vectors": _LUA_VECTORS,
+            "stats": _LUA_STATS, "touch": _LUA_TOUCH}
 
 
 def _tag(agent_id: str) -> str:
@@ -316,11 +333,21 @@ class RedisStore:
                 for triple in zip(ids, blobs, sizes):
                     args.extend(triple)
                 version, count = self._conn.eval("add", [p + "ver", p + "ids", p + "sz", *keys], args)
+            elif len(keys) <= LUA_ADD_MAX:
+                args = []
+                for triple in zip(ids, blobs, sizes):
+                    args.extend(triple)
+                version, count = self._conn.eval("add_plain", [p + "ver", p + "ids", p + "sz", *keys], args)
             else:
                 pipe = self._r.pipeline(transaction=True)
-                flat: list = [None] * (2 * len(keys))
-                flat[::2], flat[1::2] = keys, blobs
-                pipe.execute_command("MSET", *flat)  # (RedisCluster blocks pipe.mset; one slot here)
+                lo = size = 0
+                for i, blob in enumerate(blobs):
+                    size += len(blob)
+                    if size >= MSET_SLICE_BYTES or i + 1 == len(blobs):
+                        flat: list = [None] * (2 * (i + 1 - lo))
+                        flat[::2], flat[1::2] = keys[lo:i + 1], blobs[lo:i + 1]
+                        pipe.execute_command("MSET", *flat)  # (RedisCluster blocks pipe.mset; one slot here)
+                        lo, size = i + 1, 0
                 pipe.zadd(p + "ids", dict.fromkeys(ids, 0))
                 pipe.hset(p + "sz", mapping=dict(zip(ids, sizes)))
                 pipe.zcard(p + "ids")
