@@ -17,6 +17,7 @@ import json
 import multiprocessing
 import os
 import re
+import signal
 import shutil
 import subprocess
 import sys
@@ -75,6 +76,20 @@ def ensure_asv_machine() -> None:
 
 
 _ERROR_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit|Failure)\b:?.*)$")
+# asv's own line when a benchmark process died without a Python traceback (a signal, os._exit, OOM kill)
+_DIED_LINE = re.compile(r"^\s*asv: (?:benchmark|setup_cache) failed \(exit status (-?\d+)\)")
+
+
+def _died_message(status: int) -> str:
+    """A readable cause for a benchmark process that exited with `status` (negative: killed by a signal)."""
+    if status < 0:
+        try:
+            name = signal.Signals(-status).name
+        except ValueError:
+            name = f"signal {-status}"
+        hint = " (out of memory?)" if name == "SIGKILL" else ""
+        return f"benchmark process killed by {name}{hint}"
+    return f"benchmark process exited with status {status} without a Python error"
 
 
 def resolve_asv_name(shown: str, names: Sequence[str]) -> Optional[str]:
@@ -122,8 +137,15 @@ def parse_asv_errors(output: str, names: Sequence[str] = ()) -> Dict[str, str]:
         if current is None:
             continue
         error = _ERROR_LINE.match(line)
-        if error and not line.startswith("File "):
-            places = found[current].setdefault(error.group(1).strip(), [])
+        died = _DIED_LINE.match(line)
+        if died:
+            message = _died_message(int(died.group(1)))
+        elif error and not line.startswith("File "):
+            message = error.group(1).strip()
+        else:
+            message = None
+        if message is not None:
+            places = found[current].setdefault(message, [])
             if params and params not in places:
                 places.append(params)
     out = {}

@@ -84,6 +84,17 @@ def test_failing_benchmark_does_not_stop_the_run(workdir, toy_env):
     assert "error" not in docs["read_latency"] and docs["read_latency"]["results"]
 
 
+def test_crashed_benchmark_process_names_its_cause(workdir, toy_env):
+    """A benchmark process killed by a signal (no traceback) is reported with the signal, not a bare 'failed'."""
+    env = dict(toy_env, TOY_FAIL="kill")
+    proc = run_cli(["python", "-m", "memory.benchmarking.cli", "run", "--category", "storage",
+                    "--benchmark", "write_throughput", "--output-dir", "out"], workdir, env)
+    assert proc.returncode == 1
+    assert "killed by SIGKILL" in proc.stdout, proc.stdout
+    docs = {d["benchmark"]: d for d in _documents(workdir / "out")}
+    assert "killed by SIGKILL" in docs["write_throughput"]["error"]
+
+
 def test_list_command(workdir, toy_env):
     proc = run_cli(["python", "-m", "memory.benchmarking.cli", "list"], workdir, toy_env)
     assert proc.returncode == 0 and "write_throughput" in proc.stdout and "integration:" in proc.stdout

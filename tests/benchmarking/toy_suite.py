@@ -1,7 +1,7 @@
 """A tiny real asv project (one benchmark class per category) for fast end-to-end CLI tests.
 
 Its benchmarks follow BenchmarkConfig.from_env() like the real suite, so --config, --profile and
---params reach them; TOY_FAIL=1 makes storage.write_throughput raise.
+--params reach them; TOY_FAIL=1 makes storage.write_throughput raise, TOY_FAIL=kill kills its process.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ def work(n):
 MODULES = {
     "storage": '''
 import os
+import signal
 from .common import CONFIG, Base, work
 
 
@@ -51,6 +52,8 @@ class WriteThroughput(Base):
     def setup(self, batch_size, complexity, backend):
         if backend == "redis":
             raise NotImplementedError("no redis in the toy suite")
+        if os.environ.get("TOY_FAIL") == "kill":  # a hard crash: no Python traceback
+            os.kill(os.getpid(), signal.SIGKILL)
         if os.environ.get("TOY_FAIL"):
             raise RuntimeError("planted failure")
 
