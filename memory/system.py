@@ -280,17 +280,15 @@ class AgentMemorySystem:
             weights = self.config.importance_weights
             encode_raw = self._encode_stm
             encode = encode_raw if target is self.stm else target.codec.encode
-            base_importance = self._priority_weight
             prefix = f"{agent_id}:{self._id_prefix}"
             counter = self._ids
             records = []
             for content, step_number, priority in zip(contents, steps, priorities):
                 raw = encode_raw(content)
                 data = raw if encode is encode_raw else encode(content)
-                imp = (importance_score(content, priority, weights) if "reward" in content
-                       else base_importance * priority)
-                records.append(MemoryRecord(f"{prefix}{next(counter):x}", agent_id, step_number, mtype,
-                                            data, priority, imp, now, now, now, 0, len(raw)))
+                records.append(MemoryRecord(f"{prefix}{next(counter):x}", agent_id, step_number, mtype, data,
+                                            priority, importance_score(content, priority, weights),
+                                            now, now, now, 0, len(raw)))
             target.add(agent_id, records, target.project(full) if target is not self.stm else full)
             self._after_insert(agent_id, len(records))
             return [r.memory_id for r in records]

@@ -71,7 +71,12 @@ class Features:
 
     def clear(self) -> None:
         """Forget every state's features."""
-        del self.idx[:], self.wt[:], self.nidx[:], self.nval[:], self.ends[:], self.nends[:]
+        self.truncate(0, 0)
+        del self.ends[:], self.nends[:]
+
+    def truncate(self, n_idx: int, n_num: int) -> None:
+        """Drop the features appended after the first `n_idx` token and `n_num` number features."""
+        del self.idx[n_idx:], self.wt[n_idx:], self.nidx[n_num:], self.nval[n_num:]
 
 
 class StateEncoder:
@@ -101,10 +106,10 @@ class StateEncoder:
             else:
                 self._walk_dict(state, self._root, feats.idx, feats.wt, feats.nidx, feats.nval, 0)
         except RecursionError:
-            del feats.idx[n_idx:], feats.wt[n_idx:], feats.nidx[n_num:], feats.nval[n_num:]
+            feats.truncate(n_idx, n_num)
             raise InvalidValueError(f"state nests deeper than {MAX_DEPTH} levels (or is circular)") from None
         except BaseException:
-            del feats.idx[n_idx:], feats.wt[n_idx:], feats.nidx[n_num:], feats.nval[n_num:]
+            feats.truncate(n_idx, n_num)
             raise
         feats.ends.append(len(feats.idx))
         feats.nends.append(len(feats.nidx))
@@ -124,8 +129,7 @@ class StateEncoder:
             try:
                 native(self, state, root, idx, wt, nidx, nval, 0)
             except BaseException:
-                del idx[ends[-1] if ends else 0:], wt[ends[-1] if ends else 0:]
-                del nidx[nends[-1] if nends else 0:], nval[nends[-1] if nends else 0:]
+                feats.truncate(ends[-1] if ends else 0, nends[-1] if nends else 0)
                 raise
             ends.append(len(idx))
             nends.append(len(nidx))

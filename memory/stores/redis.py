@@ -328,16 +328,11 @@ class RedisStore:
             if agent_id not in self._registered:
                 self._r.sadd(self._agents_key, agent_id)
                 self._registered.add(agent_id)
-            if self.ttl_ms:
-                args: list = [self.ttl_ms]
+            if self.ttl_ms or len(keys) <= LUA_ADD_MAX:  # one script call: TTL tiers always, STM when small
+                script, args = ("add", [self.ttl_ms]) if self.ttl_ms else ("add_plain", [])
                 for triple in zip(ids, blobs, sizes):
                     args.extend(triple)
-                version, count = self._conn.eval("add", [p + "ver", p + "ids", p + "sz", *keys], args)
-            elif len(keys) <= LUA_ADD_MAX:
-                args = []
-                for triple in zip(ids, blobs, sizes):
-                    args.extend(triple)
-                version, count = self._conn.eval("add_plain", [p + "ver", p + "ids", p + "sz", *keys], args)
+                version, count = self._conn.eval(script, [p + "ver", p + "ids", p + "sz", *keys], args)
             else:
                 pipe = self._r.pipeline(transaction=True)
                 lo = size = 0
