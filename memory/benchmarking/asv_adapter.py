@@ -28,7 +28,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from memory.errors import ConfigError
 
-from . import naming
+from . import naming, verdict
 
 ASV_CONF_ENV = "AGENTMEMORY_ASV_CONFIG"
 PACKAGES = ("agentmemory", "numpy", "asv", "asv_runner", "pandas", "matplotlib", "redis", "virtualenv")
@@ -241,6 +241,8 @@ def _column(entry: Dict[str, Any], name: str, index: int) -> Any:
 
 
 def _asv_stats(entry: Dict[str, Any], index: int) -> Dict[str, Any]:
+    """asv's statistics of one parameter combination, plus its samples (``asv run --record-samples``),
+    their count ``n`` and robust relative ``spread`` (:func:`verdict.spread`)."""
     cell: Dict[str, Any] = {}
     ci_a, ci_b = _column(entry, "stats_ci_99_a", index), _column(entry, "stats_ci_99_b", index)
     if naming.is_finite(ci_a) and naming.is_finite(ci_b):
@@ -250,23 +252,36 @@ def _asv_stats(entry: Dict[str, Any], index: int) -> Dict[str, Any]:
         value = _column(entry, src, index)
         if value is not None:
             cell[dst] = value
+    samples = _column(entry, "samples", index)
+    if isinstance(samples, list):
+        finite = [float(x) for x in samples if naming.is_finite(x)]
+        if finite:
+            cell["samples"] = finite
+            cell["n"] = len(finite)
+            dispersion = verdict.spread(finite)
+            if dispersion is not None:
+                cell["spread"] = round(dispersion, 6)
     return cell
 
 
 def _scaled(cell: Dict[str, Any], factor: float, invert: bool) -> Dict[str, Any]:
-    """Statistics of ``factor / x`` (invert) or ``x / factor`` from those of x."""
-    out: Dict[str, Any] = {k: cell[k] for k in ("repeat", "number") if k in cell}
+    """Statistics of ``factor / x`` (invert) or ``x / factor`` from those of x (samples included).
+    asv's 99% interval of x is not carried over to a throughput: its lower bound is often <= 0 with
+    few samples; the samples (and the quartiles) are."""
+    out: Dict[str, Any] = {k: cell[k] for k in ("repeat", "number", "n", "spread") if k in cell}
 
     def f(x: float) -> float:
         return factor / x if invert else x / factor
 
-    if "ci_99" in cell and (not invert or min(cell["ci_99"]) > 0):
+    if "ci_99" in cell and not invert:
         a, b = cell["ci_99"]
         out["ci_99"] = sorted([f(a), f(b)])
     if naming.is_finite(cell.get("q25")) and naming.is_finite(cell.get("q75")) \
             and (not invert or min(cell["q25"], cell["q75"]) > 0):
         q = sorted([f(cell["q25"]), f(cell["q75"])])
         out["q25"], out["q75"] = q
+    if cell.get("samples") and (not invert or min(cell["samples"]) > 0):
+        out["samples"] = [f(x) for x in cell["samples"]]
     return out
 
 
@@ -337,6 +352,9 @@ def build_document(category: str, benchmark: str, infos: List[Dict[str, Any]], r
     units: Dict[str, str] = {}
     sources: Dict[str, str] = {}
     directions: Dict[str, int] = {}
+    kinds: Dict[str, str] = {}
+    derived: Dict[str, str] = {}
+    unstable: List[Dict[str, Any]] = []
     seed_metrics: Dict[str, Any] = {}
     started: List[float] = []
     duration = 0.0
@@ -361,6 +379,9 @@ def build_document(category: str, benchmark: str, infos: List[Dict[str, Any]], r
             main_metric = overrides.get(method) or naming.track_metric_name(method, info.get("unit"))
         units[main_metric] = info.get("unit", "")
         sources[main_metric] = info["name"]
+        declared = info.get("metric_kind")
+        kinds[main_metric] = declared if btype not in ("time", "peakmemory", "memory") \
+            and declared in verdict.KINDS else naming.metric_kind(main_metric, btype)
         if info.get("seed_metrics"):
             seed_metrics[info["name"]] = info["seed_metrics"]
         if isinstance(info.get("higher_is_better"), bool):
@@ -381,10 +402,15 @@ def build_document(category: str, benchmark: str, infos: List[Dict[str, Any]], r
                 continue
             where = naming.join_path(path)
             cell = _asv_stats(entry, index)
+            if cell:
+                cell["asv_params"] = list(combo)  # asv's "name(p1, p2)" selects this combination again
             path_stats = stats.setdefault(where, {})
             _set_leaf(tree, path, main_metric, value)
             if cell:
                 path_stats[main_metric] = cell
+                if kinds[main_metric] == "timing" and cell.get("spread", 0.0) > verdict.UNSTABLE_SPREAD:
+                    unstable.append({"asv_name": info["name"], "params": full, "metric": main_metric,
+                                     "spread": cell["spread"], "n": cell.get("n", 0)})
             if btype != "time" or not value > 0:
                 continue
             items = naming.evaluate_count(items_spec, values)
@@ -393,6 +419,8 @@ def build_document(category: str, benchmark: str, infos: List[Dict[str, Any]], r
                 _set_leaf(tree, path, time_names["throughput"], items / value)
                 units[time_names["throughput"]] = "ops/s"
                 sources[time_names["throughput"]] = info["name"]
+                derived[time_names["throughput"]] = main_metric
+                kinds[time_names["throughput"]] = "timing"
                 if cell:
                     path_stats[time_names["throughput"]] = _scaled(cell, items, invert=True)
             ops = naming.evaluate_count(ops_spec, values)
@@ -400,6 +428,8 @@ def build_document(category: str, benchmark: str, infos: List[Dict[str, Any]], r
                 _set_leaf(tree, path, time_names["latency"], value / ops)
                 units[time_names["latency"]] = "seconds"
                 sources[time_names["latency"]] = info["name"]
+                derived[time_names["latency"]] = main_metric
+                kinds[time_names["latency"]] = "timing"
                 if cell:
                     path_stats[time_names["latency"]] = _scaled(cell, ops, invert=False)
     machine_info = dict(result.get("params") or {})
@@ -422,6 +452,9 @@ def build_document(category: str, benchmark: str, infos: List[Dict[str, Any]], r
         "asv_benchmarks": [i["name"] for i in infos],
         "metric_sources": sources,
         "units": units,
+        "metric_kinds": kinds,
+        "derived_metrics": derived,
+        "unstable": sorted(unstable, key=lambda u: -u["spread"]),
         "stats": {k: v for k, v in stats.items() if v},
         "source": result.get("path"),
         "started_at": (_dt.datetime.fromtimestamp(min(started) / 1000.0, _dt.timezone.utc).isoformat()

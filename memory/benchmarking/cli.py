@@ -1,7 +1,7 @@
-"""Command-line interface: ``python -m memory.benchmarking.cli {run,list,results,compare}``.
+"""Command-line interface: ``python -m memory.benchmarking.cli {run,list,results,compare,continuous}``.
 
 Exit codes: 0 success; 1 error (bad input, a failed benchmark, nothing to compare); 2 a performance
-regression (``compare`` only). Errors are one line on stderr, never a traceback.
+regression (``compare`` and ``continuous``). Errors are one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any, Dict, Optional, Sequence
 from memory.errors import ConfigError
 
 from .config import PROFILE_ENV, PROFILES, BenchmarkConfig
+from .verdict import DEFAULT_ALPHA
 
 EXIT_OK, EXIT_ERROR, EXIT_REGRESSION = 0, 1, 2
 DEBUG_ENV = "AGENTMEMORY_BENCH_DEBUG"
@@ -68,6 +69,27 @@ def _parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--threshold", type=float, default=0.1,
                       help="relative change counted as a regression/improvement (default 0.1 = 10%%)")
     cmp_.add_argument("--output-dir", help="folder of the HTML comparison page (default: --current-dir)")
+    cmp_.add_argument("--json", dest="json_path", help="also write the verdict as JSON to this file")
+    cmp_.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
+                      help=f"significance level of the rank test on timing samples (default {DEFAULT_ALPHA})")
+
+    cont = sub.add_parser("continuous", help="build two commits with asv, measure them interleaved, confirm "
+                                             "and judge (exit 2 on regression)")
+    cont.add_argument("base", help="the baseline commit (e.g. main)")
+    cont.add_argument("head", nargs="?", default="HEAD", help="the candidate commit (default HEAD)")
+    cont.add_argument("--category", action="append", help="only this category (repeatable)")
+    cont.add_argument("--bench", action="append", help="only asv benchmarks matching this regular expression "
+                                                       "(repeatable; asv's -b)")
+    cont.add_argument("--config", help="a BenchmarkConfig JSON file (BenchmarkConfig.save())")
+    cont.add_argument("--profile", choices=PROFILES, help="grid and timing profile (default: the config's)")
+    cont.add_argument("--threshold", type=float, default=0.1, help="relative change counted (default 0.1)")
+    cont.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
+                      help=f"significance level of the rank test (default {DEFAULT_ALPHA})")
+    cont.add_argument("--output-dir", default="benchmark_results/continuous",
+                      help="where baseline/, current/, the HTML page and verdict.json go "
+                           "(default benchmark_results/continuous)")
+    cont.add_argument("--no-confirm", action="store_true",
+                      help="skip the confirmation pass that re-measures flagged timings")
     return parser
 
 
@@ -196,7 +218,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
     """Compare with a baseline: 0 no regression, 2 regression, 1 error."""
     from .compare import run_compare
 
-    return run_compare(args.current_dir, args.baseline_dir, args.threshold, args.output_dir)
+    return run_compare(args.current_dir, args.baseline_dir, args.threshold, args.output_dir, args.json_path,
+                       args.alpha)
+
+
+def cmd_continuous(args: argparse.Namespace) -> int:
+    """Build BASE and HEAD, measure them interleaved, confirm: 0 no regression, 2 regression, 1 error."""
+    from .continuous import run_continuous
+
+    return run_continuous(args.base, args.head, _load_config(args.config, args.profile),
+                          categories=args.category, benches=args.bench, threshold=args.threshold,
+                          alpha=args.alpha, output_dir=args.output_dir, confirm=not args.no_confirm)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -204,6 +236,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from .asv_adapter import AdapterError
     from .compare import CompareError
     from .documents import ResultsError
+    from .continuous import ContinuousError
     from .runner import RunnerError
 
     parser = _parser()
@@ -212,9 +245,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if not args.command:
             parser.print_help()
             return EXIT_ERROR
-        handler = {"run": cmd_run, "list": cmd_list, "results": cmd_results, "compare": cmd_compare}
+        handler = {"run": cmd_run, "list": cmd_list, "results": cmd_results, "compare": cmd_compare,
+                   "continuous": cmd_continuous}
         return handler[args.command](args)
-    except (CliError, ConfigError, RunnerError, ResultsError, CompareError, AdapterError) as exc:
+    except (CliError, ConfigError, RunnerError, ResultsError, CompareError, AdapterError, ContinuousError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:

@@ -1,25 +1,28 @@
 """Baseline comparison: match two result directories by category, benchmark and parameter path, and
-classify each metric's change as regression, improvement, noise or unchanged.
+give each measurement one verdict: regression, improvement, noise, unchanged or not enough data.
 
-A change is a regression when the metric is worse (by its direction, see
-:func:`memory.benchmarking.naming.metric_direction`) by more than `threshold` AND, where both runs carry
-asv's 99% confidence intervals, the intervals do not overlap. Exit codes: 0 none, 2 regression,
-1 error (see :func:`run_compare`).
+The rule is :func:`memory.benchmarking.verdict.judge`: timings are judged on their samples (worse by
+more than the threshold *and* a Mann-Whitney U test at `alpha`), deterministic metrics exactly, peak
+memory on the threshold. Throughput and latency derived from one timing are the same measurement as
+its ``total_time_seconds``: judged, counted and shown once. Exit codes: 0 no regression,
+2 regression, 1 error (see :func:`run_compare`).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import math
 import sys
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from . import htmlpage, naming
+from . import htmlpage, naming, verdict
 from .documents import canonical_path, find_documents, metric_rows, metric_stats
 
 EXIT_OK, EXIT_ERROR, EXIT_REGRESSION = 0, 1, 2
+SMOKE_PROFILE = "quick"
 
 
 class CompareError(Exception):
@@ -28,7 +31,7 @@ class CompareError(Exception):
 
 @dataclass
 class MetricChange:
-    """One metric at one parameter path of one benchmark, baseline against current."""
+    """One measurement at one parameter path of one benchmark, baseline against current."""
 
     category: str
     benchmark: str
@@ -37,14 +40,36 @@ class MetricChange:
     baseline: float
     current: float
     direction: int  # +1 higher is better, -1 lower is better
-    change: float  # relative change (current - baseline) / |baseline|
-    status: str  # regression | improvement | noise | unchanged
-    ci_overlap: Optional[bool] = None
+    change: float  # relative change of the medians: (current - baseline) / |baseline|
+    status: str  # regression | improvement | noise | unchanged | not enough data
+    kind: str = "deterministic"  # timing | deterministic | resource
+    p_value: Optional[float] = None
+    interval: Optional[Tuple[float, float]] = None  # bootstrap 95% interval of median ratio current/baseline
+    n_baseline: int = 0
+    n_current: int = 0
+    reason: str = ""
+    derived: List[str] = field(default_factory=list)  # metrics of the same measurement (throughput, latency)
+    asv_name: Optional[str] = None
+    asv_params: Optional[List[str]] = None
+    confirmed: Optional[bool] = None  # set by a confirmation pass (continuous)
 
     @property
     def change_percent(self) -> float:
         """The relative change in percent."""
         return self.change * 100.0
+
+    @property
+    def key(self) -> Tuple[str, str, str, str]:
+        """(category, benchmark, parameter path, metric): what identifies the measurement."""
+        return self.category, self.benchmark, self.path, self.metric
+
+    def to_json(self) -> Dict[str, Any]:
+        """A JSON-ready dict (non-finite numbers as strings)."""
+        out = asdict(self)
+        for name in ("change", "baseline", "current", "p_value"):
+            if isinstance(out[name], float) and not math.isfinite(out[name]):
+                out[name] = str(out[name])
+        return out
 
 
 @dataclass
@@ -54,9 +79,11 @@ class Comparison:
     current_dir: str
     baseline_dir: str
     threshold: float
+    alpha: float = verdict.DEFAULT_ALPHA
     changes: List[MetricChange] = field(default_factory=list)
     only_current: List[str] = field(default_factory=list)
     only_baseline: List[str] = field(default_factory=list)
+    smoke: bool = False  # a side was measured with the quick profile
 
     def of_status(self, status: str) -> List[MetricChange]:
         """Changes with the given status."""
@@ -64,12 +91,12 @@ class Comparison:
 
     @property
     def regressions(self) -> List[MetricChange]:
-        """Metrics that got worse beyond threshold and noise."""
+        """Measurements that got worse beyond threshold and noise."""
         return self.of_status("regression")
 
     @property
     def improvements(self) -> List[MetricChange]:
-        """Metrics that got better beyond threshold and noise."""
+        """Measurements that got better beyond threshold and noise."""
         return self.of_status("improvement")
 
     @property
@@ -77,27 +104,20 @@ class Comparison:
         """2 when there is a regression, else 0."""
         return EXIT_REGRESSION if self.regressions else EXIT_OK
 
+    def counts(self) -> Dict[str, int]:
+        """Measurements per status."""
+        return {s: len(self.of_status(s)) for s in verdict.STATUSES}
 
-def _overlap(a: Any, b: Any) -> Optional[bool]:
-    if not (isinstance(a, list) and isinstance(b, list) and len(a) == 2 and len(b) == 2
-            and all(naming.is_finite(x) for x in a + b)):
-        return None
-    return min(a) <= max(b) and min(b) <= max(a)
-
-
-def classify(baseline: float, current: float, direction: int, threshold: float,
-             baseline_ci: Any = None, current_ci: Any = None) -> Tuple[str, float, Optional[bool]]:
-    """(status, relative change, CI overlap) of one metric pair; see the module docstring."""
-    if baseline == current:
-        return "unchanged", 0.0, _overlap(baseline_ci, current_ci)
-    change = (current - baseline) / abs(baseline) if baseline != 0 else math.copysign(math.inf, current - baseline)
-    better = change * direction  # > 0: better, < 0: worse
-    overlap = _overlap(baseline_ci, current_ci)
-    if abs(better) <= threshold:
-        return "unchanged", change, overlap
-    if overlap:
-        return "noise", change, overlap
-    return ("improvement" if better > 0 else "regression"), change, overlap
+    def to_json(self, **extra: Any) -> Dict[str, Any]:
+        """The verdict document (``compare --json``, ``continuous``'s verdict.json)."""
+        doc: Dict[str, Any] = {"exit_code": self.exit_code, "threshold": self.threshold, "alpha": self.alpha,
+                               "current_dir": self.current_dir, "baseline_dir": self.baseline_dir,
+                               "smoke": self.smoke, "counts": self.counts(),
+                               "measurements": [c.to_json() for c in self.changes],
+                               "regressions": [c.to_json() for c in self.regressions],
+                               "only_current": self.only_current, "only_baseline": self.only_baseline}
+        doc.update(extra)
+        return doc
 
 
 def _latest(root: str) -> Dict[Tuple[str, str], Dict[str, Any]]:
@@ -107,12 +127,68 @@ def _latest(root: str) -> Dict[Tuple[str, str], Dict[str, Any]]:
     return latest
 
 
-def compare_dirs(current_dir: str, baseline_dir: str, threshold: float = 0.1) -> Comparison:
+def _meta_map(doc: Dict[str, Any], key: str) -> Dict[str, Any]:
+    value = (doc.get("metadata") or {}).get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def is_smoke(doc: Dict[str, Any]) -> bool:
+    """True for a result of the quick profile (one sample: a smoke run, not a measurement to judge)."""
+    return (doc.get("metadata") or {}).get("profile") == SMOKE_PROFILE
+
+
+def compare_documents(cur_doc: Dict[str, Any], base_doc: Dict[str, Any], threshold: float,
+                      alpha: float = verdict.DEFAULT_ALPHA) -> List[MetricChange]:
+    """One MetricChange per measurement the two documents of one benchmark share."""
+    overrides = _meta_map(cur_doc, "metric_directions")
+    kinds = dict(_meta_map(base_doc, "metric_kinds"), **_meta_map(cur_doc, "metric_kinds"))
+    derived = dict(_meta_map(base_doc, "derived_metrics"), **_meta_map(cur_doc, "derived_metrics"))
+    sources = _meta_map(cur_doc, "metric_sources")
+    smoke = is_smoke(cur_doc) or is_smoke(base_doc)
+    base_values = {(canonical_path(base_doc, p), m): (p, v) for p, m, v in metric_rows(base_doc)}
+    cur_rows = metric_rows(cur_doc)
+    present = {(canonical_path(cur_doc, p), m) for p, m, _ in cur_rows} & set(base_values)
+    twins: Dict[Tuple[str, str], List[str]] = {}
+    for path, metric, _ in cur_rows:
+        source = derived.get(metric)
+        if source and (canonical_path(cur_doc, path), source) in present:
+            twins.setdefault((path, source), []).append(metric)
+    out: List[MetricChange] = []
+    category, benchmark = cur_doc["category"], cur_doc["benchmark"]
+    for path, metric, value in cur_rows:
+        key = (canonical_path(cur_doc, path), metric)
+        if key not in present:
+            continue
+        if derived.get(metric) and (key[0], derived[metric]) in present:
+            continue  # a throughput/latency twin: judged with its timing
+        base_path, old = base_values[key]
+        direction = overrides.get(metric) if overrides.get(metric) in (1, -1) else naming.metric_direction(metric)
+        if direction == 0:
+            continue
+        kind = kinds.get(metric) if kinds.get(metric) in verdict.KINDS else naming.metric_kind(metric)
+        base_stats, cur_stats = metric_stats(base_doc, base_path, metric), metric_stats(cur_doc, path, metric)
+        if smoke and kind == "timing":
+            judged = verdict.Verdict("not enough data", verdict.relative_change(old, value),
+                                     reason="quick profile: a smoke run, one sample")
+        else:
+            judged = verdict.judge(kind, old, value, direction, threshold, base_stats.get("samples"),
+                                   cur_stats.get("samples"), alpha)
+        out.append(MetricChange(category, benchmark, path, metric, old, value, direction, judged.change,
+                                judged.status, kind, judged.p_value, judged.interval, judged.n_baseline,
+                                judged.n_current, judged.reason, twins.get((path, metric), []),
+                                sources.get(metric), cur_stats.get("asv_params")))
+    return out
+
+
+def compare_dirs(current_dir: str, baseline_dir: str, threshold: float = 0.1,
+                 alpha: float = verdict.DEFAULT_ALPHA) -> Comparison:
     """Compare the latest run of each benchmark in `current_dir` with the one in `baseline_dir`.
 
     Raises CompareError for a missing or empty directory, or when nothing is comparable."""
     if not naming.is_finite(threshold) or threshold < 0:
         raise CompareError(f"--threshold must be a number >= 0; got {threshold!r}")
+    if not naming.is_finite(alpha) or not 0 < alpha < 1:
+        raise CompareError(f"--alpha must be a number between 0 and 1; got {alpha!r}")
     for label, folder in (("current", current_dir), ("baseline", baseline_dir)):
         if not Path(folder).is_dir():
             raise CompareError(f"{label} directory not found: {folder}")
@@ -120,42 +196,38 @@ def compare_dirs(current_dir: str, baseline_dir: str, threshold: float = 0.1) ->
     for label, folder, docs in (("current", current_dir, current), ("baseline", baseline_dir, baseline)):
         if not docs:
             raise CompareError(f"no benchmark results in {label} directory {folder}")
-    result = Comparison(current_dir=str(current_dir), baseline_dir=str(baseline_dir), threshold=threshold)
+    result = Comparison(current_dir=str(current_dir), baseline_dir=str(baseline_dir), threshold=threshold,
+                        alpha=alpha)
     result.only_current = sorted("/".join(k) for k in current.keys() - baseline.keys())
     result.only_baseline = sorted("/".join(k) for k in baseline.keys() - current.keys())
     for key in sorted(current.keys() & baseline.keys()):
-        cur_doc, base_doc = current[key], baseline[key]
-        overrides = (cur_doc.get("metadata") or {}).get("metric_directions") or {}
-        base_values = {(canonical_path(base_doc, p), m): (p, v) for p, m, v in metric_rows(base_doc)}
-        for path, metric, value in metric_rows(cur_doc):
-            found = base_values.get((canonical_path(cur_doc, path), metric))
-            if found is None:
-                continue
-            base_path, old = found
-            direction = overrides.get(metric) if isinstance(overrides, dict) and overrides.get(metric) in (1, -1) \
-                else naming.metric_direction(metric)
-            if direction == 0:
-                continue
-            status, change, overlap = classify(
-                old, value, direction, threshold,
-                metric_stats(base_doc, base_path, metric).get("ci_99"),
-                metric_stats(cur_doc, path, metric).get("ci_99"))
-            result.changes.append(MetricChange(key[0], key[1], path, metric, old, value, direction, change,
-                                               status, overlap))
+        result.smoke = result.smoke or is_smoke(current[key]) or is_smoke(baseline[key])
+        result.changes += compare_documents(current[key], baseline[key], threshold, alpha)
     if not result.changes:
         raise CompareError(f"nothing comparable between {current_dir} and {baseline_dir}: no benchmark, "
                            "parameter and metric appears in both")
     return result
 
 
+def _interval_text(change: MetricChange) -> str:
+    if not change.interval:
+        return "-"
+    low, high = change.interval
+    return f"{100 * (low - 1):+.1f}% … {100 * (high - 1):+.1f}%"
+
+
 def _rows(changes: Sequence[MetricChange]) -> List[List[Any]]:
-    return [[c.status, f"{c.category}/{c.benchmark}", c.path or "-", c.metric,
+    return [[c.status + ("" if c.confirmed is None else (" (confirmed)" if c.confirmed else " (not confirmed)")),
+             f"{c.category}/{c.benchmark}", c.path or "-",
+             c.metric + (f" (+{', '.join(c.derived)})" if c.derived else ""), c.kind,
              "higher" if c.direction > 0 else "lower", c.baseline, c.current, f"{c.change_percent:+.1f}%",
-             "-" if c.ci_overlap is None else ("yes" if c.ci_overlap else "no")] for c in changes]
+             "-" if c.p_value is None else f"{c.p_value:.2g}", _interval_text(c),
+             f"{c.n_baseline}/{c.n_current}" if c.kind == "timing" else "-"] for c in changes]
 
 
-_HEADERS = ["status", "benchmark", "parameters", "metric", "better", "baseline", "current", "change",
-            "CI overlap"]
+_HEADERS = ["status", "benchmark", "parameters", "metric", "kind", "better", "baseline", "current", "change",
+            "p", "95% interval", "samples"]
+_TEXT_COLUMNS = 6
 
 
 def format_table(comparison: Comparison) -> str:
@@ -169,10 +241,16 @@ def format_table(comparison: Comparison) -> str:
         lines.append("  ".join(h.ljust(w) for h, w in zip(_HEADERS, widths)))
         lines.append("  ".join("-" * w for w in widths))
         lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in rows]
-    counts = {s: len(comparison.of_status(s)) for s in ("regression", "improvement", "noise", "unchanged")}
-    lines.append(f"compared {len(comparison.changes)} metrics (threshold {comparison.threshold:.0%}): "
-                 f"{counts['regression']} regression(s), {counts['improvement']} improvement(s), "
-                 f"{counts['noise']} within noise, {counts['unchanged']} unchanged")
+    counts = comparison.counts()
+    lines.append(f"compared {len(comparison.changes)} measurements (threshold {comparison.threshold:.0%}, "
+                 f"alpha {comparison.alpha:g}): {counts['regression']} regression(s), "
+                 f"{counts['improvement']} improvement(s), {counts['noise']} within noise, "
+                 f"{counts['unchanged']} unchanged, {counts['not enough data']} not enough data")
+    if counts["not enough data"]:
+        why = ("the quick profile takes one sample: it is for smoke runs, and its timings cannot be judged"
+               if comparison.smoke else
+               f"a timing needs {verdict.MIN_SAMPLES} samples on each side (run with the default profile)")
+        lines.append(f"not judged: {counts['not enough data']} timing(s); {why}")
     if comparison.only_current:
         lines.append("only in current: " + ", ".join(comparison.only_current))
     if comparison.only_baseline:
@@ -183,7 +261,7 @@ def format_table(comparison: Comparison) -> str:
 def _chart(comparison: Comparison) -> Optional[str]:
     from .results import _matplotlib
 
-    changes = [c for c in comparison.changes if math.isfinite(c.change)]
+    changes = [c for c in comparison.changes if math.isfinite(c.change) and c.status != "not enough data"]
     if not changes:
         return None
     changes = sorted(changes, key=lambda c: -abs(c.change))[:30]
@@ -195,66 +273,96 @@ def _chart(comparison: Comparison) -> Optional[str]:
     colors = ["#c0392b" if c.status == "regression" else "#27ae60" if c.status == "improvement"
               else "#95a5a6" for c in changes]
     ax.barh(range(len(changes)), values, color=colors)
+    for row, c in enumerate(changes):  # the bootstrap interval of the change, as a whisker
+        if c.interval:
+            ends = sorted(100 * (x - 1) * c.direction for x in c.interval)
+            ax.plot(ends, [row, row], color="#333", linewidth=1.2)
     ax.set_yticks(range(len(changes)))
     ax.set_yticklabels(labels, fontsize=7)
     ax.invert_yaxis()
     for x in (comparison.threshold * 100, -comparison.threshold * 100):
         ax.axvline(x, color="#555", linestyle="--", linewidth=0.8)
     ax.axvline(0, color="#000", linewidth=0.8)
-    ax.set_xlabel("change in percent (positive = better)")
+    ax.set_xlabel("change in percent (positive = better; whisker: 95% bootstrap interval)")
     ax.set_title("Current against baseline")
     fig.tight_layout()
     return htmlpage.figure_img(fig, "change per metric")
 
 
-def write_html(comparison: Comparison, output_dir: str) -> str:
+def write_html(comparison: Comparison, output_dir: str, title: str = "AgentMemory benchmark comparison") -> str:
     """Write the comparison page into `output_dir`; return its path."""
     folder = Path(output_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    body = [htmlpage.cards([("regressions", len(comparison.regressions)),
-                            ("improvements", len(comparison.improvements)),
-                            ("within noise", len(comparison.of_status("noise"))),
-                            ("metrics compared", len(comparison.changes)),
+    counts = comparison.counts()
+    body = [htmlpage.cards([("regressions", counts["regression"]), ("improvements", counts["improvement"]),
+                            ("within noise", counts["noise"]), ("not enough data", counts["not enough data"]),
+                            ("measurements compared", len(comparison.changes)),
                             ("threshold", f"{comparison.threshold:.0%}")]),
             f'<p class="muted">current: {htmlpage.esc(comparison.current_dir)} · baseline: '
-            f'{htmlpage.esc(comparison.baseline_dir)}. A regression is worse by more than the threshold '
-            f'with non-overlapping asv 99% confidence intervals (where both runs have them).</p>']
+            f'{htmlpage.esc(comparison.baseline_dir)}. A timing regresses when its median is worse by more '
+            f'than the threshold and a Mann-Whitney U test on the samples gives p &lt; {comparison.alpha:g}; '
+            f'a deterministic metric (quality, sizes, counts) when it changes at all; peak memory when it is '
+            f'worse by more than the threshold. The 95% interval is a bootstrap interval of the ratio of '
+            f'medians (current / baseline), shown as a change. Throughput and latency derived from a timing '
+            f'are judged with it (listed after its name).</p>']
+    if comparison.smoke:
+        body.append('<p class="error">A side of this comparison is a quick-profile (smoke) run: its timings '
+                    'carry one sample and are not judged.</p>')
     chart = _chart(comparison)
     if chart:
         body.append(chart)
     shown = comparison.regressions + comparison.improvements
     body.append("<h2>Regressions and improvements</h2>")
-    body.append(htmlpage.table(_HEADERS, _rows(shown), [c.status for c in shown], text_columns=5)
+    body.append(htmlpage.table(_HEADERS, _rows(shown), [c.status for c in shown], text_columns=_TEXT_COLUMNS)
                 if shown else "<p>None.</p>")
-    body.append("<h2>All compared metrics</h2>")
+    body.append("<h2>All compared measurements</h2>")
     body.append(htmlpage.table(_HEADERS, _rows(comparison.changes), [c.status for c in comparison.changes],
-                               text_columns=5))
+                               text_columns=_TEXT_COLUMNS))
     if comparison.only_current or comparison.only_baseline:
         body.append("<h2>Not compared</h2><p>only in current: "
                     f"{htmlpage.esc(', '.join(comparison.only_current) or '-')}<br>only in baseline: "
                     f"{htmlpage.esc(', '.join(comparison.only_baseline) or '-')}</p>")
     target = folder / f"comparison_{_dt.datetime.now():%Y%m%d_%H%M%S}.html"
-    target.write_text(htmlpage.page("AgentMemory benchmark comparison", "\n".join(body)), encoding="utf-8")
+    target.write_text(htmlpage.page(title, "\n".join(body)), encoding="utf-8")
     return str(target)
 
 
-def run_compare(current_dir: str, baseline_dir: str, threshold: float = 0.1,
-                output_dir: Optional[str] = None) -> int:
-    """Compare, print the table, write the HTML page (default into `current_dir`); return the exit
-    code: 0 no regression, 2 regression, 1 error (message on stderr)."""
-    try:
-        comparison = compare_dirs(current_dir, baseline_dir, threshold)
-    except CompareError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+def write_json(document: Dict[str, Any], path: str) -> str:
+    """Write a verdict document (via a temporary file, so a reader never sees half of it)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
+    tmp.replace(target)
+    return str(target)
+
+
+def report(comparison: Comparison, output_dir: str, json_path: Optional[str] = None,
+           **extra: Any) -> int:
+    """Print the table, write the HTML page (and the verdict JSON); return the exit code."""
     print(format_table(comparison))
     try:
-        page_path = write_html(comparison, output_dir or current_dir)
+        page_path = write_html(comparison, output_dir)
+        if json_path:
+            write_json(comparison.to_json(**extra), json_path)
     except OSError as exc:
-        print(f"error: cannot write the comparison page: {exc}", file=sys.stderr)
+        print(f"error: cannot write the comparison: {exc}", file=sys.stderr)
         return EXIT_ERROR
     print(f"comparison page: {page_path}")
     if comparison.regressions:
-        print(f"Performance regression detected: {len(comparison.regressions)} metric(s) worse by more than "
-              f"{comparison.threshold:.0%}")
+        print(f"Performance regression detected: {len(comparison.regressions)} measurement(s) worse by more "
+              f"than {comparison.threshold:.0%} beyond noise")
     return comparison.exit_code
+
+
+def run_compare(current_dir: str, baseline_dir: str, threshold: float = 0.1,
+                output_dir: Optional[str] = None, json_path: Optional[str] = None,
+                alpha: float = verdict.DEFAULT_ALPHA) -> int:
+    """Compare, print the table, write the HTML page (default into `current_dir`) and, with
+    `json_path`, the verdict JSON; return the exit code: 0 no regression, 2 regression, 1 error."""
+    try:
+        comparison = compare_dirs(current_dir, baseline_dir, threshold, alpha)
+    except CompareError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    return report(comparison, output_dir or current_dir, json_path)

@@ -117,18 +117,24 @@ _PROFILE_GRIDS: Dict[str, Dict[str, Dict[str, Any]]] = {
     },
 }
 
-# asv timing attributes per profile (names are asv's benchmark attributes).
+# asv timing attributes per profile (names are asv's benchmark attributes), plus ``track_samples``:
+# how many samples a sampled timing track (``benchmarks.common.sampled``) takes per process.
 # repeat may be an int or asv's (min_repeat, max_repeat, max_time_seconds) tuple.
 _PROFILE_TIMING: Dict[str, Dict[str, Any]] = {
+    # quick: one sample, for smoke runs; compare reports its timings as "not enough data"
     "quick": {"repeat": 1, "number": 1, "warmup_time": 0.0, "rounds": 1, "sample_time": 0.01,
-              "timeout": 120.0},
-    # default: at least 1, at most 4 samples within 0.5 s, so long samples (a 10 000-state loop on
-    # Redis) are taken once and short ones several times, with confidence intervals
-    "default": {"repeat": (1, 4, 0.5), "number": 1, "warmup_time": 0.0, "rounds": 1, "sample_time": 0.05,
-                "timeout": 300.0},
-    "full": {"repeat": (3, 20, 30.0), "number": 0, "warmup_time": 0.5, "rounds": 2, "sample_time": 0.1,
-             "timeout": 1200.0},
+              "timeout": 120.0, "track_samples": 1},
+    # default: two rounds (two processes per benchmark, interleaved across commits by `continuous`)
+    # of 3 to 6 samples within 0.5 s each, so every timing carries at least 6 samples from two
+    # processes: enough for a rank test to say "different" at p < 0.01
+    "default": {"repeat": (3, 6, 0.5), "number": 1, "warmup_time": 0.0, "rounds": 2, "sample_time": 0.05,
+                "timeout": 300.0, "track_samples": 3},
+    "full": {"repeat": (5, 20, 30.0), "number": 0, "warmup_time": 0.5, "rounds": 4, "sample_time": 0.1,
+             "timeout": 1200.0, "track_samples": 5},
 }
+
+#: Samples a timing needs on each side before compare may call it a regression (see verdict.py).
+MIN_SAMPLES = 5
 
 # Expected value kind per field: "ints" list of positive ints, "floats" list of numbers in [0, 1],
 # "int" positive int, "weights" dict of str -> non-negative number.
@@ -279,7 +285,7 @@ class BenchmarkConfig:
 
     def timing(self) -> Dict[str, Any]:
         """asv timing attributes for this profile: repeat, number, warmup_time, rounds, sample_time,
-        timeout (set them on a benchmark class as-is)."""
+        timeout (set them on a benchmark class as-is), and track_samples for sampled tracks."""
         return dict(_PROFILE_TIMING[_check_profile(self.profile)])
 
     def category(self, name: str) -> Any:

@@ -113,3 +113,24 @@ def canonical_path(document: Dict[str, Any], path: str) -> str:
         parts += [naming.path_key(name, value, keys if isinstance(keys, dict) else None)
                   for name, value in fixed.items()]
     return naming.join_path(sorted(set(parts)))
+
+
+def sample_quartiles(stats: Dict[str, Any]) -> Optional[Tuple[float, float, int]]:
+    """(25th, 75th percentile, sample count) of a metric's recorded samples, else asv's quartiles
+    (count from ``repeat``), else None: an interval of measured values, never negative for times."""
+    samples = [x for x in stats.get("samples") or () if naming.is_finite(x)]
+    if len(samples) >= 2:
+        ordered = sorted(samples)
+        return _quantile(ordered, 0.25), _quantile(ordered, 0.75), len(ordered)
+    q25, q75 = stats.get("q25"), stats.get("q75")
+    if naming.is_finite(q25) and naming.is_finite(q75):
+        repeat = stats.get("repeat")
+        return float(q25), float(q75), int(repeat) if naming.is_finite(repeat) else 0
+    return None
+
+
+def _quantile(ordered: List[float], q: float) -> float:
+    position = q * (len(ordered) - 1)
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)

@@ -212,6 +212,28 @@ def metric_direction(metric: str) -> int:
     return 0
 
 
+# Tokens of metrics measured with a clock (judged on samples), and of peak-memory metrics (judged on the
+# threshold); every other metric is deterministic (seeded quality, sizes, counts: judged exactly).
+TIMING_TOKENS = ("time", "latency", "seconds", "_ms", "throughput", "per_second", "overhead", "efficiency",
+                 "p95", "p99", "duration", "cpu", "speedup")
+RESOURCE_TOKENS = ("peak_memory", "memory_bytes", "peakmem", "rss")
+
+
+def metric_kind(metric: str, asv_type: str = "") -> str:
+    """``timing``, ``resource`` or ``deterministic`` for a metric without a declared kind: asv's
+    benchmark type first (time → timing, peakmemory/memory → resource), then the name's tokens."""
+    if asv_type == "time":
+        return "timing"
+    if asv_type in ("peakmemory", "memory"):
+        return "resource"
+    name = metric.lower()
+    if any(token in name for token in RESOURCE_TOKENS):
+        return "resource"
+    if any(token in name for token in TIMING_TOKENS) or name.endswith(LOWER_SUFFIXES):
+        return "timing"
+    return "deterministic"
+
+
 def flatten(tree: Dict[str, Any], prefix: Tuple[str, ...] = ()) -> Dict[Tuple[str, ...], float]:
     """``{"a": {"b": {"m": 1}}}`` → ``{("a", "b", "m"): 1.0}`` (numeric leaves only, bools skipped)."""
     out: Dict[Tuple[str, ...], float] = {}

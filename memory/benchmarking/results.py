@@ -10,7 +10,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from . import htmlpage, naming
 from .documents import (ResultsError, find_documents, metric_rows, metric_stats, param_prefixes,
-                        read_document)
+                        read_document, sample_quartiles)
+from .verdict import UNSTABLE_SPREAD
 
 # Metrics drawn in reports, in order of preference (leaf name suffixes).
 _REPORT_METRIC_HINTS = ("throughput_ops_per_second", "total_time_seconds", "latency", "_seconds", "_ms",
@@ -247,16 +248,24 @@ class BenchmarkResults:
                 row: List[Any] = [p or "(no parameters)"]
                 for m in metrics:
                     value = cells.get((p, m))
-                    ci = metric_stats(doc, p, m).get("ci_99")
-                    if value is not None and ci:
-                        row.append(f"{htmlpage.fmt_number(value)} [{htmlpage.fmt_number(ci[0])}, "
-                                   f"{htmlpage.fmt_number(ci[1])}]")
+                    spread = sample_quartiles(metric_stats(doc, p, m))
+                    if value is not None and spread:
+                        row.append(f"{htmlpage.fmt_number(value)} [{htmlpage.fmt_number(spread[0])}–"
+                                   f"{htmlpage.fmt_number(spread[1])}]")
                     else:
                         row.append(value if value is not None else "")
                 table_rows.append(row)
             out.append(htmlpage.table(["parameters"] + metrics, table_rows))
-            if any(metric_stats(doc, p, m).get("ci_99") for p in paths for m in metrics):
-                out.append('<p class="muted">[a, b]: asv 99% confidence interval.</p>')
+            if any(sample_quartiles(metric_stats(doc, p, m)) for p in paths for m in metrics):
+                out.append('<p class="muted">value [a–b]: the median and the interquartile range (25th–75th '
+                           'percentile) of the measured samples.</p>')
+        unstable = meta.get("unstable") or []
+        if unstable:
+            items = "".join(f"<li>{htmlpage.esc(u.get('asv_name', ''))} {htmlpage.esc(u.get('params', ''))}: "
+                            f"spread {100 * float(u.get('spread', 0)):.0f}% of the median "
+                            f"({int(u.get('n', 0))} samples)</li>" for u in unstable[:20])
+            out.append(f'<p class="error">Unstable on this machine (spread over '
+                       f'{100 * UNSTABLE_SPREAD:.0f}% of the median):</p><ul>{items}</ul>')
         for metric in self._report_metrics(metrics):
             x_axis = self._x_axis(doc, metric)
             try:

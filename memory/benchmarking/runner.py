@@ -11,13 +11,11 @@ benchmarks over worker processes.
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import copy
 import json
 import multiprocessing
 import os
 import re
-import signal
 import shutil
 import subprocess
 import sys
@@ -29,6 +27,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 from memory.errors import ConfigError
 
 from . import asv_adapter
+from .asvrun import (ERROR_LINE, STATUS_LINE, ensure_asv_machine, git_head, merge_into_store,
+                     parse_asv_errors, resolve_asv_name, scratch_repo)
 from .config import CATEGORIES, CONFIG_ENV, PROFILE_ENV, BenchmarkConfig
 from .results import BenchmarkResults
 
@@ -37,167 +37,6 @@ RUN_TIMEOUT_SECONDS = 3 * 3600
 
 class RunnerError(Exception):
     """A run cannot start: unknown category or benchmark, no asv suite, bad parameters."""
-
-
-# ---- helpers usable in worker processes ---------------------------------------------------------
-
-
-def _git_head(repo: Path) -> Optional[str]:
-    try:
-        proc = subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", "-q", "HEAD"],
-                              capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    head = proc.stdout.strip()
-    return head if proc.returncode == 0 and re.fullmatch(r"[0-9a-f]{40}", head) else None
-
-
-def _scratch_repo(folder: Path) -> str:
-    """A one-commit git repository for asv to attribute results to when the project has no commit."""
-    folder.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, GIT_AUTHOR_NAME="bench", GIT_AUTHOR_EMAIL="bench@localhost",
-               GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="bench@localhost")
-    subprocess.run(["git", "init", "-q", "-b", "main", str(folder)], check=True, capture_output=True, env=env)
-    subprocess.run(["git", "-C", str(folder), "commit", "-q", "--allow-empty", "-m", "uncommitted work tree"],
-                   check=True, capture_output=True, env=env)
-    head = _git_head(folder)
-    if not head:
-        raise RunnerError("cannot create a scratch git repository for asv")
-    return head
-
-
-def ensure_asv_machine() -> None:
-    """Run ``asv machine --yes`` once when this machine has no asv machine description yet."""
-    machine_file = Path(os.environ.get("ASV_MACHINE_FILE", Path.home() / ".asv-machine.json"))
-    if machine_file.is_file():
-        return
-    subprocess.run([sys.executable, "-m", "asv", "machine", "--yes"], capture_output=True, text=True,
-                   timeout=120)
-
-
-_ERROR_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit|Failure)\b:?.*)$")
-# asv's own line when a benchmark process died without a Python traceback (a signal, os._exit, OOM kill)
-_DIED_LINE = re.compile(r"^\s*asv: (?:benchmark|setup_cache) failed \(exit status (-?\d+)\)")
-
-
-def _died_message(status: int) -> str:
-    """A readable cause for a benchmark process that exited with `status` (negative: killed by a signal)."""
-    if status < 0:
-        try:
-            name = signal.Signals(-status).name
-        except ValueError:
-            name = f"signal {-status}"
-        hint = " (out of memory?)" if name == "SIGKILL" else ""
-        return f"benchmark process killed by {name}{hint}"
-    return f"benchmark process exited with status {status} without a Python error"
-
-
-def resolve_asv_name(shown: str, names: Sequence[str]) -> Optional[str]:
-    """asv truncates long names in its output ("...ion.Class.track_x"): map back to a full name."""
-    if shown in names:
-        return shown
-    if shown.startswith("..."):
-        matches = [n for n in names if n.endswith(shown[3:])]
-        if len(matches) == 1:
-            return matches[0]
-    return None
-
-
-_PREFIX = re.compile(r"^\[\s*[\d.]+%\]\s*[·.]+\s*")
-
-
-def parse_asv_errors(output: str, names: Sequence[str] = ()) -> Dict[str, str]:
-    """{asv benchmark name: "ErrorType: message (params: ...)"} from ``asv run --show-stderr`` output;
-    `names` resolves asv's truncated names."""
-    found: Dict[str, Dict[str, List[str]]] = {}
-    current: Optional[str] = None
-    params: Optional[str] = None
-    for raw in output.splitlines():
-        had_prefix = bool(_PREFIX.match(raw))
-        line = _PREFIX.sub("", raw).strip()
-        if not line:
-            continue
-        if line.startswith("For parameters:"):
-            params = line.split(":", 1)[1].strip()
-            continue
-        if had_prefix:
-            head = re.match(r"^(\S+)\s+(.*)$", line)
-            if head and ("." in head.group(1)) and not line.startswith(("Running", "For ")):
-                name = resolve_asv_name(head.group(1), names) or head.group(1)
-                status = head.group(2)
-                if "failed" in status or "timed out" in status or "error" in status.lower():
-                    current = name
-                    found.setdefault(current, {})
-                    if "timed out" in status:
-                        found[current].setdefault("timed out", [])
-                else:
-                    current = None
-                params = None
-            continue
-        if current is None:
-            continue
-        error = _ERROR_LINE.match(line)
-        died = _DIED_LINE.match(line)
-        if died:
-            message = _died_message(int(died.group(1)))
-        elif error and not line.startswith("File "):
-            message = error.group(1).strip()
-        else:
-            message = None
-        if message is not None:
-            places = found[current].setdefault(message, [])
-            if params and params not in places:
-                places.append(params)
-    out = {}
-    for name, messages in found.items():
-        parts = []
-        for message, places in list(messages.items())[:5]:
-            where = "; ".join(f"({p})" for p in places[:5]) + (" ..." if len(places) > 5 else "")
-            parts.append(f"{message} (params: {where})" if places else message)
-        out[name] = "; ".join(parts) or "failed (see asv output)"
-    return out
-
-
-def _merge_into_store(private_file: Path, private_root: Path, store: Path) -> None:
-    """Merge one private asv result file (and benchmarks.json, machine.json) into the asv store."""
-    import fcntl
-
-    store.mkdir(parents=True, exist_ok=True)
-    with open(store / ".agentmemory-merge.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        machine_dir = store / private_file.parent.name
-        machine_dir.mkdir(parents=True, exist_ok=True)
-        machine_json = private_file.parent / "machine.json"
-        if machine_json.is_file() and not (machine_dir / "machine.json").is_file():
-            shutil.copy2(machine_json, machine_dir / "machine.json")
-        target = machine_dir / private_file.name
-        new = json.loads(private_file.read_text(encoding="utf-8"))
-        if target.is_file():
-            try:
-                old = json.loads(target.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError):
-                old = None
-            if old and old.get("result_columns") == new.get("result_columns"):
-                old.setdefault("results", {}).update(new.get("results", {}))
-                old.setdefault("durations", {}).update(new.get("durations", {}))
-                new = old
-        tmp = target.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(new, indent=1), encoding="utf-8")
-        os.replace(tmp, target)
-        bench_new = private_root / "benchmarks.json"
-        if bench_new.is_file():
-            merged: Dict[str, Any] = {}
-            bench_old = store / "benchmarks.json"
-            if bench_old.is_file():
-                with contextlib.suppress(OSError, json.JSONDecodeError):
-                    merged = json.loads(bench_old.read_text(encoding="utf-8"))
-            merged.update(json.loads(bench_new.read_text(encoding="utf-8")))
-            tmp = store / "benchmarks.json.tmp"
-            tmp.write_text(json.dumps(merged, indent=1), encoding="utf-8")
-            os.replace(tmp, bench_old)
-
-
-_STATUS_LINE = re.compile(r"^\[\s*[\d.]+%\]\s*[·.]+\s+(?!Running\b)(\S+)\s+(\S.*)?$")
 
 
 def _save_error_document(output_dir: str, category: str, benchmark: str, params: Dict[str, Any],
@@ -232,7 +71,7 @@ def execute_group(task: Dict[str, Any], events: Any = None) -> List[Dict[str, An
         project = asv_adapter.load_project(task["conf_path"])
         config_path = scratch / "benchmark_config.json"
         config_path.write_text(json.dumps(task["config"], indent=2), encoding="utf-8")
-        commit = _git_head(project.repo)
+        commit = git_head(project.repo)
         conf = copy.deepcopy(project.conf)
         conf.update({"results_dir": str(scratch / "results"), "html_dir": str(scratch / "html"),
                      "benchmark_dir": str(project.benchmark_dir),
@@ -240,7 +79,7 @@ def execute_group(task: Dict[str, Any], events: Any = None) -> List[Dict[str, An
                      "repo": str(project.repo)})
         real_commit = commit is not None
         if not real_commit:  # a repository without commits: attribute results to a scratch commit
-            commit = _scratch_repo(scratch / "repo")
+            commit = scratch_repo(scratch / "repo")
             conf.update(repo=str(scratch / "repo"), branches=["main"])
             extra.update(commit=None, commit_note="the repository has no commit; asv results were not stored")
         ensure_asv_machine()
@@ -261,7 +100,7 @@ def execute_group(task: Dict[str, Any], events: Any = None) -> List[Dict[str, An
         env[CONFIG_ENV] = str(config_path)
         env[PROFILE_ENV] = task["config"].get("profile", "default")
         cmd = [sys.executable, "-m", "asv", "run", "--python=same", "--set-commit-hash", commit,
-               "--bench", regex, "--config", str(private_conf), "--show-stderr"]
+               "--bench", regex, "--config", str(private_conf), "--show-stderr", "--record-samples"]
         lines: List[str] = []
         deadline = started + task.get("timeout_seconds", RUN_TIMEOUT_SECONDS)
         with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
@@ -269,7 +108,7 @@ def execute_group(task: Dict[str, Any], events: Any = None) -> List[Dict[str, An
             assert proc.stdout is not None
             for line in proc.stdout:
                 lines.append(line.rstrip("\n"))
-                found = _STATUS_LINE.match(line.strip())
+                found = STATUS_LINE.match(line.strip())
                 name = resolve_asv_name(found.group(1), list(owner)) if found else None
                 if name is not None:
                     key = owner[name]
@@ -299,7 +138,7 @@ def execute_group(task: Dict[str, Any], events: Any = None) -> List[Dict[str, An
                     errors={key: message} if message else None, extra_metadata=extra)
                 path = written[0] if written else None
             if path is None:
-                last_error = next((ln for ln in reversed(tail) if _ERROR_LINE.match(ln)), tail[-1] if tail else "")
+                last_error = next((ln for ln in reversed(tail) if ERROR_LINE.match(ln)), tail[-1] if tail else "")
                 error = message or f"asv run produced no result: {last_error}"
                 path = _save_error_document(task["output_dir"], bench["category"], bench["benchmark"],
                                             bench["params"], error, dict(extra, asv_output_tail=tail))
@@ -309,7 +148,7 @@ def execute_group(task: Dict[str, Any], events: Any = None) -> List[Dict[str, An
                              "elapsed_seconds": finished_at.get(key, time.monotonic()) - started})
         if files and real_commit:
             try:
-                _merge_into_store(files[0], scratch / "results", project.results_dir)
+                merge_into_store(files[0], scratch / "results", project.results_dir)
             except (OSError, ValueError) as exc:
                 print(f"warning: could not merge results into {project.results_dir}: {exc}", file=sys.stderr)
     except Exception as exc:  # never let one group stop the run: every benchmark gets its error

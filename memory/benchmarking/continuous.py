@@ -1,0 +1,274 @@
+"""``cli continuous BASE HEAD``: the regression gate that measures both commits side by side.
+
+asv builds each commit into its own virtualenv and runs the suite with ``--interleave-rounds``:
+round 1 of BASE, round 1 of HEAD, round 2 of BASE, … so a change in the machine's load hits both
+commits alike instead of only the one measured later. Both commits' results become the documented
+JSON (``<output-dir>/baseline``, ``<output-dir>/current``) and are judged by
+:func:`memory.benchmarking.compare.compare_dirs`. Timings flagged in that first pass (regressions
+and improvements) are measured again, interleaved, in a confirmation pass with fresh samples; a
+verdict stands only when the re-measurement agrees. Exit codes: 0 no regression, 2 regression,
+1 error (a build failure, a benchmark failing on HEAD, bad input).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from memory.errors import ConfigError
+
+from . import asv_adapter
+from .asvrun import STATUS_LINE, ensure_asv_machine, merge_into_store, parse_asv_errors
+from .compare import EXIT_ERROR, EXIT_OK, EXIT_REGRESSION, CompareError, Comparison, MetricChange, compare_dirs, report
+from .config import CONFIG_ENV, PROFILE_ENV, BenchmarkConfig
+from .verdict import DEFAULT_ALPHA
+
+RUN_TIMEOUT_SECONDS = 3 * 3600
+#: Above this many flagged combinations the confirmation pass re-runs whole benchmark methods.
+MAX_CONFIRM_SELECTORS = 80
+
+
+class ContinuousError(Exception):
+    """The comparison cannot be made: unknown commit, no asv project, asv failed to build or run."""
+
+
+def resolve_commit(repo: Path, name: str) -> str:
+    """The full hash of commit `name` (a branch, tag or hash) in `repo`; ContinuousError if unknown."""
+    try:
+        proc = subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", "-q", f"{name}^{{commit}}"],
+                              capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise ContinuousError(f"cannot run git in {repo}: {exc}") from None
+    found = proc.stdout.strip()
+    if proc.returncode != 0 or not re.fullmatch(r"[0-9a-f]{40}", found):
+        raise ContinuousError(f"unknown commit {name!r} in {repo}")
+    return found
+
+
+def selection_regexes(categories: Optional[Sequence[str]], benches: Optional[Sequence[str]],
+                      infos: Sequence[Dict[str, Any]]) -> List[str]:
+    """asv ``--bench`` regexes for the chosen categories and benchmark patterns (all when neither)."""
+    known = sorted({asv_adapter.documented_names(i)[0] for i in infos})
+    out: List[str] = []
+    for category in categories or ():
+        for part in category.split(","):
+            part = part.strip()
+            if part not in known:
+                raise ContinuousError(f"unknown category {part!r}; valid: {', '.join(known)}")
+            out.append(f"^{re.escape(part)}\\.")
+    for pattern in benches or ():
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ContinuousError(f"--bench {pattern!r} is not a regular expression: {exc}") from None
+        out.append(pattern)
+    return out
+
+
+def confirmation_regexes(changes: Sequence[MetricChange]) -> List[str]:
+    """Anchored asv ``--bench`` regexes selecting exactly the flagged parameter combinations
+    (asv matches ``name(p1, p2)``); whole methods when there are very many."""
+    exact = []
+    for change in changes:
+        label = change.asv_name + (f"({', '.join(change.asv_params)})" if change.asv_params else "")
+        exact.append(f"^{re.escape(label)}$")
+    exact = sorted(set(exact))
+    if len(exact) <= MAX_CONFIRM_SELECTORS:
+        return exact
+    return sorted({f"^{re.escape(c.asv_name)}(\\(|$)" for c in changes})
+
+
+class _AsvSession:
+    """One scratch folder with a private asv.conf.json (own results and html dirs; the project's
+    environments, so builds are reused), and the runs made with it."""
+
+    def __init__(self, project: asv_adapter.AsvProject, config: BenchmarkConfig, scratch: Path,
+                 progress: Callable[[str], None]):
+        self.project, self.config, self.scratch, self.progress = project, config, scratch, progress
+        self.config_path = scratch / "benchmark_config.json"
+        self.config_path.write_text(json.dumps(config.to_dict(), indent=2), encoding="utf-8")
+        self.env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.env[CONFIG_ENV] = str(self.config_path)
+        self.env[PROFILE_ENV] = config.profile
+
+    def infos(self) -> List[Dict[str, Any]]:
+        """The suite's benchmarks (with the adapter's naming attributes) under this config."""
+        try:
+            return asv_adapter.discover_suite(self.project.benchmark_dir,
+                                              env={CONFIG_ENV: str(self.config_path), PROFILE_ENV: self.config.profile})
+        except asv_adapter.AdapterError as exc:
+            raise ContinuousError(str(exc)) from None
+
+    def run(self, label: str, commits: Sequence[str], regexes: Sequence[str]) -> Tuple[Path, str]:
+        """``asv run`` of `commits` interleaved, into results dir `label`; (results dir, output)."""
+        results = self.scratch / label
+        conf = copy.deepcopy(self.project.conf)
+        conf.update({"results_dir": str(results), "html_dir": str(self.scratch / "html"),
+                     "benchmark_dir": str(self.project.benchmark_dir),
+                     "env_dir": str((self.project.root / conf.get("env_dir", "env")).resolve()),
+                     "repo": str(self.project.repo)})
+        conf_path = self.scratch / f"asv-{label}.conf.json"
+        conf_path.write_text(json.dumps(conf, indent=2), encoding="utf-8")
+        hashes = self.scratch / f"{label}.hashes"
+        hashes.write_text("".join(f"{c}\n" for c in commits), encoding="utf-8")
+        cmd = [sys.executable, "-m", "asv", "run", f"HASHFILE:{hashes}", "--interleave-rounds",
+               "--record-samples", "--config", str(conf_path), "--show-stderr"]
+        for regex in regexes:
+            cmd += ["--bench", regex]
+        lines: List[str] = []
+        deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
+        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=self.env,
+                              cwd=str(self.project.root), bufsize=1) as proc:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                line = line.rstrip("\n")
+                lines.append(line)
+                shown = line.strip()
+                status = STATUS_LINE.match(shown)
+                if (status and re.match(r"(ok|failed|n/a|timed out|skipped)\b", status.group(2) or "")) \
+                        or "For " in shown and " commit " in shown \
+                        or shown.lstrip("·[]%. 0123456789").startswith(("Building", "Installing", "Creating")):
+                    self.progress(f"{label}: {shown}")
+                if time.monotonic() > deadline:
+                    proc.kill()
+                    raise ContinuousError(f"asv run exceeded {RUN_TIMEOUT_SECONDS} s")
+            proc.wait()
+        output = "\n".join(lines)
+        if proc.returncode != 0 and not list(results.glob("*/*.json")):
+            tail = [ln for ln in lines if ln.strip()][-5:]
+            raise ContinuousError(f"asv run failed (exit {proc.returncode}): " + " | ".join(t.strip() for t in tail))
+        return results, output
+
+
+def _result_files(results: Path) -> Dict[str, Path]:
+    """{commit hash: asv result file} in a private results dir."""
+    out: Dict[str, Path] = {}
+    for path in sorted(results.glob("*/*.json")):
+        if path.name == "machine.json":
+            continue
+        try:
+            commit = json.loads(path.read_text(encoding="utf-8")).get("commit_hash")
+        except (OSError, json.JSONDecodeError):
+            continue
+        if commit:
+            out[commit] = path
+    return out
+
+
+def _export(results: Path, commits: Dict[str, str], infos: List[Dict[str, Any]], target: Path,
+            errors: Dict[str, str], config: BenchmarkConfig) -> Dict[str, List[str]]:
+    """Documented JSON of each commit's results into target/<role>; {role: [failed benchmark keys]}."""
+    files = _result_files(results)
+    owner = {i["name"]: "/".join(asv_adapter.documented_names(i)) for i in infos}
+    by_benchmark: Dict[str, str] = {}
+    for name, message in errors.items():
+        if name in owner:
+            by_benchmark.setdefault(owner[name], message)
+    failed: Dict[str, List[str]] = {}
+    for role, commit in commits.items():
+        if commit not in files:
+            raise ContinuousError(f"asv recorded no results for {role} commit {commit[:8]}")
+        extra = {"profile": config.profile, "role": role, "continuous": True}
+        paths = asv_adapter.export_results([files[commit]], target / role, infos=infos, errors=by_benchmark,
+                                           extra_metadata=extra)
+        failed[role] = []
+        for path in paths:
+            doc = json.loads(Path(path).read_text(encoding="utf-8"))
+            if doc.get("error"):
+                failed[role].append(f"{doc['category']}/{doc['benchmark']}: {doc['error']}")
+    return failed
+
+
+def _confirm(comparison: Comparison, session: _AsvSession, commits: Dict[str, str],
+             infos: List[Dict[str, Any]], output_dir: Path, threshold: float, alpha: float) -> None:
+    """Re-measure the flagged timings interleaved with fresh samples; a verdict that the
+    re-measurement does not repeat becomes noise (``confirmed`` False)."""
+    flagged = [c for c in comparison.changes if c.status in ("regression", "improvement")
+               and c.kind == "timing" and c.asv_name]
+    if not flagged:
+        return
+    session.progress(f"confirmation pass: re-measuring {len(flagged)} flagged timing(s) of both commits")
+    results, output = session.run("confirm", [commits["baseline"], commits["current"]],
+                                  confirmation_regexes(flagged))
+    target = output_dir / "confirm"
+    _export(results, commits, infos, target, parse_asv_errors(output, [i["name"] for i in infos]), session.config)
+    try:
+        second = compare_dirs(str(target / "current"), str(target / "baseline"), threshold, alpha)
+        again = {c.key: c for c in second.changes}
+    except CompareError:
+        again = {}
+    for change in flagged:
+        repeat = again.get(change.key)
+        change.confirmed = repeat is not None and repeat.status == change.status
+        if not change.confirmed:
+            seen = repeat.status if repeat is not None else "no result"
+            change.reason += f"; not confirmed by the re-measurement ({seen})"
+            change.status = "noise"
+
+
+def run_continuous(base: str, head: str, config: BenchmarkConfig, categories: Optional[Sequence[str]] = None,
+                   benches: Optional[Sequence[str]] = None, threshold: float = 0.1, alpha: float = DEFAULT_ALPHA,
+                   output_dir: str = "benchmark_results/continuous", confirm: bool = True,
+                   asv_config: Optional[str] = None, progress: Optional[Callable[[str], None]] = None) -> int:
+    """Build and measure `base` and `head` side by side, judge, confirm, write the documented JSON of
+    both, the HTML page and ``verdict.json`` into `output_dir`; return 0, 2 or 1 (see the module)."""
+    say = progress or (lambda line: print(line, flush=True))
+    started = time.monotonic()
+    if not 0 <= threshold < float("inf"):
+        raise ContinuousError(f"--threshold must be a number >= 0; got {threshold!r}")
+    try:
+        project = asv_adapter.load_project(asv_config)
+    except ConfigError as exc:
+        raise ContinuousError(str(exc)) from None
+    commits = {"baseline": resolve_commit(project.repo, base), "current": resolve_commit(project.repo, head)}
+    if commits["baseline"] == commits["current"]:
+        raise ContinuousError(f"{base} and {head} are the same commit {commits['current'][:8]}; for an A/A "
+                              "check, compare two commits with the same tree (e.g. an empty commit)")
+    out = Path(output_dir)
+    for sub in ("baseline", "current", "confirm"):
+        shutil.rmtree(out / sub, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+    ensure_asv_machine()
+    scratch = Path(tempfile.mkdtemp(prefix="agentmemory-continuous-"))
+    try:
+        session = _AsvSession(project, config, scratch, say)
+        infos = session.infos()
+        regexes = selection_regexes(categories, benches, infos)
+        say(f"continuous: baseline {commits['baseline'][:8]} ({base}) against current {commits['current'][:8]} "
+            f"({head}); profile {config.profile}; results in {out}")
+        results, output = session.run("measure", [commits["baseline"], commits["current"]], regexes)
+        errors = parse_asv_errors(output, [i["name"] for i in infos])
+        failed = _export(results, commits, infos, out, errors, config)
+        for path in _result_files(results).values():
+            try:
+                merge_into_store(path, results, project.results_dir)
+            except (OSError, ValueError) as exc:
+                say(f"warning: could not merge results into {project.results_dir}: {exc}")
+        try:
+            comparison = compare_dirs(str(out / "current"), str(out / "baseline"), threshold, alpha)
+        except CompareError as exc:
+            raise ContinuousError(str(exc)) from None
+        if confirm:
+            _confirm(comparison, session, commits, infos, out, threshold, alpha)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    for role, problems in failed.items():
+        for problem in problems:
+            say(f"FAILED on {role}: {problem}")
+    code = report(comparison, str(out), str(out / "verdict.json"), base=commits["baseline"],
+                  head=commits["current"], base_ref=base, head_ref=head, profile=config.profile,
+                  confirmation=confirm, failed=failed, wall_seconds=round(time.monotonic() - started, 1))
+    say(f"continuous: {time.monotonic() - started:.0f} s; verdict in {out / 'verdict.json'}")
+    if code == EXIT_OK and failed.get("current"):
+        print(f"error: {len(failed['current'])} benchmark(s) failed on {head}", file=sys.stderr)
+        return EXIT_ERROR
+    return code if code in (EXIT_OK, EXIT_REGRESSION) else EXIT_ERROR
