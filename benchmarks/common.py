@@ -9,9 +9,10 @@
   ``AGENTMEMORY_BENCH_REDIS_URL`` and the backend exists, else ``NotImplementedError`` so asv skips the
   combination) and whose teardown closes every system and removes every temporary file and Redis key
   it made;
-* the metric convention (``items_per_call``, ``ops_per_call``, ``track_<metric>_<unit>``) and
-  :func:`metric_catalog`, which lists every benchmark with what it yields (see benchmarks/README.md).
-  ``python benchmarks/common.py --catalog`` prints that catalogue as JSON.
+* the metric convention (``items_per_call``, ``ops_per_call``, ``track_<metric>_<unit>``, each
+  track's ``metric_kind``) and :func:`metric_catalog`, which lists every benchmark with what it yields
+  (see benchmarks/README.md). ``python benchmarks/common.py --catalog`` prints that catalogue as JSON;
+* :func:`sampled`, which turns a timing-like track into several samples asv treats like a timing.
 
 Only the public API of ``memory`` is used, the way a user calls it.
 """
@@ -31,7 +32,7 @@ import sys
 import tempfile
 import timeit
 import uuid
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from memory import MemoryConfig
 from memory.benchmarking.config import BenchmarkConfig
@@ -62,6 +63,12 @@ BASE_TIME = 1_700_000_000.0  # fixed epoch for generated timestamps (seeded, rep
 
 #: A cleanup interval no benchmark reaches, so transitions happen only when a benchmark forces them.
 NO_AUTO_CLEANUP = 1 << 30
+
+#: What a benchmark's value is (its ``metric_kind``): "timing" -- varies run to run, judged on its
+#: samples; "deterministic" -- the same in every run and process, any change is real; "resource" --
+#: bytes of memory (``peakmem_*``).  time_* are timing and peakmem_* resource by type; every track_
+#: declares its kind (:func:`sampled`, ``@metrics(..., kind=...)``, or its class's attribute).
+METRIC_KINDS = ("timing", "deterministic", "resource")
 
 
 def sorted_unique(values: Iterable[Any]) -> List[Any]:
@@ -147,7 +154,8 @@ class SystemBenchmark(Benchmark):
 
 class CachedBenchmark(Benchmark):
     """Quality tracks measured once per run: ``setup_cache`` measures every parameter combination
-    (in fresh systems it closes itself) and each ``track_*`` looks its value up.
+    (in fresh systems it closes itself) and each ``track_*`` looks its value up.  The values are
+    deterministic: seeded data, step-based (not clock-based) retention, no thread timing.
 
     Subclasses implement ``measure(*params) -> {metric: value}`` (or ``measure_all()`` to share work
     across combinations, e.g. one trained autoencoder) and must define their own one-line
@@ -155,6 +163,8 @@ class CachedBenchmark(Benchmark):
     inherited setup_cache would be shared between classes.  A combination whose measure raises
     NotImplementedError is skipped by asv.
     """
+
+    metric_kind = "deterministic"
 
     def compute_cache(self) -> Dict[Tuple[Any, ...], Any]:
         return self.measure_all()
@@ -190,7 +200,7 @@ class CachedBenchmark(Benchmark):
 @contextlib.contextmanager
 def fresh_system(backend: str = "memory", **options: Any):
     """``with fresh_system(...) as system:`` -- a system released (closed, files and keys removed)
-    on exit; for setup_cache code, which has no teardown."""
+    on exit; for setup_cache code, which has no teardown, and for a system per sample."""
     handle = open_system(backend, **options)
     try:
         yield handle.system
@@ -541,10 +551,6 @@ def leaves(value: Any, prefix: str = "") -> Iterable[Tuple[str, Any]]:
         yield prefix, value
 
 
-def collect_garbage() -> None:
-    gc.collect()
-
-
 # ---------------------------------------------------------------------------------------------
 # metric catalogue (machine-readable form of benchmarks/README.md)
 # ---------------------------------------------------------------------------------------------
@@ -553,8 +559,8 @@ MODULES = ("storage", "compression", "memory_transition", "retrieval", "scalabil
 
 
 def metric_catalog() -> Dict[str, Dict[str, Any]]:
-    """Every benchmark of the suite: ``{asv name: {type, unit, params, param_names, items_per_call,
-    ops_per_call, seed_metrics, doc, skip_params}}``.
+    """Every benchmark of the suite: ``{asv name: {type, unit, metric_kind, params, param_names,
+    items_per_call, ops_per_call, seed_metrics, doc, skip_params}}``.
 
     ``seed_metrics`` name what the adapter derives from the benchmark's value (see README):
     a ``time_*`` value is seconds per call; throughput_ops_per_second = items_per_call / value,
@@ -580,7 +586,7 @@ def metric_catalog() -> Dict[str, Dict[str, Any]]:
                 method = getattr(cls, attr)
                 unit = getattr(method, "unit", {"time": "seconds", "peakmem": "bytes"}.get(kind, "unit"))
                 catalog[f"{module_name}.{cls_name}.{attr}"] = {
-                    "type": kind, "unit": unit,
+                    "type": kind, "unit": unit, "metric_kind": metric_kind_of(cls, attr),
                     "params": [list(p) for p in getattr(cls, "params", [])] if getattr(cls, "params", None) else [],
                     "param_names": list(getattr(cls, "param_names", [])),
                     "items_per_call": _jsonable(getattr(method, "items_per_call", getattr(cls, "items_per_call", 1))),
@@ -591,6 +597,13 @@ def metric_catalog() -> Dict[str, Dict[str, Any]]:
                     "skip_params": [list(combo) for combo in getattr(method, "skip_params", ())],
                 }
     return catalog
+
+
+def metric_kind_of(cls: type, attr: str) -> Optional[str]:
+    """The ``metric_kind`` of benchmark `attr` of `cls`: the method's, else the class's, else by type
+    (time_* "timing", peakmem_* "resource"); None for a track_ that declares none."""
+    declared = getattr(getattr(cls, attr), "metric_kind", None) or getattr(cls, "metric_kind", None)
+    return declared or {"time": "timing", "peakmem": "resource"}.get(attr.split("_", 1)[0])
 
 
 def _jsonable(value: Any) -> Any:
@@ -612,17 +625,51 @@ def count_for(spec: Any, param_names: Sequence[str], params: Sequence[Any]) -> f
     return float(spec)
 
 
-def metrics(*names: str, items_per_call: Any = None, ops_per_call: Any = None):
+def metrics(*names: str, items_per_call: Any = None, ops_per_call: Any = None, kind: Optional[str] = None):
     """Decorator: the seed metric names a benchmark method yields (recorded in the catalogue), and
-    optionally per-method ``items_per_call``/``ops_per_call`` overriding the class's."""
+    optionally per-method ``items_per_call``/``ops_per_call`` overriding the class's and its
+    ``metric_kind`` (one of METRIC_KINDS; e.g. ``kind="deterministic"`` for a count or fraction)."""
+    if kind is not None and kind not in METRIC_KINDS:
+        raise ValueError(f"metric kind must be one of {METRIC_KINDS}; got {kind!r}")
+
     def mark(func):
         func.seed_metrics = names
         if items_per_call is not None:
             func.items_per_call = items_per_call
         if ops_per_call is not None:
             func.ops_per_call = ops_per_call
+        if kind is not None:
+            if getattr(func, "metric_kind", kind) != kind:
+                raise ValueError(f"{func.__name__} is already a {func.metric_kind} metric, not {kind}")
+            func.metric_kind = kind
         return func
     return mark
+
+
+def samples_per_track() -> int:
+    """Samples a :func:`sampled` track takes in one benchmark process (the profile's ``track_samples``)."""
+    return max(1, int(TIMING.get("track_samples", 5)))
+
+
+def sampled(func: Callable[..., float]) -> Callable[..., Dict[str, Any]]:
+    """Decorator for a timing-like ``track_*``: the body measures ONE sample (a float) and is called
+    :func:`samples_per_track` times; asv gets ``{"samples": [...], "number": 1}``, which it treats like a
+    timing (median as the value, quartiles and confidence interval; samples appended across rounds)."""
+    if getattr(func, "metric_kind", "timing") != "timing":
+        raise ValueError(f"{func.__name__} is declared {func.metric_kind}; a sampled track is a timing")
+
+    @functools.wraps(func)
+    def sample_track(self, *params):
+        samples = []
+        for _ in range(samples_per_track()):
+            value = float(func(self, *params))
+            if not math.isfinite(value):
+                raise ValueError(f"{func.__name__}{params}: non-finite sample {value!r}")
+            samples.append(value)
+        return {"samples": samples, "number": 1}
+
+    sample_track.metric_kind = "timing"
+    return sample_track
 
 
 def in_asv_forkserver() -> bool:

@@ -8,10 +8,16 @@ memory system, so the per-step overhead of memory is the difference.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import math
 import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any, Callable, Iterator, List, Sequence
 
-from .common import CONFIG, NO_AUTO_CLEANUP, SystemBenchmark, metrics, sorted_unique, test_states
+from .common import (CONFIG, NO_AUTO_CLEANUP, SystemBenchmark, fresh_system, metrics, sampled, sorted_unique,
+                     test_states)
 
 AGENT = "benchmark_agent"
 OPS = int(CONFIG.integration.operations_per_test)
@@ -20,7 +26,9 @@ PRELOAD = 1000
 OPERATIONS = ["store", "read", "search"]
 MESA_AGENTS = 10
 MESA_STEPS = max(5, OPS // MESA_AGENTS)
-BEST_OF = 5
+#: Each side of an overhead pair runs at least this long: a side whose one call is shorter makes
+#: several calls (the count is set once, in prepare).
+PAIR_SECONDS = 0.02
 
 
 def _roomy(n: int) -> dict:
@@ -28,30 +36,46 @@ def _roomy(n: int) -> dict:
     return {"stm_limit": room, "im_limit": room, "cleanup_interval": NO_AUTO_CLEANUP}
 
 
-def _best_time(func, repeats: int = BEST_OF) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        func()
-        best = min(best, time.perf_counter() - t0)
-    return best
+# ---- overhead percent: one sample = one interleaved pair ------------------------------------
 
-
-def _paired_overhead(reference, candidate, repeats: int = BEST_OF) -> float:
-    """100 * (best candidate time - best reference time) / best reference time, the two run
-    alternately (after one warm-up each) so a burst of load on the machine hits both."""
-    reference()
-    candidate()
-    ref = cand = float("inf")
+def _seconds_per_call(calls: Sequence[Callable[[], Any]]) -> float:
+    """Wall seconds per call of running the zero-argument callables `calls` back to back."""
     clock = time.perf_counter
-    for _ in range(repeats):
-        t0 = clock()
-        reference()
-        ref = min(ref, clock() - t0)
-        t0 = clock()
-        candidate()
-        cand = min(cand, clock() - t0)
+    t0 = clock()
+    for call in calls:
+        call()
+    return (clock() - t0) / len(calls)
+
+
+def _calls_lasting(seconds_of_one: Callable[[], float]) -> int:
+    """How many calls make a side last PAIR_SECONDS (at least 1), from ``seconds_of_one()``, the time
+    of one call, measured twice: a warm-up, then the estimate."""
+    seconds_of_one()
+    return max(1, min(10_000, math.ceil(PAIR_SECONDS / max(seconds_of_one(), 1e-9))))
+
+
+def _repeated(call: Callable[[], Any]) -> List[Callable[[], Any]]:
+    """One side of a pair whose every call does the same work (`call` warmed up): `call` as many
+    times as last PAIR_SECONDS."""
+    return [call] * _calls_lasting(lambda: _seconds_per_call([call]))
+
+
+def _overhead_pair(reference: Sequence[Callable[[], Any]], candidate: Sequence[Callable[[], Any]],
+                   reference_first: bool) -> float:
+    """One overhead sample: the two sides run back to back (reference first or second), so drift on
+    the machine hits both; 100 * (candidate - reference) / reference, in time per call."""
+    if reference_first:
+        ref = _seconds_per_call(reference)
+        cand = _seconds_per_call(candidate)
+    else:
+        cand = _seconds_per_call(candidate)
+        ref = _seconds_per_call(reference)
     return 100.0 * (cand - ref) / ref
+
+
+def _turns() -> Iterator[bool]:
+    """Whether the reference goes first, for successive pairs: so neither side always runs warmer."""
+    return itertools.cycle((True, False))
 
 
 # ---- API overhead ---------------------------------------------------------------------------
@@ -100,18 +124,23 @@ class ApiOverhead(_ApiBase):
 
 
 class ApiOverheadPercent(_ApiBase):
-    """MemoryAPI's overhead over direct calls, in percent (best of 3 each)."""
+    """MemoryAPI's overhead over direct calls, in percent."""
 
     params = [OPERATIONS]
     param_names = ["operation"]
 
     def prepare(self, operation):
         self._build()
+        self.direct = _repeated(lambda: self._ops(self.system, operation))
+        self.through_api = _repeated(lambda: self._ops(self.api, operation))
+        self.turns = _turns()
 
     @metrics("overhead_percent")
+    @sampled
     def track_overhead_percent(self, operation):
-        """100 * (api time - direct time) / direct time (best of 5, run alternately)."""
-        return _paired_overhead(lambda: self._ops(self.system, operation), lambda: self._ops(self.api, operation))
+        """100 * (api time - direct time) / direct time; one sample = one pair, OPS operations
+        directly and through MemoryAPI back to back (order alternating between samples)."""
+        return _overhead_pair(self.direct, self.through_api, next(self.turns))
 
     track_overhead_percent.unit = "percent"
 
@@ -221,6 +250,16 @@ class HookOverheadPercent(SystemBenchmark):
 
     def prepare(self, reference):
         self.observations = list(test_states(OPS, 1, seed=31))
+        baseline, hooked = self._agent(reference), self._agent("hooks")
+        self.reference = _repeated(lambda: self._loop(baseline))
+        self.hooked = _repeated(lambda: self._loop(hooked))
+        self.turns = _turns()
+
+    def _agent(self, kind):
+        if kind == "none":
+            return PlainAgent(AGENT)
+        system = self.new_system("memory", ltm="memory", **_roomy(4 * OPS))
+        return ManualAgent(AGENT, system) if kind == "manual" else _hooked_class()(AGENT, system)
 
     def _loop(self, agent):
         for observation in self.observations:
@@ -228,17 +267,12 @@ class HookOverheadPercent(SystemBenchmark):
             agent.act(observation)
 
     @metrics("overhead_percent")
+    @sampled
     def track_overhead_percent(self, reference):
         """100 * (hooks - reference) / reference; reference "manual" isolates the hook mechanism,
-        "none" (an agent without memory) gives the whole cost of remembering."""
-        def fresh(kind):
-            if kind == "none":
-                return PlainAgent(AGENT)
-            system = self.new_system("memory", ltm="memory", **_roomy(4 * OPS * (BEST_OF + 1)))
-            return ManualAgent(AGENT, system) if kind == "manual" else _hooked_class()(AGENT, system)
-
-        baseline, hooked = fresh(reference), fresh("hooks")
-        return _paired_overhead(lambda: self._loop(baseline), lambda: self._loop(hooked))
+        "none" (an agent without memory) gives the whole cost of remembering.  One sample = one pair,
+        OPS steps of each agent back to back (order alternating between samples)."""
+        return _overhead_pair(self.reference, self.hooked, next(self.turns))
 
     track_overhead_percent.unit = "percent"
 
@@ -282,11 +316,22 @@ class CartPoleRunner:
         self.obs = obs
 
 
-def _cartpole(benchmark: SystemBenchmark, memory: bool, loops: int) -> CartPoleRunner:
-    system = benchmark.new_system("memory", ltm="memory", **_roomy(2 * OPS * loops)) if memory else None
+def _cartpole(benchmark: SystemBenchmark, memory: bool) -> CartPoleRunner:
+    system = benchmark.new_system("memory", ltm="memory", **_roomy(2 * OPS)) if memory else None
     runner = CartPoleRunner(system)
     benchmark.defer(runner.close)
     return runner
+
+
+@contextlib.contextmanager
+def _fresh_cartpole() -> Iterator[CartPoleRunner]:
+    """A CartPole runner with memory on a fresh, empty system, closed and removed on exit."""
+    with fresh_system("memory", ltm="memory", **_roomy(2 * OPS)) as system:
+        runner = CartPoleRunner(system)
+        try:
+            yield runner
+        finally:
+            runner.close()
 
 
 class CartPoleLoop(SystemBenchmark):
@@ -299,7 +344,7 @@ class CartPoleLoop(SystemBenchmark):
     ops_per_call = OPS
 
     def prepare(self, memory):
-        self.runner = _cartpole(self, memory == "on", 1)
+        self.runner = _cartpole(self, memory == "on")
 
     @metrics("per_step_time_seconds")
     def time_steps(self, memory):
@@ -307,17 +352,29 @@ class CartPoleLoop(SystemBenchmark):
         self.runner.run()
 
 
+def _fresh_seconds(fresh: Callable[[], Any], run: Callable[[Any], Any]) -> float:
+    """Seconds of ``run(x)`` on a new ``x`` entered from the context manager ``fresh()``."""
+    with fresh() as x:
+        return _seconds_per_call([lambda: run(x)])
+
+
 class CartPoleOverheadPercent(SystemBenchmark):
     """Per-step overhead of memory in the CartPole loop, in percent."""
 
     def prepare(self):
-        self.off = _cartpole(self, False, BEST_OF + 1)
-        self.on = _cartpole(self, True, BEST_OF + 1)
+        self.off = _repeated(_cartpole(self, False).run)
+        # with memory each run starts from an empty system: the search cost grows with what is stored
+        self.on_runs = _calls_lasting(lambda: _fresh_seconds(_fresh_cartpole, CartPoleRunner.run))
+        self.turns = _turns()
 
     @metrics("overhead_percent")
+    @sampled
     def track_overhead_percent(self):
-        """100 * (time with memory - time without) / time without (best of 5, run alternately)."""
-        return _paired_overhead(self.off.run, self.on.run)
+        """100 * (time with memory - time without) / time without; one sample = one pair, OPS steps
+        without memory and OPS steps with a fresh memory system back to back (order alternating)."""
+        with contextlib.ExitStack() as stack:
+            on = [stack.enter_context(_fresh_cartpole()).run for _ in range(self.on_runs)]
+            return _overhead_pair(self.off, on, next(self.turns))
 
     track_overhead_percent.unit = "percent"
 
@@ -384,27 +441,35 @@ class MesaModelLoop(SystemBenchmark):
             self.model.step()
 
 
+def _mesa_steps(model) -> None:
+    for _ in range(MESA_STEPS):
+        model.step()
+
+
+@contextlib.contextmanager
+def _fresh_mesa() -> Iterator[Any]:
+    """A Mesa model with memory on a fresh, empty system, closed and removed on exit."""
+    with fresh_system("memory", ltm="memory", **_roomy(MESA_STEPS * MESA_AGENTS * 2)) as system:
+        yield _mesa_model(system, MESA_AGENTS)
+
+
 class MesaOverheadPercent(SystemBenchmark):
     """Per-step overhead of memory in the Mesa model, in percent."""
 
     def prepare(self):
-        pass
+        off_model = _mesa_model(None, MESA_AGENTS)
+        self.off = _repeated(lambda: _mesa_steps(off_model))
+        # with memory each run is a fresh model on an empty system: queries cost more as memories grow
+        self.on_runs = _calls_lasting(lambda: _fresh_seconds(_fresh_mesa, _mesa_steps))
+        self.turns = _turns()
 
     @metrics("overhead_percent")
+    @sampled
     def track_overhead_percent(self):
-        """100 * (time with memory - time without) / time without (fresh models, best of 5)."""
-        def run(memory_on):
-            system = self.new_system("memory", ltm="memory", **_roomy(MESA_STEPS * MESA_AGENTS * 2)) if memory_on else None
-            model = _mesa_model(system, MESA_AGENTS)
-            t0 = time.perf_counter()
-            for _ in range(MESA_STEPS):
-                model.step()
-            return time.perf_counter() - t0
-
-        off = on = float("inf")
-        for _ in range(BEST_OF):  # alternately, so a burst of load hits both
-            off = min(off, run(False))
-            on = min(on, run(True))
-        return 100.0 * (on - off) / off
+        """100 * (time with memory - time without) / time without; one sample = one pair, MESA_STEPS
+        steps without memory and MESA_STEPS steps of a fresh model with memory (order alternating)."""
+        with contextlib.ExitStack() as stack:
+            on = [partial(_mesa_steps, stack.enter_context(_fresh_mesa())) for _ in range(self.on_runs)]
+            return _overhead_pair(self.off, on, next(self.turns))
 
     track_overhead_percent.unit = "percent"

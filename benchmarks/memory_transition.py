@@ -168,7 +168,7 @@ class TransitionOverhead(SystemBenchmark):
         """One force_memory_maintenance call."""
         self.system.force_memory_maintenance(AGENT)
 
-    @metrics("transition_completeness")
+    @metrics("transition_completeness", kind="deterministic")
     def track_moved_fraction(self, batch_size, path):
         """Memories the maintenance reported moved along the path, over batch_size (expect 1.0)."""
         report = self.system.force_memory_maintenance(AGENT)

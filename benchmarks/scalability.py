@@ -8,12 +8,13 @@ and processes on the Redis backend (each worker process opens its own system on 
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 from .common import (BACKENDS, CONFIG, NO_AUTO_CLEANUP, SystemBenchmark, make_config, metrics,
-                     require_backend, sorted_unique, test_states)
+                     require_backend, sampled, sorted_unique, test_states)
 
 AGENT_COUNTS = sorted_unique(CONFIG.scalability.agent_counts)
 MEMORY_SIZES = sorted_unique(CONFIG.scalability.memory_sizes)
@@ -23,7 +24,6 @@ STORES, READS, SEARCHES = 10, 5, 3
 OPS_PER_AGENT = STORES + READS + SEARCHES
 SIZE_OPS = 100  # operations per call in memory-size scaling
 CPU_OPS = 1000
-EFFICIENCY_REPEATS = 5
 
 
 def _roomy(n: int) -> dict:
@@ -80,7 +80,8 @@ class AgentCountScaling(SystemBenchmark):
         kind, backend = mode.split("-")
         require_backend(backend)
         self.system = self.new_system(backend, **_roomy(agents * STORES * 50))
-        self.round = 0
+        self.pairs = itertools.count(1)  # the scaling track's pairs (round 0 is time_agent_workload's)
+        self.warmed = False
         if kind == "threads":
             pool = ThreadPoolExecutor(max_workers=workers)
             list(pool.map(lambda _: None, range(workers)))  # start the threads before timing
@@ -107,20 +108,27 @@ class AgentCountScaling(SystemBenchmark):
         """All agents' workloads, dispatched over the workers."""
         self.dispatch(range(agents), 0)
 
+    def _ops_per_second(self, agent_ids, round_index) -> float:
+        t0 = time.perf_counter()
+        ops = self.dispatch(agent_ids, round_index)
+        return ops / (time.perf_counter() - t0)
+
     @metrics("scaling_efficiency")
+    @sampled
     def track_scaling_efficiency(self, agents, workers, mode):
-        """(operations/s with N agents) / (operations/s with one agent), best of 5 each, run
-        alternately: 1.0 = per-operation cost independent of the number of agents; > 1 = speed-up."""
-        clock = time.perf_counter
-        self.dispatch(range(agents), 0)  # warm up every agent and worker
-        one = many = 0.0
-        for r in range(1, 1 + EFFICIENCY_REPEATS):  # alternately; best throughput of each
-            t0 = clock()
-            ops = self.dispatch([0], 2 * r)
-            one = max(one, ops / (clock() - t0))
-            t0 = clock()
-            ops = self.dispatch(range(agents), 2 * r + 1)
-            many = max(many, ops / (clock() - t0))
+        """(operations/s with N agents) / (operations/s with one agent): 1.0 = per-operation cost
+        independent of the number of agents; > 1 = speed-up.  One sample = one pair, one agent and
+        N agents back to back (which goes first alternates between samples)."""
+        if not self.warmed:  # once, before the first sample: warm up every agent and worker
+            self.dispatch(range(agents), 0)
+            self.warmed = True
+        pair = next(self.pairs)  # rounds 2*pair and 2*pair+1: stored steps never repeat
+        if pair % 2:
+            one = self._ops_per_second([0], 2 * pair)
+            many = self._ops_per_second(range(agents), 2 * pair + 1)
+        else:
+            many = self._ops_per_second(range(agents), 2 * pair + 1)
+            one = self._ops_per_second([0], 2 * pair)
         return many / one
 
     track_scaling_efficiency.unit = "ratio"
@@ -170,6 +178,7 @@ class ResourceUse(SystemBenchmark):
     def prepare(self, memory_size, backend):
         self.system = self.new_system(backend, **_roomy(memory_size + CPU_OPS))
         self.states = test_states(memory_size, 1)
+        self.next_round = None  # the CPU track's next round index; None until the volume is stored
 
     @metrics("peak_memory_bytes")
     def peakmem_load_and_search(self, memory_size, backend):
@@ -179,15 +188,21 @@ class ResourceUse(SystemBenchmark):
             self.system.retrieve_similar_states("benchmark_agent", state, k=5)
 
     @metrics("cpu_seconds_per_1000_ops")
+    @sampled
     def track_cpu_seconds_per_1000_ops(self, memory_size, backend):
         """Process CPU time (this process only, not the Redis server) of 1 000 operations in the seed
-        workload's mix (10 stores : 5 reads : 3 searches) on top of memory_size memories."""
-        self.system.store_agent_states("benchmark_agent", self.states, list(range(memory_size)))
+        workload's mix (10 stores : 5 reads : 3 searches) on top of memory_size memories.  One sample
+        = one CPU-time measurement of the mix (the memory_size states are stored once, before the first)."""
+        if self.next_round is None:  # before the first sample only: the volume, and a warm-up round
+            self.system.store_agent_states("benchmark_agent", self.states, list(range(memory_size)))
+            agent_workload(self.system, 0, memory_size)
+            self.next_round = memory_size + 1
         rounds = CPU_OPS // OPS_PER_AGENT + 1
+        first, self.next_round = self.next_round, self.next_round + rounds  # steps never repeat
         t0 = time.process_time()
         done = 0
-        for r in range(rounds):
-            done += agent_workload(self.system, r % 8, r + memory_size)
+        for i in range(rounds):
+            done += agent_workload(self.system, i % 8, first + i)
         return (time.process_time() - t0) * 1000.0 / done
 
     track_cpu_seconds_per_1000_ops.unit = "seconds"

@@ -8,8 +8,11 @@ under it), with a private HOME (asv's machine file) and TMPDIR, so the repo's .a
 from __future__ import annotations
 
 import http.server
+import json
+import math
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import threading
@@ -18,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from asv_helpers import (REPO, asv_env, catalog, expected_combos, fetch_vendor, finite, git, load_results,
-                         localize_site, machine, make_project, redis_backend_usable, redis_keys, result_files,
-                         run_asv, suite_tempfiles, temp_listing)
+from asv_helpers import (MACHINE, REPO, asv_env, catalog, expected_combos, fetch_vendor, finite, git,
+                         load_results, localize_site, machine, make_project, redis_backend_usable, redis_keys,
+                         result_files, run_asv, suite_tempfiles, temp_listing)
 
 pytestmark = [pytest.mark.asv]
 
@@ -61,6 +64,163 @@ def test_catalog_names_every_benchmark(suite_catalog):
         assert entry["seed_metrics"], f"{name} names no seed metric"
         if kind == "track":
             assert entry["unit"] and entry["unit"] != "unit", f"{name} has no unit"
+
+
+#: Every timing-like track: sampled (several samples per process, judged like a timing).
+SAMPLED_TRACKS = {
+    "storage.ReadLatencyP95.track_p95_latency_ms",
+    "retrieval.SimilaritySearchP95.track_p95_latency_ms",
+    "scalability.AgentCountScaling.track_scaling_efficiency",
+    "scalability.ResourceUse.track_cpu_seconds_per_1000_ops",
+    "integration.ApiOverheadPercent.track_overhead_percent",
+    "integration.HookOverheadPercent.track_overhead_percent",
+    "integration.CartPoleOverheadPercent.track_overhead_percent",
+    "integration.MesaOverheadPercent.track_overhead_percent",
+}
+
+
+def _suite_method(name):
+    """(class, method) of the asv benchmark `name` (``module.Class.method``), imported in this process."""
+    import importlib
+
+    module, cls_name, attr = name.split(".")
+    cls = getattr(importlib.import_module(f"benchmarks.{module}"), cls_name)
+    return cls, getattr(cls, attr)
+
+
+def test_catalog_declares_metric_kinds(suite_catalog):
+    """time_* are timing and peakmem_* resource; every track_ declares a kind: timing exactly for the
+    sampled tracks (made by common.sampled), deterministic for the rest and for every CachedBenchmark."""
+    from benchmarks.common import CachedBenchmark, sampled
+
+    sampled_code = sampled(lambda self: 0.0).__code__  # the wrapper every sampled track shares
+    tracks = {name: entry for name, entry in suite_catalog.items() if entry["type"] == "track"}
+    assert SAMPLED_TRACKS <= set(tracks)
+    for name, entry in suite_catalog.items():
+        if entry["type"] != "track":
+            assert entry["metric_kind"] == {"time": "timing", "peakmem": "resource"}[entry["type"]], name
+            continue
+        cls, method = _suite_method(name)
+        is_sampled = getattr(method, "__code__", None) is sampled_code
+        assert entry["metric_kind"] == ("timing" if name in SAMPLED_TRACKS else "deterministic"), name
+        assert is_sampled == (name in SAMPLED_TRACKS), f"{name}: sampled={is_sampled}"
+        if issubclass(cls, CachedBenchmark):
+            assert entry["metric_kind"] == "deterministic", name
+
+
+def test_sampled_decorator_contract():
+    """sampled: samples_per_track() calls of the body, asv's timing-result dict, the method's name, doc
+    and attributes kept (also those set after decoration), and a non-finite sample raises."""
+    from benchmarks.common import metrics, sampled, samples_per_track
+
+    class Probe:
+        def __init__(self, values):
+            self.values = iter(values)
+
+        @metrics("p95_latency_ms")
+        @sampled
+        def track_probe_ms(self, size):
+            """One sample of a probe."""
+            return next(self.values) * size
+
+        track_probe_ms.unit = "ms"
+
+    n = samples_per_track()
+    out = Probe([float(i + 1) for i in range(n)]).track_probe_ms(2)
+    assert out == {"samples": [2.0 * (i + 1) for i in range(n)], "number": 1}
+    method = Probe.track_probe_ms
+    assert (method.__name__, method.__doc__) == ("track_probe_ms", "One sample of a probe.")
+    assert (method.unit, method.seed_metrics, method.metric_kind) == ("ms", ("p95_latency_ms",), "timing")
+    with pytest.raises(ValueError, match="non-finite"):
+        Probe([math.nan] * n).track_probe_ms(1)
+    with pytest.raises(ValueError):
+        metrics("x", kind="deterministic")(sampled(lambda self: 0.0))
+
+
+@pytest.mark.slow
+def test_sampled_track_records_samples(tmp_path):
+    """A real asv run with two rounds stores a sampled track like a timing: its samples (at least one
+    per round) in the result file, the stored value their median, with quartiles and a CI."""
+    from asv.results import Results
+
+    proj = make_project(tmp_path)
+    env = asv_env(tmp_path)
+    machine(proj, env)
+    name = "integration.ApiOverheadPercent.track_overhead_percent"
+    run_asv(proj, env, "run", "--python=same", "--record-samples", "-a", "rounds=2", "--set-commit-hash",
+            "HEAD", "--show-stderr", "--bench", r"^integration\.ApiOverheadPercent\.", timeout=600)
+    (path,) = result_files(proj)
+    res = Results.load(str(path), MACHINE)
+    params = res.get_result_params(name)
+    values = res.get_result_value(name, params)
+    samples = res.get_result_samples(name, params)
+    stats = res.get_result_stats(name, params)
+    assert len(values) == len(samples) == len(params[0]) == 3, (values, samples)
+    for value, combo_samples, combo_stats in zip(values, samples, stats):
+        assert combo_samples is not None and len(combo_samples) >= 2, combo_samples
+        assert all(finite(x) for x in combo_samples), combo_samples
+        assert value == pytest.approx(statistics.median(combo_samples), rel=1e-12, abs=1e-12)
+        assert combo_stats["repeat"] == len(combo_samples)
+        assert combo_stats["q_25"] <= value <= combo_stats["q_75"]
+
+
+# Measures every deterministic metric of the suite in this process and prints them as JSON: each
+# CachedBenchmark's setup_cache values, and each deterministic track_ of a SystemBenchmark.
+_DETERMINISTIC_VALUES = r"""
+import importlib, inspect, itertools, json, sys
+sys.path.insert(0, sys.argv[1])
+from benchmarks.common import MODULES, Benchmark, CachedBenchmark, metric_kind_of
+out = {}
+for module_name in MODULES:
+    module = importlib.import_module(f"benchmarks.{module_name}")
+    for cls_name, cls in inspect.getmembers(module, inspect.isclass):
+        if cls.__module__ != module.__name__ or not issubclass(cls, Benchmark):
+            continue
+        if issubclass(cls, CachedBenchmark):
+            cache = cls().compute_cache()
+            out[f"{module_name}.{cls_name}"] = {repr(k): v for k, v in cache.items()}
+            continue
+        for attr in sorted(dir(cls)):
+            if not attr.startswith("track_") or metric_kind_of(cls, attr) != "deterministic":
+                continue
+            params = getattr(cls, "params", None) or []
+            params = params if not params or isinstance(params[0], list) else [params]
+            for combo in itertools.product(*params):
+                bench = cls()
+                bench.setup(*combo)
+                try:
+                    out[f"{module_name}.{cls_name}.{attr}{combo!r}"] = getattr(bench, attr)(*combo)
+                finally:
+                    bench.teardown(*combo)
+print(json.dumps(out, sort_keys=True))
+"""
+
+
+def test_deterministic_metrics_repeat_across_processes(tmp_path):
+    """Every deterministic metric (quick profile) is exactly the same in two processes with different
+    PYTHONHASHSEED: no clock, hash order, thread timing or unseeded randomness reaches them."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTMEMORY_BENCH_")}
+    env.update(AGENTMEMORY_BENCH_PROFILE="quick", TMPDIR=str(tmp_path))
+    runs = []
+    for seed in ("1", "2"):
+        proc = subprocess.run([sys.executable, "-c", _DETERMINISTIC_VALUES, str(REPO)], capture_output=True,
+                              text=True, timeout=120, env=dict(env, PYTHONHASHSEED=seed), check=True)
+        runs.append(proc.stdout)
+    first = json.loads(runs[0])
+    measures = {name.split("(")[0] for name in first}  # CachedBenchmark classes, deterministic tracks
+    assert {"compression.EmbeddingQuality", "retrieval.SearchRecall", "memory_transition.ImportanceRetention",
+            "memory_transition.TransitionOverhead.track_moved_fraction"} <= measures, sorted(measures)
+    measured = [v for entry in first.values()
+                for v in (entry.values() if isinstance(entry, dict) else [entry])]
+    assert measured and not any(isinstance(v, str) for v in measured), "a deterministic metric was skipped"
+    assert runs[0] == runs[1], _first_difference(first, json.loads(runs[1]))
+
+
+def _first_difference(a, b):
+    for key in sorted(set(a) | set(b)):
+        if a.get(key) != b.get(key):
+            return f"{key}: {a.get(key)!r} != {b.get(key)!r}"
+    return "outputs differ only in formatting"
 
 
 def _skippable(combo, redis_ok, entry=None):

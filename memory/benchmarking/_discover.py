@@ -15,7 +15,7 @@ from typing import Any, Dict, List
 
 # Attributes the adapter understands, read from the method first, then its class, then its module.
 NAMING_ATTRS = ("benchmark_name", "items_per_call", "ops_per_call", "metric_names", "param_keys",
-                "higher_is_better", "seed_metrics")
+                "higher_is_better", "seed_metrics", "metric_kind")
 
 
 def _jsonable(value: Any) -> bool:
@@ -61,7 +61,7 @@ def discover(benchmark_dir: str) -> List[Dict[str, Any]]:
                     if not callable(value) and _jsonable(value):
                         info[attr] = value
                         break
-        code = getattr(getattr(func, "__func__", func), "__code__", None)
+        code = getattr(inspect.unwrap(getattr(func, "__func__", func)), "__code__", None)
         info["lineno"] = code.co_firstlineno if code is not None else 0
         out.append(info)
     return out

@@ -137,6 +137,11 @@ def is_smoke(doc: Dict[str, Any]) -> bool:
     return (doc.get("metadata") or {}).get("profile") == SMOKE_PROFILE
 
 
+def is_percent(metric: str, unit: Optional[str] = None) -> bool:
+    """True for a metric in percent (``overhead_percent``): compared in percentage points."""
+    return metric.endswith("_percent") or (unit or "").strip().lower() in ("percent", "%")
+
+
 def compare_documents(cur_doc: Dict[str, Any], base_doc: Dict[str, Any], threshold: float,
                       alpha: float = verdict.DEFAULT_ALPHA) -> List[MetricChange]:
     """One MetricChange per measurement the two documents of one benchmark share."""
@@ -144,6 +149,7 @@ def compare_documents(cur_doc: Dict[str, Any], base_doc: Dict[str, Any], thresho
     kinds = dict(_meta_map(base_doc, "metric_kinds"), **_meta_map(cur_doc, "metric_kinds"))
     derived = dict(_meta_map(base_doc, "derived_metrics"), **_meta_map(cur_doc, "derived_metrics"))
     sources = _meta_map(cur_doc, "metric_sources")
+    units = _meta_map(cur_doc, "units")
     smoke = is_smoke(cur_doc) or is_smoke(base_doc)
     base_values = {(canonical_path(base_doc, p), m): (p, v) for p, m, v in metric_rows(base_doc)}
     cur_rows = metric_rows(cur_doc)
@@ -172,7 +178,7 @@ def compare_documents(cur_doc: Dict[str, Any], base_doc: Dict[str, Any], thresho
                                      reason="quick profile: a smoke run, one sample")
         else:
             judged = verdict.judge(kind, old, value, direction, threshold, base_stats.get("samples"),
-                                   cur_stats.get("samples"), alpha)
+                                   cur_stats.get("samples"), alpha, percent=is_percent(metric, units.get(metric)))
         out.append(MetricChange(category, benchmark, path, metric, old, value, direction, judged.change,
                                 judged.status, kind, judged.p_value, judged.interval, judged.n_baseline,
                                 judged.n_current, judged.reason, twins.get((path, metric), []),

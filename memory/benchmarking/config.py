@@ -118,19 +118,21 @@ _PROFILE_GRIDS: Dict[str, Dict[str, Dict[str, Any]]] = {
 }
 
 # asv timing attributes per profile (names are asv's benchmark attributes), plus ``track_samples``:
-# how many samples a sampled timing track (``benchmarks.common.sampled``) takes per process.
+# how many samples a sampled timing track (``benchmarks.common.sampled``) takes in its process (asv
+# runs tracks in one round only, so this alone must reach MIN_SAMPLES in the default profile).
 # repeat may be an int or asv's (min_repeat, max_repeat, max_time_seconds) tuple.
 _PROFILE_TIMING: Dict[str, Dict[str, Any]] = {
     # quick: one sample, for smoke runs; compare reports its timings as "not enough data"
     "quick": {"repeat": 1, "number": 1, "warmup_time": 0.0, "rounds": 1, "sample_time": 0.01,
               "timeout": 120.0, "track_samples": 1},
     # default: two rounds (two processes per benchmark, interleaved across commits by `continuous`)
-    # of 3 to 6 samples within 0.5 s each, so every timing carries at least 6 samples from two
-    # processes: enough for a rank test to say "different" at p < 0.01
-    "default": {"repeat": (3, 6, 0.5), "number": 1, "warmup_time": 0.0, "rounds": 2, "sample_time": 0.05,
-                "timeout": 300.0, "track_samples": 3},
+    # of 3 to 6 samples within 0.2 s each, so every timing carries at least 6 samples from two
+    # processes (enough for a rank test to say "different" at p < 0.01) and a short benchmark costs
+    # about 0.4 s per commit
+    "default": {"repeat": (3, 6, 0.2), "number": 1, "warmup_time": 0.0, "rounds": 2, "sample_time": 0.05,
+                "timeout": 300.0, "track_samples": 6},
     "full": {"repeat": (5, 20, 30.0), "number": 0, "warmup_time": 0.5, "rounds": 4, "sample_time": 0.1,
-             "timeout": 1200.0, "track_samples": 5},
+             "timeout": 1200.0, "track_samples": 10},
 }
 
 #: Samples a timing needs on each side before compare may call it a regression (see verdict.py).

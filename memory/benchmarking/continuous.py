@@ -30,6 +30,7 @@ from . import asv_adapter
 from .asvrun import STATUS_LINE, ensure_asv_machine, merge_into_store, parse_asv_errors
 from .compare import EXIT_ERROR, EXIT_OK, EXIT_REGRESSION, CompareError, Comparison, MetricChange, compare_dirs, report
 from .config import CONFIG_ENV, PROFILE_ENV, BenchmarkConfig
+from .documents import find_documents, stability_lines, unstable_timings
 from .verdict import DEFAULT_ALPHA
 
 RUN_TIMEOUT_SECONDS = 3 * 3600
@@ -261,6 +262,8 @@ def run_continuous(base: str, head: str, config: BenchmarkConfig, categories: Op
             _confirm(comparison, session, commits, infos, out, threshold, alpha)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    for line in stability_lines(unstable_timings([doc for _, doc in find_documents(out / "current")])):
+        say(line)
     for role, problems in failed.items():
         for problem in problems:
             say(f"FAILED on {role}: {problem}")

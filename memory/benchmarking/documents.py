@@ -134,3 +134,29 @@ def _quantile(ordered: List[float], q: float) -> float:
     low = int(position)
     high = min(low + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def unstable_timings(documents: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """The ``metadata.unstable`` entries of `documents` (timings whose samples spread by more than
+    ``verdict.UNSTABLE_SPREAD`` of their median), each with its "category/benchmark", worst first."""
+    found: List[Dict[str, Any]] = []
+    for doc in documents:
+        entries = (doc.get("metadata") or {}).get("unstable") or []
+        found += [dict(e, benchmark=f"{doc.get('category')}/{doc.get('benchmark')}") for e in entries
+                  if isinstance(e, dict) and naming.is_finite(e.get("spread"))]
+    return sorted(found, key=lambda e: -float(e["spread"]))
+
+
+def stability_lines(unstable: List[Dict[str, Any]], most: int = 10) -> List[str]:
+    """The stability report: a heading line and the `most` worst unstable timings."""
+    if not unstable:
+        return []
+    from .verdict import UNSTABLE_SPREAD
+
+    lines = [f"{len(unstable)} timing(s) unstable on this machine (samples spread over {UNSTABLE_SPREAD:.0%} "
+             "of their median; fix or quarantine them):"]
+    lines += [f"  UNSTABLE {e.get('asv_name')} {e.get('params') or ''}: spread {float(e['spread']):.0%} "
+              f"over {e.get('n', '?')} samples" for e in unstable[:most]]
+    if len(unstable) > most:
+        lines.append(f"  (+{len(unstable) - most} more: metadata.unstable of each result file)")
+    return lines

@@ -30,6 +30,7 @@ from . import asv_adapter
 from .asvrun import (ERROR_LINE, STATUS_LINE, ensure_asv_machine, git_head, merge_into_store,
                      parse_asv_errors, resolve_asv_name, scratch_repo)
 from .config import CATEGORIES, CONFIG_ENV, PROFILE_ENV, BenchmarkConfig
+from .documents import ResultsError, read_document, stability_lines, unstable_timings
 from .results import BenchmarkResults
 
 RUN_TIMEOUT_SECONDS = 3 * 3600
@@ -404,8 +405,22 @@ class BenchmarkRunner:
         """{"category/benchmark": error} of the completed benchmarks that failed."""
         return {k: v["error"] for k, v in self.completed_benchmarks.items() if v.get("error")}
 
+    def unstable(self) -> List[Dict[str, Any]]:
+        """Timings of the completed benchmarks whose samples spread by more than
+        ``verdict.UNSTABLE_SPREAD`` of their median (``metadata.unstable`` of each result), worst first."""
+        documents = []
+        for outcome in self.completed_benchmarks.values():
+            if outcome.get("path"):
+                try:
+                    documents.append(read_document(outcome["path"]))
+                except ResultsError:
+                    continue
+        return unstable_timings(documents)
+
     def summary(self) -> str:
-        """A few lines: how many ran, failed, and each failure with its error."""
+        """A few lines: how many ran, failed, and each failure with its error; then the timings that
+        are unstable on this machine (the ten worst)."""
         lines = [f"{len(self.completed_benchmarks)} benchmark(s) run, {len(self.failures)} failed"]
         lines += [f"  FAILED {key}: {error}" for key, error in sorted(self.failures.items())]
+        lines += stability_lines(self.unstable())
         return "\n".join(lines)

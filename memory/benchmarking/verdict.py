@@ -11,6 +11,7 @@ Each metric has a kind (see :func:`memory.benchmarking.naming.metric_kind`):
   reproducible, so any change beyond a relative ``1e-9`` is a verdict, whatever the threshold.
 - ``resource`` (peak memory, one sample per run) is judged on the threshold alone.
 
+Overheads in percent are compared by their difference in percentage points (see :func:`judge`).
 Intervals shown with a verdict are bootstrap intervals of the ratio of medians (current/baseline),
 seeded so the same samples always give the same interval; they are never negative.
 """
@@ -164,10 +165,14 @@ def _by_threshold(change: float, direction: int, threshold: float) -> str:
 def judge(kind: str, baseline: float, current: float, direction: int, threshold: float,
           baseline_samples: Optional[Sequence[float]] = None,
           current_samples: Optional[Sequence[float]] = None, alpha: float = DEFAULT_ALPHA,
-          min_samples: int = MIN_SAMPLES) -> Verdict:
+          min_samples: int = MIN_SAMPLES, percent: bool = False) -> Verdict:
     """The verdict on one metric (see the module docstring); `direction` is +1 when higher is better,
-    -1 when lower is better."""
-    change = relative_change(baseline, current)
+    -1 when lower is better. A `percent` metric (an overhead in percent, often near 0 or negative)
+    changes by its difference in percentage points / 100, so a 0.1 threshold means 10 points."""
+    def delta(old: float, new: float) -> float:
+        return (new - old) / 100.0 if percent else relative_change(old, new)
+
+    change = delta(baseline, current)
     if kind == "deterministic":
         if abs(change) <= EXACT_TOLERANCE or (baseline == 0 and abs(current) <= 1e-12):
             return Verdict("unchanged", change, reason="exact")
@@ -179,9 +184,9 @@ def judge(kind: str, baseline: float, current: float, direction: int, threshold:
     if len(base) < min_samples or len(cur) < min_samples:
         return Verdict("not enough data", change, n_baseline=len(base), n_current=len(cur),
                        reason=f"needs {min_samples} samples on each side")
-    change = relative_change(float(np.median(base)), float(np.median(cur)))
+    change = delta(float(np.median(base)), float(np.median(cur)))
     _, p = mann_whitney_u(base, cur)
-    interval = ratio_interval(base, cur)
+    interval = None if percent else ratio_interval(base, cur)
     status = _by_threshold(change, direction, threshold)
     if status != "unchanged" and p >= alpha:
         status = "noise"

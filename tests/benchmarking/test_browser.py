@@ -40,7 +40,7 @@ def color_pixels(image: np.ndarray, rgb, tolerance: float = 0.08) -> int:
 
 def test_report_page_shows_its_plots(tmp_path):
     for n, factor in enumerate((1.0, 1.2)):
-        write_run(tmp_path / "results", factor, ci_width=0.05, timestamp=f"2025032{n}_120000")
+        write_run(tmp_path / "results", factor, timestamp=f"2025032{n}_120000")
     report = Path(BenchmarkResults(str(tmp_path / "results")).generate_report(category="storage"))
     image = screenshot(report, tmp_path / "report.png", tmp_path)
     non_white = (image.min(axis=2) < 0.95).mean()

@@ -1,4 +1,5 @@
-"""Baseline comparison on planted data: directions, threshold, confidence intervals, exit codes."""
+"""Baseline comparison on planted result files: verdicts on samples, one verdict per measurement,
+exact deterministic metrics, smoke runs, the verdict JSON, exit codes."""
 
 from __future__ import annotations
 
@@ -6,62 +7,95 @@ import json
 
 import pytest
 
-from memory.benchmarking.compare import classify, compare_dirs, run_compare
+from memory.benchmarking.compare import compare_dirs, run_compare
 
 from .conftest import run_cli
-from .planted import write_run
+from .planted import write_quality_run, write_run
 
 CLI = ["python", "-m", "memory.benchmarking.cli", "compare"]
 
 
-def _dirs(tmp_path, factor, baseline_ci=None, current_ci=None):
-    write_run(tmp_path / "baseline", 1.0, baseline_ci)
-    write_run(tmp_path / "current", factor, current_ci)
+def _dirs(tmp_path, factor, **current):
+    write_run(tmp_path / "baseline", 1.0, seed="base")
+    write_run(tmp_path / "current", factor, seed="cur", **current)
     return ["--current-dir", str(tmp_path / "current"), "--baseline-dir", str(tmp_path / "baseline")]
 
 
-def test_25_percent_worse_throughput_exits_2(tmp_path):
-    proc = run_cli(CLI + _dirs(tmp_path, 0.75) + ["--threshold", "0.1"], tmp_path)
-    assert proc.returncode == 2, proc.stderr
-    assert "regression" in proc.stdout and "throughput_ops_per_second" in proc.stdout
+def test_25_percent_slower_with_tight_samples_exits_2(tmp_path):
+    proc = run_cli(CLI + _dirs(tmp_path, 0.8) + ["--threshold", "0.1"], tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "regression" in proc.stdout and "total_time_seconds (+throughput_ops_per_second)" in proc.stdout
     assert "Traceback" not in proc.stderr
     assert list((tmp_path / "current").glob("comparison_*.html"))
 
 
-def test_25_percent_better_throughput_exits_0(tmp_path):
+def test_25_percent_faster_is_an_improvement_and_exits_0(tmp_path):
     proc = run_cli(CLI + _dirs(tmp_path, 1.25), tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "improvement" in proc.stdout
 
 
-def test_difference_inside_the_noise_exits_0(tmp_path):
-    # 5 % worse: below the 10 % threshold.
+def test_small_or_noisy_differences_are_not_regressions(tmp_path):
+    # 5 % slower: inside the 10 % threshold
     assert run_cli(CLI + _dirs(tmp_path / "a", 0.95), tmp_path).returncode == 0
-    # 25 % worse but asv's confidence intervals overlap: noise, not a regression.
-    proc = run_cli(CLI + _dirs(tmp_path / "b", 0.75, baseline_ci=0.3, current_ci=0.3), tmp_path)
-    assert proc.returncode == 0, proc.stdout
-    assert "within noise" in proc.stdout
+    # 25 % slower by the medians, but the samples spread ±60 %: the rank test cannot tell, so noise
+    result = compare_dirs(*_dirs(tmp_path / "b", 0.8, spread=0.6)[1::2], 0.1)
+    assert not result.regressions
+    assert result.of_status("noise"), [c.status for c in result.changes]
+    assert all(c.p_value is not None and c.p_value >= 0.01 for c in result.of_status("noise"))
 
 
-def test_non_overlapping_intervals_still_regress(tmp_path):
-    proc = run_cli(CLI + _dirs(tmp_path, 0.75, baseline_ci=0.05, current_ci=0.05), tmp_path)
-    assert proc.returncode == 2
-
-
-def test_directions():
-    assert classify(100.0, 75.0, +1, 0.1)[0] == "regression"  # throughput down
-    assert classify(1.0, 1.25, -1, 0.1)[0] == "regression"  # time up
-    assert classify(1.0, 0.75, -1, 0.1)[0] == "improvement"  # time down
-    assert classify(1.0, 1.05, -1, 0.1)[0] == "unchanged"
-    assert classify(1.0, 1.5, -1, 0.1, [0.5, 1.6], [1.4, 1.7])[0] == "noise"
-
-
-def test_compare_dirs_matches_by_path(tmp_path):
-    _dirs(tmp_path, 0.75)
+def test_one_verdict_per_measurement(tmp_path):
+    _dirs(tmp_path, 0.8)
     result = compare_dirs(str(tmp_path / "current"), str(tmp_path / "baseline"), 0.1)
-    # throughput and time per (complexity, batch); items_processed is neutral and not compared
-    assert len(result.changes) == 2 * 3 * 2
-    assert {c.metric for c in result.regressions} == {"throughput_ops_per_second", "total_time_seconds"}
+    # one timing per (complexity, batch): throughput is its twin, items_processed is neutral
+    assert len(result.changes) == 2 * 3
+    assert {c.metric for c in result.changes} == {"total_time_seconds"}
+    assert all(c.derived == ["throughput_ops_per_second"] for c in result.changes)
+    assert all(c.status == "regression" and c.kind == "timing" for c in result.changes)
+    low, high = result.changes[0].interval
+    assert 0 < low <= 1.25 <= high  # bootstrap interval of the median ratio: positive, holds the truth
+
+
+def test_too_few_samples_is_not_enough_data(tmp_path):
+    for samples, spread in ((3, 0.02), (6, None)):
+        args = _dirs(tmp_path / f"s{samples}{spread}", 0.5, samples=samples, spread=spread)
+        proc = run_cli(CLI + args, tmp_path)
+        assert proc.returncode == 0, proc.stdout
+        assert "6 not enough data" in proc.stdout and "needs 5 samples" not in proc.stderr
+
+
+def test_quick_profile_results_are_not_judged(tmp_path):
+    proc = run_cli(CLI + _dirs(tmp_path, 0.5, profile="quick"), tmp_path)
+    assert proc.returncode == 0, proc.stdout
+    assert "quick profile" in proc.stdout and "smoke" in proc.stdout
+
+
+@pytest.mark.parametrize("recall, stored, status", [
+    (0.999, 487.0, "regression"),    # one hit in a thousand lost
+    (1.0, 488.0, "regression"),      # one byte more per memory
+    (1.0, 486.0, "improvement"),
+    (1.0, 487.0 * (1 + 1e-12), "unchanged"),  # float round-off only
+])
+def test_deterministic_metrics_are_exact(tmp_path, recall, stored, status):
+    write_quality_run(tmp_path / "baseline")
+    write_quality_run(tmp_path / "current", recall=recall, stored_bytes=stored)
+    result = compare_dirs(str(tmp_path / "current"), str(tmp_path / "baseline"), threshold=0.5)
+    statuses = {c.metric: c.status for c in result.changes}
+    changed = "recall" if recall != 1.0 else "stored_bytes_per_memory"
+    assert statuses[changed] == status
+    assert all(c.kind == "deterministic" for c in result.changes)
+
+
+def test_json_verdict(tmp_path):
+    target = tmp_path / "verdict.json"
+    proc = run_cli(CLI + _dirs(tmp_path, 0.8) + ["--json", str(target)], tmp_path)
+    assert proc.returncode == 2
+    doc = json.loads(target.read_text())
+    assert doc["exit_code"] == 2 and doc["counts"]["regression"] == 6 == len(doc["regressions"])
+    first = doc["regressions"][0]
+    assert first["kind"] == "timing" and first["n_baseline"] == 6 and first["p_value"] < 0.01
+    assert {"category", "benchmark", "path", "metric", "status", "change", "confirmed"} <= set(first)
 
 
 @pytest.mark.parametrize("case", ["missing", "empty", "nothing_comparable"])
@@ -80,7 +114,7 @@ def test_errors_exit_1(tmp_path, case):
 
 
 def test_corrupt_file_is_skipped_with_a_warning(tmp_path):
-    _dirs(tmp_path, 0.75)
+    _dirs(tmp_path, 0.8)
     corrupt = tmp_path / "current" / "storage" / "read_latency_20250101_000000.json"
     corrupt.write_text("{truncated")
     proc = run_cli(CLI + ["--current-dir", str(tmp_path / "current"), "--baseline-dir", str(tmp_path / "baseline")],
@@ -89,8 +123,9 @@ def test_corrupt_file_is_skipped_with_a_warning(tmp_path):
     assert str(corrupt) in proc.stderr and "warning" in proc.stderr
 
 
-def test_bad_threshold(tmp_path):
+def test_bad_threshold_and_alpha(tmp_path):
     _dirs(tmp_path, 1.0)
     assert run_compare(str(tmp_path / "current"), str(tmp_path / "baseline"), -1) == 1
+    assert run_compare(str(tmp_path / "current"), str(tmp_path / "baseline"), 0.1, alpha=1.5) == 1
     proc = run_cli(CLI + _dirs(tmp_path, 1.0) + ["--threshold", "abc"], tmp_path)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr

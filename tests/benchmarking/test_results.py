@@ -17,7 +17,7 @@ from .planted import write_run
 def results_dir(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for n, factor in enumerate((1.0, 1.1, 0.9)):
-        write_run(tmp_path / "benchmark_results", factor, ci_width=0.02, timestamp=f"2025032{n}_120000")
+        write_run(tmp_path / "benchmark_results", factor, timestamp=f"2025032{n}_120000")
     return tmp_path / "benchmark_results"
 
 

@@ -1,0 +1,153 @@
+"""``cli continuous`` end to end on a tiny real project that asv builds into virtualenvs: an A/A pair
+(an empty commit) passes, a planted slowdown and a planted larger record are flagged."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from .conftest import run_cli
+
+pytestmark = [pytest.mark.asv, pytest.mark.slow]
+
+PACKAGE = '''
+"""A stand-in for a library whose speed and record size the suite measures."""
+
+LOOPS = 1
+RECORD_BYTES = 400
+
+
+def work(n):
+    total = 0
+    for _ in range(LOOPS):
+        for i in range(n):
+            total += i * i
+    return total
+'''
+
+SUITE = '''
+"""Timed work and a deterministic size, sampled the way the default profile samples."""
+
+
+class Work:
+    params = [[20000, 40000]]
+    param_names = ["size"]
+    items_per_call = "size"
+    repeat = (5, 8, 2.0)
+    number = 1
+    rounds = 2
+    warmup_time = 0.0
+    sample_time = 0.01
+    min_run_count = 1
+
+    def setup(self, size):
+        import toyperf
+        self.work = toyperf.work
+
+    def time_work(self, size):
+        self.work(size)
+
+    def track_record_bytes(self, size):
+        import toyperf
+        return float(toyperf.RECORD_BYTES)
+
+    track_record_bytes.unit = "bytes"
+'''
+
+CONF = {
+    "version": 1, "project": "toyperf", "project_url": "http://localhost", "repo": ".", "branches": ["main"],
+    "environment_type": "virtualenv", "pythons": ["3.11"], "benchmark_dir": "benchmarks",
+    "env_dir": ".asv/env", "results_dir": ".asv/results", "html_dir": ".asv/html",
+    "build_command": ["python -m pip wheel --no-deps --no-build-isolation --wheel-dir {build_cache_dir} {build_dir}"],
+    "install_command": ["in-dir={env_dir} python -m pip install {wheel_file}"],
+    "uninstall_command": ["return-code=any python -m pip uninstall -y toyperf"],
+    "matrix": {"req": {"setuptools": [""], "wheel": [""]}},
+}
+
+GIT_ENV = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@localhost", GIT_COMMITTER_NAME="t",
+               GIT_COMMITTER_EMAIL="t@localhost")
+
+
+def _git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True, text=True,
+                          env=GIT_ENV).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """base, an empty commit on top (same tree: A/A), and a planted commit (1.6x the work, 25 % larger
+    record) on a branch from base."""
+    root = tmp_path_factory.mktemp("toyperf")
+    (root / "toyperf").mkdir()
+    (root / "toyperf" / "__init__.py").write_text(textwrap.dedent(PACKAGE))
+    (root / "pyproject.toml").write_text('[build-system]\nrequires = ["setuptools"]\nbuild-backend = '
+                                         '"setuptools.build_meta"\n[project]\nname = "toyperf"\nversion = "0.1"\n'
+                                         '[tool.setuptools]\npackages = ["toyperf"]\n')
+    (root / "benchmarks").mkdir()
+    (root / "benchmarks" / "__init__.py").write_text("")
+    (root / "benchmarks" / "storage.py").write_text(textwrap.dedent(SUITE))
+    (root / "asv.conf.json").write_text(json.dumps(CONF, indent=2))
+    (root / ".gitignore").write_text(".asv/\n")
+    subprocess.run(["git", "init", "-q", "-b", "main", str(root)], check=True, env=GIT_ENV)
+    _git(root, "add", "-A")
+    _git(root, "commit", "-q", "-m", "base")
+    base = _git(root, "rev-parse", "HEAD")
+    _git(root, "commit", "-q", "--allow-empty", "-m", "same tree")
+    same = _git(root, "rev-parse", "HEAD")
+    _git(root, "checkout", "-q", "-b", "planted", base)
+    source = (root / "toyperf" / "__init__.py").read_text()
+    (root / "toyperf" / "__init__.py").write_text(source.replace("LOOPS = 1", "LOOPS = 2")
+                                                  .replace("RECORD_BYTES = 400", "RECORD_BYTES = 500"))
+    _git(root, "commit", "-q", "-am", "planted: twice the work, 25 % larger record")
+    planted = _git(root, "rev-parse", "HEAD")
+    _git(root, "checkout", "-q", "main")
+    return {"root": root, "base": base, "same": same, "planted": planted}
+
+
+def _continuous(project, head, out):
+    env = {"AGENTMEMORY_ASV_CONFIG": str(project["root"] / "asv.conf.json")}
+    proc = run_cli(["python", "-m", "memory.benchmarking.cli", "continuous", project["base"], head,
+                    "--output-dir", str(out)], out.parent, env=env, timeout=900)
+    verdict = json.loads((out / "verdict.json").read_text()) if (out / "verdict.json").is_file() else None
+    return proc, verdict
+
+
+def test_identical_commits_pass(project, tmp_path):
+    proc, verdict = _continuous(project, project["same"], tmp_path / "aa")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert verdict["counts"]["regression"] == 0 and verdict["base"] == project["base"]
+    timings = [m for m in verdict["measurements"] if m["kind"] == "timing"]
+    assert len(timings) == 2, verdict["measurements"]  # one verdict per measurement: no throughput twin
+    assert all(m["n_baseline"] >= 10 and m["n_current"] >= 10 for m in timings)  # 2 rounds x >= 5 samples
+    assert all(m["status"] != "not enough data" for m in timings)
+    assert list((tmp_path / "aa" / "baseline" / "storage").glob("work_*.json"))
+    assert list((tmp_path / "aa").glob("comparison_*.html"))
+    assert "interleave" not in proc.stderr.lower()
+
+
+def test_planted_slowdown_and_larger_record_are_flagged(project, tmp_path):
+    proc, verdict = _continuous(project, project["planted"], tmp_path / "planted")
+    assert proc.returncode == 2, proc.stdout[-3000:] + proc.stderr[-2000:]
+    flagged = {(m["metric"], m["path"]): m for m in verdict["regressions"]}
+    for size in (20000, 40000):
+        timing = flagged[("total_time_seconds", f"size_{size}")]
+        assert timing["confirmed"] is True and timing["change"] > 0.5 and timing["p_value"] < 0.01
+        size_metric = flagged[("record_bytes", f"size_{size}")]
+        assert size_metric["kind"] == "deterministic" and size_metric["change"] == pytest.approx(0.25)
+    assert "confirmation pass" in proc.stdout
+
+
+def test_bad_commit_is_one_line(project, tmp_path):
+    env = {"AGENTMEMORY_ASV_CONFIG": str(project["root"] / "asv.conf.json")}
+    for args, message in ((["no-such-commit", "HEAD"], "unknown commit"),
+                          ([project["base"], project["base"]], "same commit"),
+                          ([project["base"], "HEAD", "--category", "nope"], "unknown category")):
+        proc = run_cli(["python", "-m", "memory.benchmarking.cli", "continuous", *args,
+                        "--output-dir", str(tmp_path / "x")], tmp_path, env=env)
+        assert proc.returncode == 1 and message in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
