@@ -346,6 +346,19 @@ def test_virtualenv_build_of_head(tmp_path):
     assert any(finite(v) for combo, v in values if "'memory'" in combo), values
     assert list((clone / ".asv" / "env").iterdir()), "no isolated environment was built"
 
+    # Plain `asv continuous` keeps working on the suite, sampled tracks included: an empty commit on
+    # top (same tree), both built and run, asv's comparison printed, nothing 10x worse.
+    git(clone, "-c", "user.email=t@localhost", "-c", "user.name=t", "commit", "-q", "--allow-empty", "-m", "same")
+    proc = run_asv(clone, env, "continuous", "HEAD^", "HEAD", "--quick", "--factor", "10", "--show-stderr",
+                   "--bench", r"^storage\.WriteThroughput\.time_store_batch\(.*'memory'\)$",
+                   "--bench", r"^storage\.ReadLatencyP95\.track_p95_latency_ms\(1, 'stm', 'memory'\)$",
+                   timeout=1500, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "BENCHMARKS NOT SIGNIFICANTLY CHANGED" in proc.stdout or "SOME BENCHMARKS HAVE CHANGED" in proc.stdout
+    p95 = [v for combo, v in load_results(clone)["storage.ReadLatencyP95.track_p95_latency_ms"]
+           if combo == ("1", "'stm'", "'memory'")]
+    assert p95 and all(finite(v) for v in p95), p95
+
 
 def _chromium():
     for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):

@@ -316,8 +316,10 @@ def build_document(category: str, benchmark: str, infos: List[Dict[str, Any]], r
     decoded = result["decoded"]
     infos = sorted(infos, key=lambda i: (i.get("lineno") or 0, i["name"]))
     present = [i for i in infos if i["name"] in decoded]
-    memory_types = [i for i in present if i.get("type") in ("peakmemory", "memory")]
-    primary_time = next((i["name"] for i in present if i.get("type") == "time"), None)
+    # Names follow the class's declared benchmarks, not the ones this run selected, so a run of
+    # a subset (asv -b, a confirmation pass) names its metrics as a run of the whole class does.
+    memory_types = [i for i in infos if i.get("type") in ("peakmemory", "memory")]
+    primary_time = next((i["name"] for i in infos if i.get("type") == "time"), None)
 
     # Pass 1: the grid, and which values were measured (not skipped) per parameter.
     grid: Dict[str, List[Any]] = {}

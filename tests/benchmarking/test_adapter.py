@@ -94,3 +94,30 @@ def test_naming_rules():
                               ("peak_memory_bytes", -1), ("compression_ratio", 1), ("overhead_percent", -1),
                               ("items_processed", 0), ("retention_rate", 1), ("reconstruction_mse", -1)]:
         assert naming.metric_direction(metric) == direction, metric
+
+
+def test_a_subset_run_names_metrics_as_the_whole_class_does():
+    """A run of the class's second time method alone (asv -b, a confirmation pass) keeps its prefixed
+    metric names, so it matches a full run's; samples and their spread are recorded."""
+    from memory.benchmarking.asv_adapter import build_document
+
+    infos = [{"name": "storage.WriteThroughput.time_store_loop", "type": "time", "unit": "seconds",
+              "param_names": ["batch_size"], "items_per_call": "batch_size", "lineno": 10},
+             {"name": "storage.WriteThroughput.time_store_batch", "type": "time", "unit": "seconds",
+              "param_names": ["batch_size"], "items_per_call": "batch_size", "lineno": 20}]
+    entry = {"result": [0.5], "params": [["100"]], "samples": [[0.4, 0.5, 0.6, 0.5, 0.5, 0.45]],
+             "stats_q_25": [0.46], "stats_q_75": [0.5]}
+    doc = build_document("storage", "write_throughput", infos,
+                         {"decoded": {"storage.WriteThroughput.time_store_batch": entry}, "params": {}})
+    leaf = doc["results"]["batch_100"]
+    assert set(leaf) == {"store_batch_total_time_seconds", "store_batch_throughput_ops_per_second",
+                         "store_batch_items_processed"}
+    meta = doc["metadata"]
+    assert meta["derived_metrics"] == {"store_batch_throughput_ops_per_second": "store_batch_total_time_seconds"}
+    assert meta["metric_kinds"]["store_batch_total_time_seconds"] == "timing"
+    cell = meta["stats"]["batch_100"]["store_batch_total_time_seconds"]
+    assert cell["samples"] == [0.4, 0.5, 0.6, 0.5, 0.5, 0.45] and cell["n"] == 6 and cell["asv_params"] == ["100"]
+    assert cell["spread"] == pytest.approx(1.4826 * 0.025 / 0.5, rel=1e-4)  # robust: MAD of the samples
+    assert meta["unstable"] == []  # 7 % < 10 %
+    # the derived throughput carries the samples inverted, never asv's interval of a time
+    assert meta["stats"]["batch_100"]["store_batch_throughput_ops_per_second"]["samples"][0] == pytest.approx(250.0)
