@@ -1,41 +1,35 @@
-"""scripts/gate_trust.py: the planted changes apply to a scratch clone of HEAD and have the effect they
-claim (measured on the clone's own code, imported side by side with the unpatched code), anchors
-fail loudly, --dry-run prints the commands of every mode, and the summary counts detections and
-unrelated flags right (hand-made verdicts, and a fake gate driven end to end)."""
+"""tools/gate_trust (run as scripts/gate_trust.py): the planted changes apply to a scratch clone of HEAD
+and have the effect they claim (measured on the clone's own code, imported side by side with the
+unpatched code), anchors fail loudly, --dry-run prints the commands of every mode, and the summary
+counts detections and unrelated flags right (hand-made verdicts, and a fake gate driven end to end)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import sys
 import textwrap
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
+from tools.gate_trust.cli import main
+from tools.gate_trust.clone import add_worktree, make_clone, prepare_planted
+from tools.gate_trust.planted import CHANGES, MARKER, PlantError, Rule, apply_change
+from tools.gate_trust.shell import Shell, git
+from tools.gate_trust.summary import ModeResult, progress_line, table, write_summary
+from tools.gate_trust.trials import _check_commits
+from tools.gate_trust.verdicts import AsvNames, judge_trial
+from tools.gate_trust.verify import (AGENT, load_memory_package, measure_ltm, measure_recall, measure_slowdown,
+                                     new_system, sample_states)
+
 REPO = Path(__file__).resolve().parents[2]
-SCRIPT = REPO / "scripts" / "gate_trust.py"
 SLOWDOWNS = ("store_single", "store_batch", "retrieve", "search")
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None or not (REPO / ".git").exists(),
                                 reason="needs git and the repository")
 
-
-def _load_script() -> ModuleType:
-    """scripts/gate_trust.py as a module (registered first: its dataclasses look themselves up)."""
-    if "gate_trust" in sys.modules:
-        return sys.modules["gate_trust"]
-    spec = importlib.util.spec_from_file_location("gate_trust", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["gate_trust"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-gt = _load_script()
-QUIET = gt.Shell(echo=lambda line: None)
+QUIET = Shell(echo=lambda line: None)
 
 
 # ---- scratch clone, one branch and one worktree per planted change -----------------------------
@@ -43,39 +37,39 @@ QUIET = gt.Shell(echo=lambda line: None)
 @pytest.fixture(scope="module")
 def clone(tmp_path_factory):
     """A scratch clone of HEAD (what the harness makes)."""
-    return gt.make_clone(QUIET, REPO, tmp_path_factory.mktemp("gate_trust") / "clone")
+    return make_clone(QUIET, REPO, tmp_path_factory.mktemp("gate_trust") / "clone")
 
 
 @pytest.fixture(scope="module")
 def planted(clone):
     """{change name: (planted commit, worktree of it)}, plus "base": (base commit, worktree)."""
     trees = clone.path.parent / "trees"
-    out = {"base": (clone.base, gt.add_worktree(clone, clone.base, trees / "base"))}
-    for name, change in gt.CHANGES.items():
-        head = gt.prepare_planted(QUIET, clone, change)
-        out[name] = (head, gt.add_worktree(clone, head, trees / name))
+    out = {"base": (clone.base, add_worktree(clone, clone.base, trees / "base"))}
+    for name, change in CHANGES.items():
+        head = prepare_planted(QUIET, clone, change)
+        out[name] = (head, add_worktree(clone, head, trees / name))
     return out
 
 
 @pytest.fixture(scope="module")
 def packages(planted):
     """{name: the `memory` package of that worktree, imported under its own alias}."""
-    return {name: gt.load_memory_package(f"gt_test_{name}", tree) for name, (_, tree) in planted.items()}
+    return {name: load_memory_package(f"gt_test_{name}", tree) for name, (_, tree) in planted.items()}
 
 
-@pytest.mark.parametrize("name", list(gt.CHANGES))
+@pytest.mark.parametrize("name", list(CHANGES))
 def test_each_change_is_one_append_only_commit(name, clone, planted):
-    change = gt.CHANGES[name]
+    change = CHANGES[name]
     head, tree = planted[name]
-    assert gt.git(["rev-parse", f"{head}~1"], clone.path) == clone.base
-    assert gt.git(["diff", "--name-only", clone.base, head], clone.path).splitlines() == [change.file]
-    before = gt.git(["show", f"{clone.base}:{change.file}"], clone.path)
+    assert git(["rev-parse", f"{head}~1"], clone.path) == clone.base
+    assert git(["diff", "--name-only", clone.base, head], clone.path).splitlines() == [change.file]
+    before = git(["show", f"{clone.base}:{change.file}"], clone.path)
     after = (tree / change.file).read_text(encoding="utf-8")
     assert after.startswith(before.rstrip("\n") + "\n") and after.endswith(change.block)
-    assert gt.MARKER in after and gt.MARKER not in before
+    assert MARKER in after and MARKER not in before
 
 
-@pytest.mark.parametrize("name", list(gt.CHANGES))
+@pytest.mark.parametrize("name", list(CHANGES))
 def test_patched_package_is_the_worktree_code(name, planted, packages):
     pkg, (_, tree) = packages[name], planted[name]
     assert Path(pkg.__file__).resolve().is_relative_to(tree.resolve())
@@ -90,7 +84,7 @@ def test_patched_package_is_the_worktree_code(name, planted, packages):
 
 
 def test_recall_drops_to_exactly_0_9(packages):
-    result = gt.measure_recall(packages["base"], packages["recall"], n=300, queries=20)
+    result = measure_recall(packages["base"], packages["recall"], n=300, queries=20)
     assert result["base_recall"] == 1.0
     assert result["patched_recall"] == 0.9
     assert result["base_recall_k1"] == result["patched_recall_k1"] == 1.0  # k < 10 untouched
@@ -98,15 +92,15 @@ def test_recall_drops_to_exactly_0_9(packages):
 
 def test_recall_change_keeps_short_result_lists(packages):
     pkg = packages["recall"]
-    with gt.new_system(pkg, 20) as system:
-        states = gt.sample_states(8)
-        system.store_agent_states(gt.AGENT, states, list(range(8)))
-        hits = system.retrieve_similar_states(gt.AGENT, states[0], k=10, tier="stm")
+    with new_system(pkg, 20) as system:
+        states = sample_states(8)
+        system.store_agent_states(AGENT, states, list(range(8)))
+        hits = system.retrieve_similar_states(AGENT, states[0], k=10, tier="stm")
         assert len(hits) == 8  # fewer than k+1 candidates: returned as they are
 
 
 def test_ltm_records_are_25_percent_larger_and_read_back_equal(packages):
-    result = gt.measure_ltm(packages["base"], packages["ltm_record"], n=200)
+    result = measure_ltm(packages["base"], packages["ltm_record"], n=200)
     assert 1.23 <= result["ratio"] <= 1.27
     assert 1.23 <= result["moved_ratio"] <= 1.27  # the IM -> LTM transition path too
     assert result["moved_count"][0] == result["moved_count"][1] > 0
@@ -116,17 +110,17 @@ def test_ltm_records_are_25_percent_larger_and_read_back_equal(packages):
 
 @pytest.mark.parametrize("name", SLOWDOWNS)
 def test_slowdown_makes_the_call_measurably_slower(name, packages):
-    result = gt.measure_slowdown(name, packages["base"], packages[name], n=300, pairs=60)
+    result = measure_slowdown(name, packages["base"], packages[name], n=300, pairs=60)
     assert result["paired_ratio"] > 1.1, result
 
 
 def test_slowdowns_leave_results_alone(packages):
-    states = gt.sample_states(50)
+    states = sample_states(50)
     out = []
     for pkg in (packages["base"], packages["store_single"], packages["search"]):
-        with gt.new_system(pkg, 100) as system:
-            ids = [system.store_agent_state(gt.AGENT, s, i) for i, s in enumerate(states)]
-            hits = system.retrieve_similar_states(gt.AGENT, states[3], k=5, tier="stm")
+        with new_system(pkg, 100) as system:
+            ids = [system.store_agent_state(AGENT, s, i) for i, s in enumerate(states)]
+            hits = system.retrieve_similar_states(AGENT, states[3], k=5, tier="stm")
             out.append(([system.retrieve_state(m)["content"] for m in ids], [h["content"] for h in hits]))
     assert out[0] == out[1] == out[2]
 
@@ -143,33 +137,33 @@ def _tree_with_system(tmp_path: Path, text: str) -> Path:
 def test_missing_anchor_raises_a_clear_error(tmp_path):
     source = (REPO / "memory" / "system.py").read_text(encoding="utf-8")
     tree = _tree_with_system(tmp_path, source.replace("    def store_agent_state(self,", "    def store_one(self,"))
-    with pytest.raises(gt.PlantError, match=r"store_single.*anchor 'def store_agent_state\(self,' occurs 0 times "
+    with pytest.raises(PlantError, match=r"store_single.*anchor 'def store_agent_state\(self,' occurs 0 times "
                                             r"in memory/system\.py"):
-        gt.apply_change(tree, gt.CHANGES["store_single"])
+        apply_change(tree, CHANGES["store_single"])
     assert "gate_trust" not in (tree / "memory" / "system.py").read_text(encoding="utf-8")  # nothing written
 
 
 def test_ambiguous_or_repeated_plant_raises(tmp_path):
     source = (REPO / "memory" / "system.py").read_text(encoding="utf-8")
     tree = _tree_with_system(tmp_path, source + "\nclass AgentMemorySystem:\n    pass\n")
-    with pytest.raises(gt.PlantError, match="occurs 2 times"):
-        gt.apply_change(tree, gt.CHANGES["retrieve"])
+    with pytest.raises(PlantError, match="occurs 2 times"):
+        apply_change(tree, CHANGES["retrieve"])
     (tree / "memory" / "system.py").write_text(source, encoding="utf-8")
-    gt.apply_change(tree, gt.CHANGES["retrieve"])
-    with pytest.raises(gt.PlantError, match="already holds a planted change"):
-        gt.apply_change(tree, gt.CHANGES["search"])
+    apply_change(tree, CHANGES["retrieve"])
+    with pytest.raises(PlantError, match="already holds a planted change"):
+        apply_change(tree, CHANGES["search"])
 
 
 def test_missing_file_raises(tmp_path):
-    with pytest.raises(gt.PlantError, match="memory/embeddings/codec.py not found"):
-        gt.apply_change(tmp_path, gt.CHANGES["ltm_record"])
+    with pytest.raises(PlantError, match="memory/embeddings/codec.py not found"):
+        apply_change(tmp_path, CHANGES["ltm_record"])
 
 
 # ---- --dry-run ------------------------------------------------------------------------------------
 
 def _dry(capsys, *argv: str) -> list:
     """The lines `main(argv + --dry-run)` prints; it must exit 0."""
-    assert gt.main([*argv, "--dry-run"]) == 0
+    assert main([*argv, "--dry-run"]) == 0
     return capsys.readouterr().out.splitlines()
 
 
@@ -203,7 +197,7 @@ def test_dry_run_planted(capsys, tmp_path):
     lines = _dry(capsys, "planted", "--change", "store_single", "--change", "ltm_record", "--trials", "1",
                  "--work-dir", str(tmp_path), "--related-only")
     text = "\n".join(lines)
-    base = gt.git(["rev-parse", "HEAD"], REPO)
+    base = git(["rev-parse", "HEAD"], REPO)
     for name, file in (("store_single", "memory/system.py"), ("ltm_record", "memory/embeddings/codec.py")):
         assert f"checkout --quiet --force -B gate-trust/{name} {base}" in text
         assert f"# append the planted block of '{name}' to {file}" in text
@@ -218,15 +212,15 @@ def test_dry_run_all_covers_every_mode(capsys, tmp_path):
     lines = _dry(capsys, "all", "--trials", "1", "--work-dir", str(tmp_path))
     headers = [ln for ln in lines if ln.startswith("# ---- ")]
     assert headers == ["# ---- aa-sequential: 1 trial(s)", "# ---- aa-continuous: 1 trial(s)"] + \
-        [f"# ---- planted {name}: 1 trial(s)" for name in gt.CHANGES]
-    assert sum("cli continuous" in ln for ln in lines) == 1 + len(gt.CHANGES)
+        [f"# ---- planted {name}: 1 trial(s)" for name in CHANGES]
+    assert sum("cli continuous" in ln for ln in lines) == 1 + len(CHANGES)
     assert sum(ln.startswith("git clone") for ln in lines) == 1  # one clone for the whole run
 
 
 def test_bad_arguments_are_one_line_errors(capsys):
-    assert gt.main(["aa-continuous", "--trials", "0", "--dry-run"]) == 1
+    assert main(["aa-continuous", "--trials", "0", "--dry-run"]) == 1
     assert "--trials must be at least 1" in capsys.readouterr().err
-    assert gt.main(["planted", "--change", "recall", "--related-only", "--bench", "x", "--dry-run"]) == 1
+    assert main(["planted", "--change", "recall", "--related-only", "--bench", "x", "--dry-run"]) == 1
     assert "exclude each other" in capsys.readouterr().err
 
 
@@ -249,7 +243,7 @@ def _verdict(*measurements, exit_code=None, **extra):
             "measurements": list(measurements), "regressions": regressions, **extra}
 
 
-NAMES = gt.AsvNames()
+NAMES = AsvNames()
 NAMES.add_document({"category": "storage", "benchmark": "write_throughput", "metadata": {
     "asv_benchmarks": ["storage.WriteThroughput.time_store_loop", "storage.WriteThroughput.time_store_batch"],
     "metric_sources": {"throughput_ops_per_second": "storage.WriteThroughput.time_store_loop",
@@ -259,91 +253,91 @@ NAMES.add_document({"category": "storage", "benchmark": "read_latency",
 
 
 def test_related_regression_is_a_detection():
-    change = gt.CHANGES["store_single"]
+    change = CHANGES["store_single"]
     verdict = _verdict(_m("write_throughput", "throughput_ops_per_second", "regression", "complexity_1/batch_100"),
                        _m("write_throughput", "store_batch_throughput_ops_per_second", "regression"),
                        _m("read_latency", "latency_seconds", "noise"),
                        _m("search_recall", "recall", "unchanged", category="retrieval"))
-    trial = gt.judge_trial(1, 2, 300.0, verdict, change, NAMES)
+    trial = judge_trial(1, 2, 300.0, verdict, change, NAMES)
     assert trial.detected and trial.error is None
     assert [m["asv"] for m in trial.of(True)] == ["storage.WriteThroughput.time_store_loop"]
     assert [m["asv"] for m in trial.of(False)] == ["storage.WriteThroughput.time_store_batch"]  # unrelated flag
 
 
 def test_unrelated_or_missing_regression_is_no_detection():
-    change = gt.CHANGES["store_batch"]
+    change = CHANGES["store_batch"]
     only_unrelated = _verdict(_m("write_throughput", "throughput_ops_per_second", "regression"))
-    trial = gt.judge_trial(1, 2, 1.0, only_unrelated, change, NAMES)
+    trial = judge_trial(1, 2, 1.0, only_unrelated, change, NAMES)
     assert not trial.detected and len(trial.of(False, "regression")) == 1
     improvement = _verdict(_m("write_throughput", "store_batch_throughput_ops_per_second", "improvement"))
-    trial = gt.judge_trial(2, 0, 1.0, improvement, change, NAMES)
+    trial = judge_trial(2, 0, 1.0, improvement, change, NAMES)
     assert not trial.detected and trial.of(True, "improvement") and not trial.of(False)
 
 
 def test_parameter_rules_split_one_benchmark():
-    change = gt.CHANGES["retrieve"]
+    change = CHANGES["retrieve"]
     verdict = _verdict(_m("read_latency", "latency_seconds", "regression", "tier_stm/batch_1"),
                        _m("read_latency", "latency_seconds", "regression", "tier_stm/batch_10"))
-    trial = gt.judge_trial(1, 2, 1.0, verdict, change, NAMES)
+    trial = judge_trial(1, 2, 1.0, verdict, change, NAMES)
     assert [m["path"] for m in trial.of(True)] == ["tier_stm/batch_1"]  # retrieve_state
     assert [m["path"] for m in trial.of(False)] == ["tier_stm/batch_10"]  # retrieve_states: another path
-    rule = gt.Rule(r"x\.Y\.time_z", (("tier", "ltm"),))
+    rule = Rule(r"x\.Y\.time_z", (("tier", "ltm"),))
     assert rule.matches("x.Y.time_z", "complexity_1") and not rule.matches("x.Y.time_z", "tier_im")
 
 
 def test_unresolved_asv_name_never_counts_as_related():
-    change = gt.CHANGES["store_single"]  # write_throughput has two asv benchmarks, only one related
+    change = CHANGES["store_single"]  # write_throughput has two asv benchmarks, only one related
     verdict = _verdict(_m("write_throughput", "unknown_metric_seconds", "regression"))
-    trial = gt.judge_trial(1, 2, 1.0, verdict, change, NAMES)
+    trial = judge_trial(1, 2, 1.0, verdict, change, NAMES)
     assert not trial.detected and trial.of(False)[0]["asv"] == ["storage.WriteThroughput.time_store_loop",
                                                                "storage.WriteThroughput.time_store_batch"]
 
 
 def test_errors_missing_verdict_and_wrong_commits():
-    trial = gt.judge_trial(1, 1, 5.0, None, None, NAMES)
+    trial = judge_trial(1, 1, 5.0, None, None, NAMES)
     assert trial.error == "the gate exited 1" and not trial.detected
-    trial = gt.judge_trial(1, 0, 5.0, None, None, NAMES)
+    trial = judge_trial(1, 0, 5.0, None, None, NAMES)
     assert trial.error == "no verdict JSON was written"
     verdict = _verdict(base="aaaa", head="bbbb")
-    trial = gt.judge_trial(1, 0, 5.0, verdict, None, NAMES)
-    gt._check_commits(trial, verdict, {"base": "aaaa1234", "head": "cccc5678"})
+    trial = judge_trial(1, 0, 5.0, verdict, None, NAMES)
+    _check_commits(trial, verdict, {"base": "aaaa1234", "head": "cccc5678"})
     assert trial.error == "the verdict's head is bbbb, expected cccc5678"
 
 
 def test_mode_summary_counts_and_targets():
-    change = gt.CHANGES["store_single"]
+    change = CHANGES["store_single"]
     related = _m("write_throughput", "throughput_ops_per_second", "regression")
     unrelated = _m("read_latency", "latency_seconds", "regression")
-    result = gt.ModeResult("planted", change)
+    result = ModeResult("planted", change)
     verdicts = [_verdict(related)] * 8 + [_verdict(related, unrelated), _verdict()]
     for i, v in enumerate(verdicts, 1):
-        result.trials.append(gt.judge_trial(i, v["exit_code"], 100.0 + i, v, change, NAMES))
+        result.trials.append(judge_trial(i, v["exit_code"], 100.0 + i, v, change, NAMES))
     s = result.summary()
     assert (s["trials"], s["exit_2"], s["detected"], s["unrelated_flag_trials"], s["errors"]) == (10, 9, 9, 1, 0)
     assert s["median_seconds"] == 105.5
     assert s["related_flagged_per_benchmark"] == {"storage.WriteThroughput.time_store_loop": 9}
     assert s["unrelated_flagged_per_benchmark"] == {"storage.ReadLatency.time_read": 1}
     assert s["target"] == "detected >= 9/10, nothing unrelated flagged" and s["target_met"] is False
-    result.trials[8] = gt.judge_trial(9, 2, 100.0, _verdict(related), change, NAMES)
+    result.trials[8] = judge_trial(9, 2, 100.0, _verdict(related), change, NAMES)
     assert result.summary()["target_met"] is True
-    recall = gt.ModeResult("planted", gt.CHANGES["recall"], trials=result.trials)
+    recall = ModeResult("planted", CHANGES["recall"], trials=result.trials)
     assert recall.summary()["target"].startswith("detected >= 10/10")
 
 
 def test_aa_summary_counts_false_alarms(tmp_path):
-    result = gt.ModeResult("aa-continuous", None)
+    result = ModeResult("aa-continuous", None)
     flag = _m("write_throughput", "throughput_ops_per_second", "regression")
     for i, v in enumerate([_verdict(), _verdict(flag), _verdict()], 1):
-        result.trials.append(gt.judge_trial(i, v["exit_code"], 50.0, v, None, NAMES))
+        result.trials.append(judge_trial(i, v["exit_code"], 50.0, v, None, NAMES))
     s = result.summary()
     assert (s["exit_2"], s["detected"], s["unrelated_flag_trials"], s["target_met"]) == (1, None, 1, False)
-    line = gt.progress_line(result, result.trials[1], 3)
+    line = progress_line(result, result.trials[1], 3)
     assert line == "[aa-continuous] trial 2/3: exit 2, flagged 1 (related 0, unrelated 1), 50.0 s"
     path = tmp_path / "summary.json"
-    gt.write_summary(path, {"trials": 3}, [result])
+    write_summary(path, {"trials": 3}, [result])
     doc = json.loads(path.read_text())
     assert doc["modes"][0]["exit_2"] == 1 and len(doc["modes"][0]["trial_details"]) == 3
-    assert "aa-continuous" in gt.table([result]) and " NO" in gt.table([result])
+    assert "aa-continuous" in table([result]) and " NO" in table([result])
 
 
 # ---- end to end with a fake gate ---------------------------------------------------------------
@@ -382,7 +376,8 @@ def fake_gate(tmp_path, monkeypatch):
     commits differ in content, 0 when they are the same tree."""
     script = tmp_path / "fake_cli.py"
     script.write_text(textwrap.dedent(FAKE_CLI), encoding="utf-8")
-    monkeypatch.setattr(gt, "cli_command", lambda *args, safe_path=False: [sys.executable, str(script), *args])
+    monkeypatch.setattr("tools.gate_trust.trials.cli_command",  # where the modes look it up
+                        lambda *args, safe_path=False: [sys.executable, str(script), *args])
     return script
 
 
@@ -393,17 +388,17 @@ def _summary(work: Path, mode: str) -> dict:
 
 def test_planted_and_aa_modes_end_to_end(fake_gate, tmp_path, capsys):
     work = tmp_path / "work"
-    assert gt.main(["planted", "--change", "store_single", "--trials", "2", "--work-dir", str(work)]) == 0
+    assert main(["planted", "--change", "store_single", "--trials", "2", "--work-dir", str(work)]) == 0
     out = capsys.readouterr().out
     assert "[planted store_single] trial 2/2: exit 2, flagged 1 (related 1, unrelated 0), detected" in out
     (mode,) = _summary(work, "planted")
     assert (mode["detected"], mode["exit_2"], mode["target_met"]) == (2, 2, True)
     assert mode["commits"]["head"] != mode["commits"]["base"]
     assert not (work / "clone").exists()  # removed without --keep
-    assert gt.main(["aa-continuous", "--trials", "2", "--work-dir", str(work), "--keep"]) == 0
+    assert main(["aa-continuous", "--trials", "2", "--work-dir", str(work), "--keep"]) == 0
     (mode,) = _summary(work, "aa-continuous")
     assert (mode["exit_2"], mode["errors"], mode["target_met"]) == (0, 0, True)
     assert (work / "clone").is_dir()
-    assert gt.main(["aa-sequential", "--trials", "2", "--work-dir", str(work)]) == 0
+    assert main(["aa-sequential", "--trials", "2", "--work-dir", str(work)]) == 0
     (mode,) = _summary(work, "aa-sequential")
     assert (mode["trials"], mode["exit_2"], mode["target_met"]) == (2, 0, True)
