@@ -91,11 +91,12 @@ class _ApiBase(SystemBenchmark):
         self.next_step = PRELOAD
 
     def _ops(self, target, operation):
-        if operation == "store":
+        if operation == "store":  # into a new agent each call: no call pays for the ones before
             step = self.next_step
             self.next_step += OPS
+            agent = f"{AGENT}-{step}"
             for i, state in enumerate(self.new_states):
-                target.store_agent_state(AGENT, state, step + i)
+                target.store_agent_state(agent, state, step + i)
         elif operation == "read":
             ids = self.ids
             for i in range(OPS):

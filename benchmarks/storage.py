@@ -8,6 +8,7 @@ moving memories between tiers is measured in memory_transition.py.
 
 from __future__ import annotations
 
+import itertools
 import time
 
 from .common import (BACKENDS, CONFIG, NO_AUTO_CLEANUP, PROFILE, TIERS, CachedBenchmark, SystemBenchmark,
@@ -45,6 +46,13 @@ def skip_duplicate_ltm(tier: str, backend: str) -> None:
         raise NotImplementedError("LTM is SQLite on every backend; measured with backend='memory'")
 
 
+def fresh_agents():
+    """Agent ids for successive calls of a write benchmark, each new: every sample writes into an
+    empty agent, so no sample pays for the memories earlier samples (or the warm-up) left behind and
+    the samples stay independent of how many asv takes."""
+    return (f"{AGENT}-{n}" for n in itertools.count())
+
+
 def _roomy(n: int) -> dict:
     """Limits that hold `n` memories in any tier without transitions."""
     room = max(int(n), 1000) + 1
@@ -62,13 +70,14 @@ class WriteThroughput(SystemBenchmark):
         self.states = test_states(batch_size, complexity)
         self.steps = list(range(batch_size))
         self.system = self.new_system(backend, **_roomy(batch_size))
+        self.agents = fresh_agents()
 
     @metrics("throughput_ops_per_second", "total_time_seconds", "items_processed", ops_per_call="batch_size")
     def time_store_loop(self, batch_size, complexity, backend):
         """One store_agent_state call per state (the seed's write loop)."""
-        store = self.system.store_agent_state
+        store, agent = self.system.store_agent_state, next(self.agents)
         for step, state in zip(self.steps, self.states):
-            store(AGENT, state, step)
+            store(agent, state, step)
 
     # asv skips these combinations (n/a) without running setup: see REDIS_LOOP_MAX
     time_store_loop.skip_params = redis_loop_skips(BATCH_SIZES, COMPLEXITIES)
@@ -76,7 +85,7 @@ class WriteThroughput(SystemBenchmark):
     @metrics("throughput_ops_per_second", "total_time_seconds", "items_processed", ops_per_call=1)
     def time_store_batch(self, batch_size, complexity, backend):
         """One store_agent_states call for the whole batch."""
-        self.system.store_agent_states(AGENT, self.states, self.steps)
+        self.system.store_agent_states(next(self.agents), self.states, self.steps)
 
 
 class TierWriteThroughput(SystemBenchmark):
@@ -91,18 +100,19 @@ class TierWriteThroughput(SystemBenchmark):
         self.states = test_states(batch_size, COMPLEXITIES[0])
         self.steps = list(range(batch_size))
         self.system = self.new_system(backend, **_roomy(batch_size))
+        self.agents = fresh_agents()
 
     @metrics("throughput_ops_per_second", "total_time_seconds", "items_processed", ops_per_call="batch_size")
     def time_store_loop(self, batch_size, tier, backend):
         """store_agent_state(..., tier=tier) per state."""
-        store = self.system.store_agent_state
+        store, agent = self.system.store_agent_state, next(self.agents)
         for step, state in zip(self.steps, self.states):
-            store(AGENT, state, step, tier=tier)
+            store(agent, state, step, tier=tier)
 
     @metrics("throughput_ops_per_second", "total_time_seconds", "items_processed", ops_per_call=1)
     def time_store_batch(self, batch_size, tier, backend):
         """store_agent_states(..., tier=tier) for the whole batch."""
-        self.system.store_agent_states(AGENT, self.states, self.steps, tier=tier)
+        self.system.store_agent_states(next(self.agents), self.states, self.steps, tier=tier)
 
 
 class _ReadBase(SystemBenchmark):

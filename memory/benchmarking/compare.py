@@ -52,6 +52,7 @@ class MetricChange:
     asv_name: Optional[str] = None
     asv_params: Optional[List[str]] = None
     confirmed: Optional[bool] = None  # set by a confirmation pass (continuous)
+    canonical: str = ""  # the parameter path with fixed parameters put back (matches across subset runs)
 
     @property
     def change_percent(self) -> float:
@@ -60,8 +61,9 @@ class MetricChange:
 
     @property
     def key(self) -> Tuple[str, str, str, str]:
-        """(category, benchmark, parameter path, metric): what identifies the measurement."""
-        return self.category, self.benchmark, self.path, self.metric
+        """(category, benchmark, canonical parameter path, metric): what identifies the measurement,
+        also in a run of a subset of the grid (where a parameter left with one value is not nested)."""
+        return self.category, self.benchmark, self.canonical or self.path, self.metric
 
     def to_json(self) -> Dict[str, Any]:
         """A JSON-ready dict (non-finite numbers as strings)."""
@@ -182,7 +184,7 @@ def compare_documents(cur_doc: Dict[str, Any], base_doc: Dict[str, Any], thresho
         out.append(MetricChange(category, benchmark, path, metric, old, value, direction, judged.change,
                                 judged.status, kind, judged.p_value, judged.interval, judged.n_baseline,
                                 judged.n_current, judged.reason, twins.get((path, metric), []),
-                                sources.get(metric), cur_stats.get("asv_params")))
+                                sources.get(metric), cur_stats.get("asv_params"), canonical=key[0]))
     return out
 
 

@@ -36,6 +36,10 @@ from .verdict import DEFAULT_ALPHA
 RUN_TIMEOUT_SECONDS = 3 * 3600
 #: Above this many flagged combinations the confirmation pass re-runs whole benchmark methods.
 MAX_CONFIRM_SELECTORS = 80
+#: Rounds (benchmark processes per commit, interleaved) of the confirmation pass: on a shared machine
+#: a whole process can run slow (its samples agree with each other, not with the next process), so
+#: the re-measurement spreads over more processes than the first pass.
+CONFIRM_ROUNDS = 4
 
 
 class ContinuousError(Exception):
@@ -109,8 +113,10 @@ class _AsvSession:
         except asv_adapter.AdapterError as exc:
             raise ContinuousError(str(exc)) from None
 
-    def run(self, label: str, commits: Sequence[str], regexes: Sequence[str]) -> Tuple[Path, str]:
-        """``asv run`` of `commits` interleaved, into results dir `label`; (results dir, output)."""
+    def run(self, label: str, commits: Sequence[str], regexes: Sequence[str],
+            attributes: Sequence[str] = ()) -> Tuple[Path, str]:
+        """``asv run`` of `commits` interleaved, into results dir `label`, with asv ``-a`` benchmark
+        attribute overrides; (results dir, output)."""
         results = self.scratch / label
         conf = copy.deepcopy(self.project.conf)
         conf.update({"results_dir": str(results), "html_dir": str(self.scratch / "html"),
@@ -125,6 +131,8 @@ class _AsvSession:
                "--record-samples", "--config", str(conf_path), "--show-stderr"]
         for regex in regexes:
             cmd += ["--bench", regex]
+        for attribute in attributes:
+            cmd += ["--attribute", attribute]
         lines: List[str] = []
         deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
         with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=self.env,
@@ -199,7 +207,7 @@ def _confirm(comparison: Comparison, session: _AsvSession, commits: Dict[str, st
         return
     session.progress(f"confirmation pass: re-measuring {len(flagged)} flagged timing(s) of both commits")
     results, output = session.run("confirm", [commits["baseline"], commits["current"]],
-                                  confirmation_regexes(flagged))
+                                  confirmation_regexes(flagged), [f"rounds={CONFIRM_ROUNDS}"])
     target = output_dir / "confirm"
     _export(results, commits, infos, target, parse_asv_errors(output, [i["name"] for i in infos]), session.config)
     try:

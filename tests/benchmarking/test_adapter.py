@@ -121,3 +121,26 @@ def test_a_subset_run_names_metrics_as_the_whole_class_does():
     assert meta["unstable"] == []  # 7 % < 10 %
     # the derived throughput carries the samples inverted, never asv's interval of a time
     assert meta["stats"]["batch_100"]["store_batch_throughput_ops_per_second"]["samples"][0] == pytest.approx(250.0)
+
+
+def test_a_run_of_one_combination_matches_the_full_run():
+    """A confirmation pass re-runs one combination: asv marks the others NaN, the adapter leaves the
+    then single-valued parameter out of the path, and compare still matches it to the full run."""
+    import math
+
+    from memory.benchmarking.asv_adapter import build_document
+    from memory.benchmarking.compare import compare_documents
+
+    infos = [{"name": "storage.Work.time_work", "type": "time", "unit": "seconds", "param_names": ["size"],
+              "lineno": 1}]
+
+    def doc(values, samples):
+        entry = {"result": values, "params": [["100", "1000"]], "samples": samples}
+        return build_document("storage", "work", infos, {"decoded": {"storage.Work.time_work": entry}, "params": {}})
+
+    full = doc([0.1, 1.0], [[0.1] * 6, [1.0, 1.01, 0.99, 1.0, 1.02, 0.98]])
+    subset = doc([math.nan, 2.0], [None, [2.0, 2.02, 1.98, 2.0, 2.04, 1.96]])
+    assert list(subset["results"]) == ["total_time_seconds"]  # size is not nested any more
+    (change,) = compare_documents(subset, full, threshold=0.1)
+    assert change.key == ("storage", "work", "size_1000", "total_time_seconds")
+    assert change.status == "regression" and change.change == pytest.approx(1.0)
