@@ -40,6 +40,17 @@ def redis_loop_skips(batch_sizes, complexities, profile: str = PROFILE) -> list:
             for c in sorted(set(complexities)) if c != low]
 
 
+def tier_loop_skips(batch_sizes, profile: str = PROFILE) -> list:
+    """asv ``skip_params`` of TierWriteThroughput.time_store_loop: (batch_size, tier, backend) for
+    batches above REDIS_LOOP_MAX (none in the full profile). A loop of single stores into IM or LTM
+    costs the same per state at 1 000 and 10 000 states (each is its own Lua call or SQLite
+    transaction); time_store_batch keeps the large batches."""
+    if profile == "full":
+        return []
+    return [(b, tier, backend) for b in sorted(set(batch_sizes)) if b > REDIS_LOOP_MAX
+            for tier in ("im", "ltm") for backend in BACKENDS]
+
+
 def skip_duplicate_ltm(tier: str, backend: str) -> None:
     """LTM is SQLite on every backend: measure it once, under backend="memory" (asv skips the rest)."""
     if tier == "ltm" and backend != "memory":
@@ -108,6 +119,9 @@ class TierWriteThroughput(SystemBenchmark):
         store, agent = self.system.store_agent_state, next(self.agents)
         for step, state in zip(self.steps, self.states):
             store(agent, state, step, tier=tier)
+
+    # asv skips these combinations (n/a) without running setup: see tier_loop_skips
+    time_store_loop.skip_params = tier_loop_skips(BATCH_SIZES)
 
     @metrics("throughput_ops_per_second", "total_time_seconds", "items_processed", ops_per_call=1)
     def time_store_batch(self, batch_size, tier, backend):

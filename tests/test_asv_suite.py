@@ -246,6 +246,16 @@ def test_redis_loop_skips_keep_a_large_loop_per_backend():
     assert redis_loop_skips([5000], [10, 1], "default") == [(5000, 10, "redis")]
 
 
+
+def test_tier_loop_skips_keep_the_batch_and_the_full_profile():
+    from benchmarks.storage import tier_loop_skips
+
+    assert tier_loop_skips([10, 1000, 10000], "default") == [
+        (10000, "im", "memory"), (10000, "im", "redis"), (10000, "ltm", "memory"), (10000, "ltm", "redis")]
+    assert tier_loop_skips([10, 1000, 10000], "full") == []
+    assert tier_loop_skips([10, 100], "quick") == []
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("category", CATEGORIES)
 def test_category_quick_run(project, suite_catalog, redis_ok, category):
