@@ -53,6 +53,8 @@ class MetricChange:
     asv_params: Optional[List[str]] = None
     confirmed: Optional[bool] = None  # set by a confirmation pass (continuous)
     canonical: str = ""  # the parameter path with fixed parameters put back (matches across subset runs)
+    baseline_samples: Optional[List[float]] = field(default=None, repr=False)  # not in the JSON
+    current_samples: Optional[List[float]] = field(default=None, repr=False)
 
     @property
     def change_percent(self) -> float:
@@ -68,6 +70,8 @@ class MetricChange:
     def to_json(self) -> Dict[str, Any]:
         """A JSON-ready dict (non-finite numbers as strings)."""
         out = asdict(self)
+        out.pop("baseline_samples")
+        out.pop("current_samples")
         for name in ("change", "baseline", "current", "p_value"):
             if isinstance(out[name], float) and not math.isfinite(out[name]):
                 out[name] = str(out[name])
@@ -184,7 +188,8 @@ def compare_documents(cur_doc: Dict[str, Any], base_doc: Dict[str, Any], thresho
         out.append(MetricChange(category, benchmark, path, metric, old, value, direction, judged.change,
                                 judged.status, kind, judged.p_value, judged.interval, judged.n_baseline,
                                 judged.n_current, judged.reason, twins.get((path, metric), []),
-                                sources.get(metric), cur_stats.get("asv_params"), canonical=key[0]))
+                                sources.get(metric), cur_stats.get("asv_params"), canonical=key[0],
+                                baseline_samples=base_stats.get("samples"), current_samples=cur_stats.get("samples")))
     return out
 
 

@@ -31,15 +31,19 @@ from .asvrun import STATUS_LINE, ensure_asv_machine, merge_into_store, parse_asv
 from .compare import EXIT_ERROR, EXIT_OK, EXIT_REGRESSION, CompareError, Comparison, MetricChange, compare_dirs, report
 from .config import CONFIG_ENV, PROFILE_ENV, BenchmarkConfig
 from .documents import find_documents, stability_lines, unstable_timings
+from . import verdict
 from .verdict import DEFAULT_ALPHA
 
 RUN_TIMEOUT_SECONDS = 3 * 3600
 #: Above this many flagged combinations the confirmation pass re-runs whole benchmark methods.
 MAX_CONFIRM_SELECTORS = 80
-#: Rounds (benchmark processes per commit, interleaved) of the confirmation pass: on a shared machine
-#: a whole process can run slow (its samples agree with each other, not with the next process), so
-#: the re-measurement spreads over more processes than the first pass.
-CONFIRM_ROUNDS = 4
+#: The confirmation pass: CONFIRM_ROUNDS benchmark processes per commit, interleaved, of exactly
+#: CONFIRM_REPEAT samples each (a sampled track takes its profile's track_samples). On a shared machine
+#: a whole process can run slow (its samples agree with each other, not with the next process), so a
+#: flagged change is confirmed only when it holds process by process (verdict.blocks_separated): by
+#: chance 1 / C(12, 6) = 0.1 % of the time.
+CONFIRM_ROUNDS = 6
+CONFIRM_REPEAT = 3
 
 
 class ContinuousError(Exception):
@@ -207,7 +211,8 @@ def _confirm(comparison: Comparison, session: _AsvSession, commits: Dict[str, st
         return
     session.progress(f"confirmation pass: re-measuring {len(flagged)} flagged timing(s) of both commits")
     results, output = session.run("confirm", [commits["baseline"], commits["current"]],
-                                  confirmation_regexes(flagged), [f"rounds={CONFIRM_ROUNDS}"])
+                                  confirmation_regexes(flagged),
+                                  [f"rounds={CONFIRM_ROUNDS}", f"repeat={CONFIRM_REPEAT}"])
     target = output_dir / "confirm"
     _export(results, commits, infos, target, parse_asv_errors(output, [i["name"] for i in infos]), session.config)
     try:
@@ -217,9 +222,16 @@ def _confirm(comparison: Comparison, session: _AsvSession, commits: Dict[str, st
         again = {}
     for change in flagged:
         repeat = again.get(change.key)
-        change.confirmed = repeat is not None and repeat.status == change.status
-        if not change.confirmed:
+        agrees = repeat is not None and repeat.status == change.status
+        change.confirmed = agrees and verdict.blocks_separated(
+            repeat.baseline_samples, repeat.current_samples, CONFIRM_ROUNDS, change.direction,
+            worse=change.status == "regression")
+        if change.confirmed:
+            change.reason += f"; confirmed by {CONFIRM_ROUNDS} interleaved processes per commit"
+        else:
             seen = repeat.status if repeat is not None else "no result"
+            if agrees:
+                seen += ", but not in every process"
             change.reason += f"; not confirmed by the re-measurement ({seen})"
             change.status = "noise"
 

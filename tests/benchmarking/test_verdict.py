@@ -103,3 +103,17 @@ def test_percent_overheads_compare_in_points():
     assert judge("timing", 1.0, 3.0, -1, 0.1, base, [x + 2 for x in base], percent=True).status == "unchanged"
     v = judge("timing", 1.0, 16.0, -1, 0.1, base, [x + 15 for x in base], percent=True)
     assert v.status == "regression" and v.change == pytest.approx(0.15) and v.interval is None
+
+
+def test_confirmation_needs_the_shift_in_every_process():
+    from memory.benchmarking.verdict import blocks_separated
+
+    base = [1.0, 1.01, 0.99] + [1.3, 1.31, 1.29] + [1.0, 1.02, 0.98]  # one slow process
+    slower = [x * 1.25 for x in [1.0, 1.01, 0.99] * 3]
+    assert not blocks_separated(base, slower, 3, -1, worse=True)  # 1.25 < 1.3: not in every process
+    assert blocks_separated(base[:3] * 3, slower, 3, -1, worse=True)
+    assert not blocks_separated(base[:3] * 3, slower, 3, -1, worse=False)
+    assert blocks_separated(slower, base[:3] * 3, 3, -1, worse=False)  # faster in every process
+    assert blocks_separated([1.0] * 6, [0.5] * 6, 2, +1, worse=True)  # a throughput that fell
+    assert not blocks_separated([1.0] * 5, [2.0] * 6, 2, -1, worse=True)  # blocks must be equal
+    assert not blocks_separated([1.0] * 6, [2.0] * 6, 1, -1, worse=True)  # one process proves nothing
