@@ -14,6 +14,7 @@ h1{font-size:1.6em;border-bottom:2px solid #3b6ea5;padding-bottom:6px}
 h2{font-size:1.3em;margin-top:32px;color:#23486e}
 h3{font-size:1.05em;margin-top:20px}
 table{border-collapse:collapse;margin:8px 0 16px;font-size:0.9em}
+.tablebox{overflow-x:auto;max-width:100%}
 th,td{border:1px solid #ccd;padding:4px 8px;text-align:right}
 th{background:#e8eef6}
 td.text,th.text{text-align:left}
@@ -60,7 +61,8 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], row_classes: Op
         cells = "".join(f'<td class="text">{esc(v)}</td>' if i < text_columns else f"<td>{esc(fmt_number(v))}</td>"
                         for i, v in enumerate(row))
         body.append(f"<tr{cls}>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return (f'<div class="tablebox"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody>'
+            f"</table></div>")
 
 
 def figure_img(fig: Any, alt: str) -> str:

@@ -11,7 +11,8 @@ Each metric has a kind (see :func:`memory.benchmarking.naming.metric_kind`):
   reproducible, so any change beyond a relative ``1e-9`` is a verdict, whatever the threshold.
 - ``resource`` (peak memory, one sample per run) is judged on the threshold alone.
 
-Overheads in percent are compared by their difference in percentage points (see :func:`judge`).
+Overheads in percent (within ±100 %) are compared by their difference in percentage points (see
+:func:`judge`).
 Intervals shown with a verdict are bootstrap intervals of the ratio of medians (current/baseline),
 seeded so the same samples always give the same interval; they are never negative.
 """
@@ -168,9 +169,12 @@ def judge(kind: str, baseline: float, current: float, direction: int, threshold:
           min_samples: int = MIN_SAMPLES, percent: bool = False) -> Verdict:
     """The verdict on one metric (see the module docstring); `direction` is +1 when higher is better,
     -1 when lower is better. A `percent` metric (an overhead in percent, often near 0 or negative)
-    changes by its difference in percentage points / 100, so a 0.1 threshold means 10 points."""
+    whose baseline is within ±100 % changes by its difference in percentage points / 100, so a 0.1
+    threshold means 10 points; a larger percentage changes relatively, like any other metric."""
+    points = percent and abs(baseline) <= 100.0
+
     def delta(old: float, new: float) -> float:
-        return (new - old) / 100.0 if percent else relative_change(old, new)
+        return (new - old) / 100.0 if points else relative_change(old, new)
 
     change = delta(baseline, current)
     if kind == "deterministic":
@@ -186,7 +190,7 @@ def judge(kind: str, baseline: float, current: float, direction: int, threshold:
                        reason=f"needs {min_samples} samples on each side")
     change = delta(float(np.median(base)), float(np.median(cur)))
     _, p = mann_whitney_u(base, cur)
-    interval = None if percent else ratio_interval(base, cur)
+    interval = None if points else ratio_interval(base, cur)
     status = _by_threshold(change, direction, threshold)
     if status != "unchanged" and p >= alpha:
         status = "noise"

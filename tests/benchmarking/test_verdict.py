@@ -117,3 +117,7 @@ def test_confirmation_needs_the_shift_in_every_process():
     assert blocks_separated([1.0] * 6, [0.5] * 6, 2, +1, worse=True)  # a throughput that fell
     assert not blocks_separated([1.0] * 5, [2.0] * 6, 2, -1, worse=True)  # blocks must be equal
     assert not blocks_separated([1.0] * 6, [2.0] * 6, 1, -1, worse=True)  # one process proves nothing
+
+    # an overhead of thousands of percent (memory against an agent doing nothing) changes relatively
+    big = [3000.0, 3100.0, 2900.0, 3050.0, 2950.0, 3000.0]
+    assert judge("timing", 3000.0, 3100.0, -1, 0.1, big, [x + 100 for x in big], percent=True).status == "unchanged"
