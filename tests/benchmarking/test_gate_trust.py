@@ -193,6 +193,13 @@ def test_dry_run_aa_continuous(capsys, tmp_path):
         assert "--threshold 0.1 --profile default --no-confirm --output-dir" in ln and f"trial_{i:02d}" in ln
 
 
+def test_dry_run_passes_every_bench(capsys, tmp_path):
+    lines = _dry(capsys, "aa-continuous", "--trials", "1", "--work-dir", str(tmp_path),
+                 "--bench", "^storage\\.MemoryEfficiency", "--bench", "^compression\\.CompressionRatio")
+    (run,) = [ln for ln in lines if "memory.benchmarking.cli continuous" in ln]
+    assert "--bench '^storage\\.MemoryEfficiency' --bench '^compression\\.CompressionRatio'" in run
+
+
 def test_dry_run_planted(capsys, tmp_path):
     lines = _dry(capsys, "planted", "--change", "store_single", "--change", "ltm_record", "--trials", "1",
                  "--work-dir", str(tmp_path), "--related-only")

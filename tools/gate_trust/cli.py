@@ -45,7 +45,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="only this category (repeatable; default: the whole suite)")
     trials.add_argument("--profile", default="default", help="benchmark profile (default: default)")
     trials.add_argument("--threshold", type=float, default=0.1, help="gate threshold (default 0.1)")
-    trials.add_argument("--bench", help="continuous only: --bench REGEX passed to the gate")
+    trials.add_argument("--bench", action="append",
+                        help="continuous only: --bench REGEX passed to the gate (repeatable)")
     trials.add_argument("--no-confirm", action="store_true", help="continuous only: skip the confirmation pass")
     trials.add_argument("--related-only", action="store_true",
                         help="planted only: pass --bench <the change's related benchmarks> (faster, but unrelated "

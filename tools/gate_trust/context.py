@@ -24,7 +24,7 @@ class Context:
     categories: List[str]
     profile: str
     threshold: float
-    bench: Optional[str] = None
+    bench: Optional[List[str]] = None
     no_confirm: bool = False
     related_only: bool = False
     clone: Optional[Clone] = None
@@ -35,8 +35,8 @@ class Context:
         opts: List[str] = []
         for category in self.categories:
             opts += ["--category", category]
-        bench = change.bench_regex() if (self.related_only and change) else self.bench
-        if bench:
+        benches = [change.bench_regex()] if (self.related_only and change) else list(self.bench or [])
+        for bench in benches:
             opts += ["--bench", bench]
         opts += ["--threshold", repr(self.threshold), "--profile", self.profile]
         return opts + (["--no-confirm"] if self.no_confirm else [])
