@@ -64,6 +64,16 @@ class AsvProject:
         """Absolute path of the project's repository."""
         return (self.root / self.conf.get("repo", ".")).resolve()
 
+    def private_conf(self, results_dir: Path, html_dir: Path) -> Dict[str, Any]:
+        """This project's asv configuration with its own results and html dirs (a private run that
+        still uses the project's suite, repository and built environments), every path absolute."""
+        conf = json.loads(json.dumps(self.conf))
+        conf.update({"results_dir": str(results_dir), "html_dir": str(html_dir),
+                     "benchmark_dir": str(self.benchmark_dir),
+                     "env_dir": str((self.root / self.conf.get("env_dir", "env")).resolve()),
+                     "repo": str(self.repo)})
+        return conf
+
 
 def _read_json_with_comments(path: Path) -> Dict[str, Any]:
     from asv import util  # asv.conf.json may hold // comments: read it the way asv does

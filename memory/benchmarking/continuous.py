@@ -12,7 +12,6 @@ verdict stands only when the re-measurement agrees. Exit codes: 0 no regression,
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import re
@@ -122,11 +121,7 @@ class _AsvSession:
         """``asv run`` of `commits` interleaved, into results dir `label`, with asv ``-a`` benchmark
         attribute overrides; (results dir, output)."""
         results = self.scratch / label
-        conf = copy.deepcopy(self.project.conf)
-        conf.update({"results_dir": str(results), "html_dir": str(self.scratch / "html"),
-                     "benchmark_dir": str(self.project.benchmark_dir),
-                     "env_dir": str((self.project.root / conf.get("env_dir", "env")).resolve()),
-                     "repo": str(self.project.repo)})
+        conf = self.project.private_conf(results, self.scratch / "html")
         conf_path = self.scratch / f"asv-{label}.conf.json"
         conf_path.write_text(json.dumps(conf, indent=2), encoding="utf-8")
         hashes = self.scratch / f"{label}.hashes"

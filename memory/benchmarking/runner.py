@@ -11,7 +11,6 @@ benchmarks over worker processes.
 from __future__ import annotations
 
 import concurrent.futures
-import copy
 import json
 import multiprocessing
 import os
@@ -73,11 +72,7 @@ def execute_group(task: Dict[str, Any], events: Any = None) -> List[Dict[str, An
         config_path = scratch / "benchmark_config.json"
         config_path.write_text(json.dumps(task["config"], indent=2), encoding="utf-8")
         commit = git_head(project.repo)
-        conf = copy.deepcopy(project.conf)
-        conf.update({"results_dir": str(scratch / "results"), "html_dir": str(scratch / "html"),
-                     "benchmark_dir": str(project.benchmark_dir),
-                     "env_dir": str((project.root / conf.get("env_dir", "env")).resolve()),
-                     "repo": str(project.repo)})
+        conf = project.private_conf(scratch / "results", scratch / "html")
         real_commit = commit is not None
         if not real_commit:  # a repository without commits: attribute results to a scratch commit
             commit = scratch_repo(scratch / "repo")
