@@ -425,7 +425,6 @@ def test_publish_renders_graphs(project, tmp_path):
 
 def _assert_graph_drawn(png: Path):
     import matplotlib.image as mpimg
-    import numpy as np
 
     img = mpimg.imread(str(png))[..., :3]
     assert img.std() > 0.02, "screenshot is blank"
