@@ -21,14 +21,21 @@ class AsvRunError(Exception):
     """asv could not be run, or a scratch repository could not be made."""
 
 
-def git_head(repo: Path) -> Optional[str]:
+def commit_hash(repo: Path, name: str = "HEAD") -> Optional[str]:
+    """The full hash of commit `name` (a branch, tag or hash) in `repo`, or None when git does not
+    know it (or cannot run)."""
     try:
-        proc = subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", "-q", "HEAD"],
+        proc = subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", "-q", f"{name}^{{commit}}"],
                               capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.SubprocessError):
         return None
-    head = proc.stdout.strip()
-    return head if proc.returncode == 0 and re.fullmatch(r"[0-9a-f]{40}", head) else None
+    found = proc.stdout.strip()
+    return found if proc.returncode == 0 and re.fullmatch(r"[0-9a-f]{40}", found) else None
+
+
+def git_head(repo: Path) -> Optional[str]:
+    """The hash of HEAD in `repo`, or None in a repository without commits."""
+    return commit_hash(repo, "HEAD")
 
 
 def scratch_repo(folder: Path) -> str:

@@ -26,7 +26,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from memory.errors import ConfigError
 
 from . import asv_adapter
-from .asvrun import STATUS_LINE, ensure_asv_machine, merge_into_store, parse_asv_errors
+from .asvrun import STATUS_LINE, commit_hash, ensure_asv_machine, merge_into_store, parse_asv_errors
 from .compare import EXIT_ERROR, EXIT_OK, EXIT_REGRESSION, CompareError, Comparison, MetricChange, compare_dirs, report
 from .config import CONFIG_ENV, PROFILE_ENV, BenchmarkConfig
 from .documents import find_documents, stability_lines, unstable_timings
@@ -51,13 +51,8 @@ class ContinuousError(Exception):
 
 def resolve_commit(repo: Path, name: str) -> str:
     """The full hash of commit `name` (a branch, tag or hash) in `repo`; ContinuousError if unknown."""
-    try:
-        proc = subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", "-q", f"{name}^{{commit}}"],
-                              capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise ContinuousError(f"cannot run git in {repo}: {exc}") from None
-    found = proc.stdout.strip()
-    if proc.returncode != 0 or not re.fullmatch(r"[0-9a-f]{40}", found):
+    found = commit_hash(repo, name)
+    if found is None:
         raise ContinuousError(f"unknown commit {name!r} in {repo}")
     return found
 
