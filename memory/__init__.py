@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from .config import (AutoencoderConfig, IMConfig, ImportanceWeights, LTMConfig, MemoryConfig,
                      STMConfig)
-from .errors import (AgentMemoryError, ConfigError, InvalidMemoryError, InvalidValueError,
-                     MemoryNotFoundError, StorageError)
+from .errors import (AgentMemoryError, ConfigError, CorruptDataError, InvalidMemoryError,
+                     InvalidValueError, MemoryNotFoundError, StorageError)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AgentMemorySystem", "MemoryConfig", "STMConfig", "IMConfig", "LTMConfig", "AutoencoderConfig",
-    "ImportanceWeights", "AgentMemoryError", "ConfigError", "StorageError", "MemoryNotFoundError",
+    "ImportanceWeights", "AgentMemoryError", "ConfigError", "StorageError", "CorruptDataError",
+    "MemoryNotFoundError",
     "InvalidMemoryError", "InvalidValueError", "__version__",
 ]
 

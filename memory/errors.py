@@ -15,6 +15,16 @@ class StorageError(AgentMemoryError):
     """A store (SQLite file, Redis server) failed or cannot be reached."""
 
 
+class CorruptDataError(StorageError):
+    """Stored bytes cannot be decoded (a damaged record, row or model blob); names what is damaged.
+
+    ``memory_id`` is the damaged memory's id, or None for data that belongs to no one memory."""
+
+    def __init__(self, message: str, memory_id: "str | None" = None) -> None:
+        super().__init__(message)
+        self.memory_id = memory_id
+
+
 class MemoryNotFoundError(AgentMemoryError, KeyError):
     """A memory id that was required to exist does not."""
 
