@@ -35,6 +35,7 @@ import uuid
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from memory import MemoryConfig
+from memory.config import redact
 from memory.benchmarking.config import BenchmarkConfig
 from memory.errors import AgentMemoryError, ConfigError, StorageError
 
@@ -334,7 +335,7 @@ def redis_backend_status() -> Tuple[bool, str]:
         client.ping()
         client.close()
     except Exception as exc:
-        return False, f"no Redis server answers at {REDIS_URL} ({exc.__class__.__name__})"
+        return False, f"no Redis server answers at {redact(REDIS_URL)} ({exc.__class__.__name__})"
     from memory import AgentMemorySystem
 
     namespace = f"{NAMESPACE_PREFIX}-probe-{os.getpid()}-{uuid.uuid4().hex[:8]}"

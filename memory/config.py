@@ -3,12 +3,88 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
+from urllib.parse import unquote, unquote_plus, urlsplit
 
 from .errors import ConfigError
 
 BACKENDS = ("memory", "redis")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+cluster://")
+MASK = "***"
+# a query parameter that carries a secret (?password=…, ?ssl_password=…, ?token=…), and its value: up to the
+# next "&name=" (an unencoded '&' or '#' inside the value stays masked) or the end
+_QUERY_SECRET = re.compile(r"([?&;][\w.-]*(?:pass|pwd|secret|token|auth)[\w.-]*=)(.*?)(?=&[\w.-]+=|$)",
+                           re.IGNORECASE | re.DOTALL)
+
+
+def _userinfo_span(url: str) -> Optional[tuple[int, int]]:
+    """Where the credentials of `url` are: after '://' up to the last '@' before any secret query value.
+
+    Conservative on purpose: a password holding an unencoded '/', '?', '#', '[' or '@' is still all masked."""
+    start = url.find("://")
+    start = 0 if start < 0 else start + 3
+    if url.startswith("unix:///"):  # empty authority: no credentials before the socket path
+        return None
+    query = _QUERY_SECRET.search(url, start)
+    at = url.rfind("@", start, query.start() if query else len(url))
+    return (start, at) if at >= 0 else None
+
+
+def redact(url: Any) -> str:
+    """`url` with every password masked (userinfo and ?password= forms); never raises.
+
+    The one masking function: every message, repr and skip reason that names a Redis URL goes through it."""
+    text = str(url)
+    span = _userinfo_span(text)
+    if span is not None:
+        start, at = span
+        user, colon, _ = text[start:at].partition(":")
+        shown = f"{user}:{MASK}" if colon and not any(c in user for c in "/?#[]@") else MASK
+        text = text[:start] + shown + text[at:]
+    return _QUERY_SECRET.sub(lambda m: m.group(1) + (MASK if m.group(2) else ""), text)
+
+
+def url_secrets(url: Any) -> list[str]:
+    """The secret strings of `url` as written and percent-decoded, longest first (to scrub other text)."""
+    text = str(url)
+    found = [m.group(2) for m in _QUERY_SECRET.finditer(text)]
+    span = _userinfo_span(text)
+    if span is not None:
+        info = text[span[0]:span[1]]
+        found.append(info.partition(":")[2] if ":" in info else info)
+    forms = {f for s in found for f in (s, unquote(s), unquote_plus(s)) if f}
+    return sorted(forms, key=len, reverse=True)
+
+
+def scrub(text: str, secrets: Sequence[str]) -> str:
+    """`text` (say, a driver's error message) with every secret (from `url_secrets`) replaced by the mask."""
+    for secret in secrets:
+        text = text.replace(secret, MASK)
+    return text
+
+
+def check_redis_url(url: Any) -> None:
+    """Raise ConfigError (URL masked) unless `url` is a Redis URL that parses as written.
+
+    A '#', '[', ']', '/' or '?' left unencoded in a password makes URL parsers read part of the password
+    as a fragment, host, port or query (so a wrong password, host or socket would be used): rejected."""
+    if not isinstance(url, str) or not url.startswith(REDIS_SCHEMES):
+        raise ConfigError(f"redis_url must start with {', '.join(REDIS_SCHEMES[:-1])} or {REDIS_SCHEMES[-1]}; "
+                          f"got {redact(url)!r}")
+    hint = ("percent-encode '#', '[', ']', '/', '?' and '@' in a user name or password "
+            f"(%23, %5B, %5D, %2F, %3F, %40); got {redact(url)!r}")
+    if "#" in url:
+        raise ConfigError(f"redis_url contains '#', which starts a URL fragment (ignored by Redis clients): {hint}")
+    try:
+        parts = urlsplit(url)
+        parts.port  # raises ValueError for a port that is not a number (often a piece of a password)
+    except ValueError:
+        raise ConfigError(f"redis_url is not a valid URL: {hint}") from None
+    misplaced_at = "@" in parts.path and not (parts.scheme == "unix" and not parts.netloc)
+    if misplaced_at or any("@" in pair.partition("=")[0] for pair in re.split("[&;]", parts.query)):
+        raise ConfigError(f"redis_url has an '@' after its host part (a password holding '/' or '?'?): {hint}")
 
 
 @dataclass
@@ -77,6 +153,13 @@ class MemoryConfig:
     redis_cluster: bool = False
     namespace: str = "agentmemory"
     blas_threads: Optional[int] = 1  # BLAS threads inside maintenance, training and large searches; None = leave as is
+    redis_timeout: float = 5.0  # seconds to wait for each Redis reply before the call is retried (twice), then fails
+
+    def __repr__(self) -> str:
+        """The dataclass repr, with the Redis password masked (configs end up in logs and test reports)."""
+        shown = ", ".join(f"{f.name}={redact(self.redis_url)!r}" if f.name == "redis_url"
+                          else f"{f.name}={getattr(self, f.name)!r}" for f in fields(self))
+        return f"{type(self).__name__}({shown})"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready copy of every field."""
@@ -122,9 +205,9 @@ class MemoryConfig:
         if not isinstance(self.namespace, str) or not self.namespace or any(c in self.namespace for c in "{}: "):
             raise ConfigError("namespace must be a non-empty string without '{', '}', ':' or spaces; "
                               f"got {self.namespace!r}")
-        if self.backend == "redis" and not str(self.redis_url).startswith(("redis://", "rediss://", "unix://", "redis+cluster://")):
-            raise ConfigError("redis_url must start with redis://, rediss://, unix:// or redis+cluster://; "
-                              f"got {self.redis_url!r}")
+        _positive_num("redis_timeout", self.redis_timeout)
+        if self.backend == "redis":
+            check_redis_url(self.redis_url)
         return self
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import struct
 import time
 from typing import Iterable, Optional, Sequence
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import redis
@@ -32,8 +31,9 @@ from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
+from ..config import check_redis_url, redact, scrub, url_secrets  # redact: the one URL-masking function
 from ..entry import MemoryRecord
-from ..errors import StorageError
+from ..errors import ConfigError, StorageError
 from ..retrieval.index import MEMORY_TYPES, TYPE_CODES
 
 _ERRORS = (RedisError, RedisClusterException)  # everything redis-py raises on purpose
@@ -183,19 +183,6 @@ def _tag(agent_id: str) -> str:
     return agent_id
 
 
-def redact(url: str) -> str:
-    """The URL without its password (error messages name the server, never the secret)."""
-    try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        netloc = parts.netloc.rsplit("@", 1)
-        user = (parts.username or "") + ":***"
-        return urlunsplit(parts._replace(netloc=f"{user}@{netloc[-1]}"))
-    except ValueError:
-        return url
-
-
 def _glob_escape(text: str) -> str:
     return "".join("\\" + ch if ch in "*?[]\\" else ch for ch in text)
 
@@ -220,13 +207,15 @@ def unpack_record(memory_id: str, agent_id: str, blob: bytes) -> MemoryRecord:
 class _Connection:
     """One redis-py client shared by the STM and IM stores of a system; closed with the last of them."""
 
-    def __init__(self, url: str, cluster: bool) -> None:
+    def __init__(self, url: str, cluster: bool, timeout: float = SOCKET_TIMEOUT) -> None:
+        check_redis_url(url)  # ConfigError (URL masked) for a URL a parser would misread
         self.url = redact(url)
+        self._secrets = url_secrets(url)  # scrubbed from every driver message we pass on
         self.cluster = cluster or url.startswith("redis+cluster://")
         real = "redis://" + url[len("redis+cluster://"):] if url.startswith("redis+cluster://") else url
         self._probe(real)
         retry = Retry(ExponentialBackoff(cap=0.25, base=0.025), RETRIES)
-        opts = dict(socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=SOCKET_TIMEOUT, retry=retry,
+        opts = dict(socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=timeout, retry=retry,
                     retry_on_error=[RedisConnectionError, RedisTimeoutError])
         try:
             if self.cluster:
@@ -234,8 +223,11 @@ class _Connection:
                 self.client = RedisCluster.from_url(real, **opts)
             else:
                 self.client = redis.Redis.from_url(real, **opts)
+        except (ValueError, TypeError):
+            raise self._bad_option() from None
+        try:
             self.shas = {name: self.client.script_load(src) for name, src in _SCRIPTS.items()}
-        except (*_ERRORS, OSError, ValueError) as exc:
+        except (*_ERRORS, OSError) as exc:
             raise self.error(exc) from exc
         self.users = 0
 
@@ -244,17 +236,35 @@ class _Connection:
         try:
             probe = redis.Redis.from_url(url, socket_connect_timeout=PROBE_TIMEOUT, socket_timeout=PROBE_TIMEOUT,
                                          retry=Retry(ExponentialBackoff(), 0))
-        except ValueError as exc:
-            raise StorageError(f"Redis at {self.url}: invalid URL: {exc}") from exc
+        except (ValueError, TypeError):  # the driver's text may quote a piece of the URL: not passed on
+            raise self._bad_option() from None
         try:
             probe.ping()
         except (RedisError, OSError) as exc:
-            raise StorageError(f"Redis at {self.url} is unreachable: {exc}") from exc
+            raise StorageError(f"Redis at {self.url} is unreachable: {self._text(exc)}") from exc
+        except TypeError:  # an unknown ?option reaches the connection only now
+            raise self._bad_option() from None
         finally:
             probe.close()
 
+    def _bad_option(self) -> ConfigError:
+        """The error for a URL the driver refuses (an unknown ?option, a bad value)."""
+        return ConfigError(f"redis_url {self.url!r}: the Redis client rejects one of its options or values")
+
+    def _text(self, exc: BaseException) -> str:
+        """The driver's message with the URL's secrets masked (in the exception and its causes too,
+        so a chained traceback shows no secret either)."""
+        seen: set[int] = set()
+        cur: Optional[BaseException] = exc
+        while cur is not None and id(cur) not in seen and self._secrets:
+            seen.add(id(cur))
+            cur.args = tuple(scrub(a, self._secrets) if isinstance(a, str) else a for a in cur.args)
+            cur = cur.__cause__ or cur.__context__
+        return scrub(str(exc), self._secrets)
+
     def error(self, exc: BaseException) -> StorageError:
-        return StorageError(f"Redis at {self.url}: {exc.__class__.__name__}: {exc}")
+        """A driver exception as StorageError naming the (masked) URL."""
+        return StorageError(f"Redis at {self.url}: {exc.__class__.__name__}: {self._text(exc)}")
 
     def eval(self, name: str, keys: Sequence[str], args: Sequence) -> object:
         try:
@@ -566,7 +576,8 @@ def im_expiry_grace(ttl: float) -> float:
 
 def create_redis_stores(config, im_grace: Optional[float] = None) -> tuple[RedisStore, RedisStore]:
     """The STM and IM stores of a system on `config.redis_url` (a cluster when asked), in `config.namespace`."""
-    conn = _Connection(config.redis_url, bool(getattr(config, "redis_cluster", False)))
+    conn = _Connection(config.redis_url, bool(getattr(config, "redis_cluster", False)),
+                       float(getattr(config, "redis_timeout", SOCKET_TIMEOUT)))
     ttl = config.im_config.ttl
     grace = im_expiry_grace(ttl) if im_grace is None else im_grace
     return (RedisStore(conn, config.namespace, "stm"),
