@@ -124,8 +124,7 @@ class AgentMemorySystem:
         self.stm = Tier("stm", stm_store, Codec(portable=portable), self.encoder)
         self.im = Tier("im", im_store, RoundingCodec(config.im_config.float_precision),
                        self.encoder, self._im_ae)
-        zdict = PresetDictionary(load=lambda: ltm_store.get_meta("zlib_dictionary"),
-                                 save=lambda data: ltm_store.set_meta("zlib_dictionary", data))
+        zdict = PresetDictionary(ltm_store)  # agreed once per file; each record names its dictionary
         self.ltm = Tier("ltm", ltm_store, RoundingCodec(config.ltm_config.float_precision,
                         compress_level=config.ltm_config.compression_level, dictionary=zdict),
                         self.encoder, self._ltm_ae)

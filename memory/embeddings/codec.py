@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import marshal
 import zlib
-from typing import Any
+from typing import Any, Optional, Protocol
+
+from ..errors import CorruptDataError
 
 _JSON = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False, check_circular=False)
 
@@ -70,6 +72,23 @@ def marshal_dumps(content: Any) -> bytes:
         return marshal.dumps(json_loads(json_dumps(content)))
 
 
+# what decoding damaged bytes raises: JSON/UTF-8/marshal errors (ValueError), zlib.error, marshal's
+# EOFError/TypeError, and deeply nested garbage in the stdlib parser
+DECODE_ERRORS = (ValueError, TypeError, EOFError, RecursionError, zlib.error)
+
+
+def undecodable(exc: BaseException) -> CorruptDataError:
+    """The CorruptDataError for bytes a codec could not decode (one line: what failed)."""
+    return CorruptDataError(f"content cannot be decoded ({type(exc).__name__}: {exc})")
+
+
+def as_content(content: Any) -> dict:
+    """Decoded content, checked to be an object (every stored state is one); CorruptDataError if not."""
+    if type(content) is not dict:
+        raise CorruptDataError(f"content decodes to {type(content).__name__}, not an object")
+    return content
+
+
 class Codec:
     """Exact content: marshal bytes (fast, in-process) or compact JSON (portable, for shared stores)."""
 
@@ -85,10 +104,12 @@ class Codec:
         return marshal_dumps(content)
 
     def decode(self, data: bytes) -> Any:
-        """Stored bytes → content."""
-        if self.portable:
-            return json_loads(data)
-        return marshal.loads(data)
+        """Stored bytes → content; CorruptDataError (no memory id: the tier adds it) when they are damaged."""
+        try:
+            content = json_loads(data) if self.portable else marshal.loads(data)
+        except DECODE_ERRORS as exc:
+            raise undecodable(exc) from exc
+        return as_content(content)
 
     def reencode(self, data: bytes, source: "Codec") -> bytes:
         """Bytes stored by `source` → this codec's bytes (the tier transition)."""
@@ -97,30 +118,89 @@ class Codec:
         return self.encode(source.decode(data))
 
 
+class DictionarySource(Protocol):
+    """Where a PresetDictionary keeps its dictionaries (LTM: the SQLite file's write-once table)."""
+
+    def current_dictionary(self) -> Optional[tuple[int, bytes]]:
+        """The newest (number, dictionary), or None when none was agreed yet."""
+
+    def dictionary(self, number: int) -> Optional[bytes]:
+        """Dictionary `number`, or None when the source has none by that number."""
+
+    def agree_dictionary(self, proposal: bytes) -> tuple[int, bytes]:
+        """Atomically store `proposal` unless a dictionary exists; returns the one everyone uses."""
+
+    def legacy_dictionary(self) -> Optional[bytes]:
+        """The dictionary of records written before records named theirs (headerless), or None."""
+
+
+class _LocalSource:
+    """A DictionarySource in process memory (a codec used without a persistent store)."""
+
+    def __init__(self) -> None:
+        self._data: Optional[bytes] = None
+
+    def current_dictionary(self) -> Optional[tuple[int, bytes]]:
+        return None if self._data is None else (1, self._data)
+
+    def dictionary(self, number: int) -> Optional[bytes]:
+        return self._data if number == 1 else None
+
+    def agree_dictionary(self, proposal: bytes) -> tuple[int, bytes]:
+        if self._data is None:
+            self._data = proposal
+        return 1, self._data
+
+    def legacy_dictionary(self) -> Optional[bytes]:
+        return None
+
+
 class PresetDictionary:
-    """A zlib preset dictionary shared by all records of a store, made from the first content it sees.
+    """Numbered zlib preset dictionaries of a store; the first is made from the first content compressed.
 
     Small records compress poorly alone; with a dictionary of typical content (key names, common
-    strings) they shrink several-fold. `load`/`save` persist it next to the records (LTM: the
-    SQLite meta table), so the file stays readable by a later process.
+    strings) they shrink several-fold. The source agrees a dictionary atomically (the first proposal
+    wins, every other process adopts it) and never changes a numbered one, and each record names
+    the number it was compressed with, so no record is ever decoded with another dictionary.
     """
 
     SIZE = 4096
     WBITS = -12  # raw deflate, 4 KiB window: a cheap compressor per record
+    MAX_NUMBER = 31  # numbers fit the record header's 5 bits
 
-    def __init__(self, load=None, save=None) -> None:
-        self._load, self._save = load, save
-        self.data: bytes | None = None
+    def __init__(self, source: Optional[DictionarySource] = None) -> None:
+        self._source: DictionarySource = source if source is not None else _LocalSource()
+        self._current: Optional[tuple[int, bytes]] = None
+        self._by_number: dict[int, bytes] = {}
+        self._legacy: Optional[bytes] = None
+        self._legacy_loaded = False
 
-    def get(self, sample: bytes | None = None) -> bytes:
-        """The dictionary, loaded or (when none exists yet) made from `sample`."""
-        if self.data is None and self._load is not None:
-            self.data = self._load()
-        if self.data is None:
-            self.data = (sample or b"")[-self.SIZE:]
-            if self._save is not None:
-                self._save(self.data)
-        return self.data
+    def current(self, sample: bytes) -> tuple[int, bytes]:
+        """(number, dictionary) to compress with: the agreed one, or (none yet) one proposed from `sample`."""
+        current = self._current
+        if current is None:
+            current = self._source.current_dictionary() or self._source.agree_dictionary(sample[-self.SIZE:])
+            if not 1 <= current[0] <= self.MAX_NUMBER:
+                raise CorruptDataError(f"preset dictionary number {current[0]} is outside 1..{self.MAX_NUMBER}")
+            self._current = current
+            self._by_number[current[0]] = current[1]
+        return current
+
+    def by_number(self, number: int) -> bytes:
+        """Dictionary `number` (cached; looked up once); CorruptDataError when the store has none by it."""
+        data = self._by_number.get(number)
+        if data is None:
+            data = self._source.dictionary(number)
+            if data is None:
+                raise CorruptDataError(f"the record names preset dictionary {number}, which its store does not have")
+            self._by_number[number] = data
+        return data
+
+    def legacy(self) -> Optional[bytes]:
+        """The dictionary for headerless records of the previous format (None: they used none)."""
+        if not self._legacy_loaded:
+            self._legacy, self._legacy_loaded = self._source.legacy_dictionary(), True
+        return self._legacy
 
 
 class RoundingCodec(Codec):
@@ -139,15 +219,38 @@ class RoundingCodec(Codec):
         data = json_dumps(round_floats(content, self.precision))
         if self.compress_level is None:
             return data
-        zdict = self.dictionary.get(data)
+        number, zdict = self.dictionary.current(data)
         comp = zlib.compressobj(self.compress_level, zlib.DEFLATED, PresetDictionary.WBITS, 5, zdict=zdict) \
             if zdict else zlib.compressobj(self.compress_level, zlib.DEFLATED, PresetDictionary.WBITS, 5)
-        return comp.compress(data) + comp.flush()
+        return _HEADERS[number] + comp.compress(data) + comp.flush()
 
     def decode(self, data: bytes) -> Any:
-        if self.compress_level is not None:
-            zdict = self.dictionary.get()
-            dec = zlib.decompressobj(PresetDictionary.WBITS, zdict=zdict) if zdict else \
-                zlib.decompressobj(PresetDictionary.WBITS)
-            data = dec.decompress(data) + dec.flush()
-        return json_loads(data)
+        try:
+            content = json_loads(self._inflate(data) if self.compress_level is not None else data)
+        except DECODE_ERRORS as exc:
+            raise undecodable(exc) from exc
+        return as_content(content)
+
+    def _inflate(self, data: bytes) -> bytes:
+        """Deflated record → JSON bytes, with the dictionary its header names (legacy records: the old one)."""
+        head = data[0] if data else 0
+        if head & _TAG_MASK == _TAG:
+            if head & 1:
+                raise CorruptDataError(f"record header {head:#04x} uses a reserved bit")
+            zdict = self.dictionary.by_number(head >> 3)
+            body: Any = memoryview(data)[1:]
+        else:  # the previous format: raw deflate, no header
+            zdict, body = self.dictionary.legacy(), data
+        dec = zlib.decompressobj(PresetDictionary.WBITS, zdict=zdict) if zdict else \
+            zlib.decompressobj(PresetDictionary.WBITS)
+        out = dec.decompress(body) + dec.flush()
+        if not dec.eof:  # (bytes after the stream's end do not change the content: they are ignored)
+            raise CorruptDataError("compressed content is truncated")
+        return out
+
+
+# The one header byte of a compressed record: 0b NNNNN 11 0 with N the preset dictionary's number. Bits 1-2
+# of a raw deflate stream's first byte are its block type, where 11 is invalid, so a header never starts a
+# headerless record of the previous format; bit 0 is reserved (0).
+_TAG, _TAG_MASK = 0b110, 0b111
+_HEADERS = tuple(bytes((_TAG | number << 3,)) for number in range(PresetDictionary.MAX_NUMBER + 1))

@@ -9,16 +9,23 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 
 from ..entry import MemoryRecord
-from ..errors import StorageError
+from ..errors import CorruptDataError, StorageError
+from ..integrity import CorruptionLog
+from ..retrieval.index import TYPE_CODES
 
 SCHEMA_VERSION = 1
 _COLUMNS = ("memory_id, agent_id, step_number, memory_type, content, priority, importance, created_at, "
             "entered_at, last_accessed, retrieval_count, raw_bytes, embedding")
 _TOUCH_FLUSH = 1024  # pending retrieval-count updates written together
+LEGACY_DICTIONARY_KEY = "zlib_dictionary"  # meta key of the one dictionary of files whose records name none
 
 
 class SQLiteStore:
-    """Records in a SQLite table; vectors as raw float32 blobs next to them."""
+    """Records in a SQLite table; vectors as raw float32 blobs next to them; the LTM codec's dictionaries.
+
+    Damaged rows: `get`/`get_many` raise CorruptDataError naming the memory; `records`/`records_in_steps`
+    skip them with a CorruptDataWarning and count them (`corrupt_skipped`).
+    """
 
     keeps_vectors = True
 
@@ -28,6 +35,8 @@ class SQLiteStore:
         self.shared = path != ":memory:"
         self._lock = threading.RLock()
         self._touched: dict[str, tuple[int, float]] = {}
+        self._vec_bytes = 4 * int(dim)
+        self.corruption = CorruptionLog(f"LTM database {path!r}")
         try:
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30.0)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -42,15 +51,19 @@ class SQLiteStore:
                 CREATE INDEX IF NOT EXISTS memories_agent_step ON memories(agent_id, step_number);
                 CREATE TABLE IF NOT EXISTS agent_versions (agent_id TEXT PRIMARY KEY, version INTEGER NOT NULL);
                 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB);
+                CREATE TABLE IF NOT EXISTS dictionaries (number INTEGER PRIMARY KEY, data BLOB NOT NULL);
                 INSERT OR IGNORE INTO meta VALUES ('schema_version', {SCHEMA_VERSION});
                 INSERT OR IGNORE INTO meta VALUES ('ltm_dim', {int(dim)});
             """)
             stored_dim = self.get_meta("ltm_dim")
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open LTM database {path!r}: {exc}") from exc
-        if stored_dim is not None and int(stored_dim) != dim:
+        if type(stored_dim) is not int:
             self._db.close()
-            raise StorageError(f"LTM database {path!r} holds {int(stored_dim)}-dim embeddings; "
+            raise CorruptDataError(f"LTM database {path!r}: meta 'ltm_dim' is damaged ({stored_dim!r})")
+        if stored_dim != dim:
+            self._db.close()
+            raise StorageError(f"LTM database {path!r} holds {stored_dim}-dim embeddings; "
                                f"this config uses ltm_dim={dim}")
 
     # -- helpers -------------------------------------------------------------------------------
@@ -67,11 +80,49 @@ class SQLiteStore:
         return db.execute("SELECT version FROM agent_versions WHERE agent_id = ?", (agent_id,)).fetchone()[0]
 
     def _record(self, row: tuple) -> MemoryRecord:
-        vec = np.frombuffer(row[12], dtype=np.float32) if row[12] is not None else None
-        touched = self._touched.get(row[0])
-        count, last = (row[10], row[9]) if touched is None else touched
-        return MemoryRecord(row[0], row[1], row[2], row[3], bytes(row[4]), row[5], row[6], row[7], row[8],
-                            last, count, row[11], vec)
+        """A row as a record; CorruptDataError naming the memory when a column holds what no write stores."""
+        mid, agent, step, mtype, content, pri, imp, created, entered, last, count, raw, emb = row
+        if (type(content) is not bytes or type(step) is not int or mtype not in TYPE_CODES
+                or type(agent) is not str or type(count) is not int or type(raw) is not int
+                or type(pri) is not float or type(imp) is not float or type(created) is not float
+                or type(entered) is not float or type(last) is not float
+                or (emb is not None and (type(emb) is not bytes or len(emb) != self._vec_bytes))):
+            raise self._damaged(row)
+        vec = np.frombuffer(emb, dtype=np.float32) if emb is not None else None
+        touched = self._touched.get(mid)
+        if touched is not None:
+            count, last = touched
+        return MemoryRecord(mid, agent, step, mtype, content, pri, imp, created, entered, last, count, raw, vec)
+
+    def _damaged(self, row: tuple) -> CorruptDataError:
+        """The error for a row `_record` refused: which columns are wrong."""
+        types = (str, str, int, str, bytes, float, float, float, float, float, int, int, bytes)
+        names = _COLUMNS.split(", ")
+        bad = [n for n, v, t in zip(names, row, types) if type(v) is not t and not (n == "embedding" and v is None)]
+        if row[3] not in TYPE_CODES and "memory_type" not in bad:
+            bad.append("memory_type")
+        if type(row[12]) is bytes and len(row[12]) != self._vec_bytes:
+            bad.append(f"embedding ({len(row[12])} bytes, not {self._vec_bytes})")
+        return CorruptDataError(f"LTM database {self.path!r}: row of memory {row[0]!r} is damaged "
+                                f"({', '.join(bad)})", memory_id=str(row[0]))
+
+    def _records(self, rows: Sequence[tuple]) -> list[MemoryRecord]:
+        """Rows of a listing as records, skipping (warning, counting) damaged ones."""
+        try:
+            return [self._record(row) for row in rows]
+        except CorruptDataError:
+            pass
+        out = []
+        for row in rows:
+            try:
+                out.append(self._record(row))
+            except CorruptDataError as exc:
+                self.corruption.skip(str(row[1]), exc)
+        return out
+
+    def corrupt_skipped(self, agent_id: Optional[str] = None) -> int:
+        """Distinct damaged rows listings skipped (of one agent, or all) since this store was opened."""
+        return self.corruption.count(agent_id)
 
     def get_meta(self, key: str) -> Optional[bytes]:
         """A value from the meta table (encoder weights, dims), or None."""
@@ -81,6 +132,49 @@ class SQLiteStore:
     def set_meta(self, key: str, value: bytes) -> None:
         """Write a value to the meta table."""
         self._run(lambda db: db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value)))
+
+    # -- the LTM codec's preset dictionaries (a DictionarySource): numbered, write-once ----------
+    def current_dictionary(self) -> Optional[tuple[int, bytes]]:
+        """The newest (number, dictionary), or None before the first was agreed."""
+        row = self._run(lambda db: db.execute(
+            "SELECT number, data FROM dictionaries ORDER BY number DESC LIMIT 1").fetchone())
+        return None if row is None else self._dictionary_row(row)
+
+    def dictionary(self, number: int) -> Optional[bytes]:
+        """Dictionary `number`, or None."""
+        row = self._run(lambda db: db.execute(
+            "SELECT number, data FROM dictionaries WHERE number = ?", (number,)).fetchone())
+        return None if row is None else self._dictionary_row(row)[1]
+
+    def agree_dictionary(self, proposal: bytes) -> tuple[int, bytes]:
+        """Store dictionary 1 unless one exists (first writer wins, in one transaction); returns the winner.
+
+        A file of the previous format keeps its one dictionary: it becomes number 1 instead of `proposal`."""
+        def agree(db: sqlite3.Connection) -> tuple:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute("INSERT OR IGNORE INTO dictionaries (number, data) VALUES "
+                           "(1, COALESCE((SELECT value FROM meta WHERE key = ?), ?))",
+                           (LEGACY_DICTIONARY_KEY, bytes(proposal)))
+                row = db.execute("SELECT number, data FROM dictionaries ORDER BY number DESC LIMIT 1").fetchone()
+                db.execute("COMMIT")
+                return row
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return self._dictionary_row(self._run(agree))
+
+    def legacy_dictionary(self) -> Optional[bytes]:
+        """The dictionary of headerless records (files written before records named theirs), or None."""
+        value = self.get_meta(LEGACY_DICTIONARY_KEY)
+        if value is not None and type(value) is not bytes:
+            raise CorruptDataError(f"LTM database {self.path!r}: meta {LEGACY_DICTIONARY_KEY!r} is damaged")
+        return value
+
+    def _dictionary_row(self, row: tuple) -> tuple[int, bytes]:
+        if type(row[0]) is not int or type(row[1]) is not bytes:
+            raise CorruptDataError(f"LTM database {self.path!r}: preset dictionary {row[0]!r} is damaged")
+        return row[0], row[1]
 
     # -- the protocol --------------------------------------------------------------------------
     def add(self, records: Sequence[MemoryRecord]) -> int:
@@ -109,16 +203,19 @@ class SQLiteStore:
         return None if row is None else self._record(row)
 
     def get_many(self, memory_ids: Sequence[str]) -> list[Optional[MemoryRecord]]:
-        found: dict[str, MemoryRecord] = {}
         ids = list(memory_ids)
+        found = {row[0]: self._record(row) for row in self._rows_by_id(ids)}
+        return [found.get(m) for m in ids]
+
+    def _rows_by_id(self, ids: list) -> list[tuple]:
+        """The rows of these ids (500 per query)."""
+        rows: list[tuple] = []
         for lo in range(0, len(ids), 500):
             chunk = ids[lo:lo + 500]
             marks = ",".join("?" * len(chunk))
-            rows = self._run(lambda db: db.execute(
-                f"SELECT {_COLUMNS} FROM memories WHERE memory_id IN ({marks})", chunk).fetchall())
-            for row in rows:
-                found[row[0]] = self._record(row)
-        return [found.get(m) for m in ids]
+            rows.extend(self._run(lambda db: db.execute(
+                f"SELECT {_COLUMNS} FROM memories WHERE memory_id IN ({marks})", chunk).fetchall()))
+        return rows
 
     def touch(self, records: Sequence[MemoryRecord]) -> None:
         for r in records:
@@ -137,12 +234,13 @@ class SQLiteStore:
 
     def remove(self, agent_id: str, memory_ids: Sequence[str]) -> list[MemoryRecord]:
         ids = list(memory_ids)
-        removed = [r for r in self.get_many(ids) if r is not None and r.agent_id == agent_id]
+        removed = [r for r in self._records(self._rows_by_id(ids)) if r.agent_id == agent_id]
 
-        def delete(db: sqlite3.Connection) -> None:
+        def delete(db: sqlite3.Connection) -> None:  # damaged rows of the agent go too: they were asked for
             db.execute("BEGIN IMMEDIATE")
             try:
-                db.executemany("DELETE FROM memories WHERE memory_id = ?", [(r.memory_id,) for r in removed])
+                db.executemany("DELETE FROM memories WHERE memory_id = ? AND agent_id = ?",
+                               [(m, agent_id) for m in ids])
                 self._bump(db, agent_id)
                 db.execute("COMMIT")
             except BaseException:
@@ -156,14 +254,14 @@ class SQLiteStore:
     def records(self, agent_id: str) -> list[MemoryRecord]:
         rows = self._run(lambda db: db.execute(
             f"SELECT {_COLUMNS} FROM memories WHERE agent_id = ? ORDER BY step_number", (agent_id,)).fetchall())
-        return [self._record(row) for row in rows]
+        return self._records(rows)
 
     def records_in_steps(self, agent_id: str, start: int, end: int) -> list[MemoryRecord]:
         """Records with start <= step <= end, by step (uses the (agent_id, step) index)."""
         rows = self._run(lambda db: db.execute(
             f"SELECT {_COLUMNS} FROM memories WHERE agent_id = ? AND step_number BETWEEN ? AND ? "
             "ORDER BY step_number", (agent_id, start, end)).fetchall())
-        return [self._record(row) for row in rows]
+        return self._records(rows)
 
     def count(self, agent_id: str) -> int:
         return self._run(lambda db: db.execute(
