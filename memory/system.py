@@ -374,9 +374,12 @@ class AgentMemorySystem:
             rec = fetched[(rank, mid)]
             if rec is None:
                 continue
+            content = t.content_or_skip(rec)  # damaged: skipped (warned once, counted), never the whole search
+            if content is None:
+                continue
             seen.add(mid)
             t.note_retrievals((rec,), now)
-            memory = t.memory(rec)
+            memory = to_memory(rec, t.name, content)
             memory["similarity"] = float(sim)
             out.append(memory)
             if len(out) == k:
@@ -403,7 +406,7 @@ class AgentMemorySystem:
             else:
                 ids = t.index(agent_id).rows_in_steps(start_step, end_step, code)
                 recs = [r for r in t.store.get_many(ids) if r is not None]
-            out.extend(t.memory(r) for r in recs)
+            out.extend(t.memories(recs))  # damaged content skipped (warned once, counted)
         out.sort(key=lambda m: m["step_number"])
         return out
 
@@ -419,8 +422,8 @@ class AgentMemorySystem:
             for rec in t.store.records(agent_id):
                 if not query.might_match(rec.content, t.codec):
                     continue
-                content = t.codec.decode(rec.content)
-                if matches_attributes(content, query):
+                content = t.content_or_skip(rec)
+                if content is not None and matches_attributes(content, query):
                     out.append(to_memory(rec, name, content))
         out.sort(key=lambda m: m["step_number"])
         return out
@@ -475,6 +478,7 @@ class AgentMemorySystem:
                 "compression_ratio": (raw / stored) if stored else None,
                 "embedding_dim": t.dim,
                 "embedding_bytes": count * t.dim * 4,
+                "corrupt_skipped": t.corrupt_skipped(agent_id),  # damaged records searches/listings skipped
             }
         state = self._agents.get(agent_id, AgentState())
         return {
@@ -529,10 +533,10 @@ class AgentMemorySystem:
     def _reembed(self, tier: Tier) -> None:
         """Recompute a tier's embeddings with its retrained projection (from the stored content)."""
         for a in list(tier.store.agent_ids()):
-            records = tier.store.records(a)
+            records, contents = tier.decodable(tier.store.records(a))  # damaged content keeps its old vector
             if not records:
                 continue
-            vecs = tier.embed_contents([tier.codec.decode(r.content) for r in records])
+            vecs = tier.embed_contents(contents)
             tier.store.update_vectors(a, [r.memory_id for r in records], vecs)
             tier.drop_agent_index(a)
             if not tier.store.keeps_vectors and not tier.store.shared:
@@ -547,7 +551,7 @@ class AgentMemorySystem:
         for key, model in (("im_autoencoder", self._im_ae), ("ltm_autoencoder", self._ltm_ae)):
             blob = store.get_meta(key)
             if blob is not None:
-                model.load_bytes(blob)
+                model.load_bytes(blob, f"LTM database {store.path!r}, meta {key!r}")  # CorruptDataError if damaged
 
     @_locked
     def clear_all_memories(self) -> None:

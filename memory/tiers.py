@@ -14,6 +14,8 @@ from .embeddings.autoencoder import Autoencoder
 from .embeddings.codec import Codec
 from .embeddings.encoder import Features, StateEncoder
 from .entry import MemoryRecord, to_memory
+from .errors import CorruptDataError
+from .integrity import CorruptionLog
 from .retrieval.index import VectorIndex
 from .stores.base import MemoryStore
 from .stores.inmemory import InMemoryStore
@@ -30,7 +32,12 @@ def unit_rows(x: np.ndarray) -> np.ndarray:
 
 
 class Tier:
-    """One memory tier across all agents."""
+    """One memory tier across all agents.
+
+    Damaged content: `memory` (a read by id) raises CorruptDataError naming the memory; the `..._or_skip`
+    methods and index rebuilds used by searches, listings and maintenance skip the record, warn once and
+    count it (`corrupt_skipped`).
+    """
 
     def __init__(self, name: str, store: MemoryStore, codec: Codec, encoder: StateEncoder,
                  projector: Optional[Autoencoder] = None) -> None:
@@ -45,6 +52,7 @@ class Tier:
         self._features: dict[str, Features] = {}  # pending STM features, per agent
         self._touch = None if isinstance(store, InMemoryStore) else store.touch  # live records need no write-back
         self._decode = codec.decode
+        self.corruption = CorruptionLog(f"{name.upper()} tier")
 
     # -- indexes -------------------------------------------------------------------------------
     def index(self, agent_id: str) -> VectorIndex:
@@ -68,12 +76,14 @@ class Tier:
         if self.store.keeps_vectors or self.store.shared:
             records = self.store.records(agent_id)
             if records:
-                idx.add_records(records, self._vectors_of(records))
+                records, vecs = self._vectors_of(records)
+                idx.add_records(records, vecs)
         self._indexes[agent_id] = idx
         self._seen[agent_id] = version
         return idx
 
-    def _vectors_of(self, records: Sequence[MemoryRecord]) -> np.ndarray:
+    def _vectors_of(self, records: Sequence[MemoryRecord]) -> tuple[Sequence[MemoryRecord], np.ndarray]:
+        """Records with their embeddings (stored, else embedded from content); damaged content is skipped."""
         vecs = np.zeros((len(records), self.dim), dtype=np.float32)
         missing = []
         for i, r in enumerate(records):
@@ -82,8 +92,15 @@ class Tier:
             else:
                 missing.append(i)
         if missing:
-            vecs[missing] = self.embed_contents([self.codec.decode(records[i].content) for i in missing])
-        return vecs
+            contents = [self.content_or_skip(records[i]) for i in missing]
+            bad = {i for i, c in zip(missing, contents) if c is None}
+            ok = [(i, c) for i, c in zip(missing, contents) if c is not None]
+            if ok:
+                vecs[[i for i, _ in ok]] = self.embed_contents([c for _, c in ok])
+            if bad:
+                keep = [i for i in range(len(records)) if i not in bad]
+                return [records[i] for i in keep], vecs[keep]
+        return records, vecs
 
     def after_write(self, agent_id: str, version: int) -> None:
         """Note a store version produced by our own write; a gap means another writer: rebuild later."""
@@ -178,5 +195,58 @@ class Tier:
             self._touch(records)
 
     def memory(self, rec: MemoryRecord) -> dict[str, Any]:
-        """The public memory dict of a record of this tier."""
-        return to_memory(rec, self.name, self._decode(rec.content))
+        """The public memory dict of a record of this tier; CorruptDataError naming it if its content is damaged."""
+        try:
+            content = self._decode(rec.content)
+        except CorruptDataError as exc:
+            raise self.damaged(rec, exc) from exc
+        return to_memory(rec, self.name, content)
+
+    # -- damaged content: raised by reads by id, skipped by everything over many records -----------
+    def damaged(self, rec: MemoryRecord, exc: CorruptDataError) -> CorruptDataError:
+        """The error naming a record of this tier whose content the codec refused (one line)."""
+        return CorruptDataError(f"{self.name.upper()} memory {rec.memory_id!r} is damaged: {exc}", rec.memory_id)
+
+    def skip_damaged(self, rec: MemoryRecord, exc: CorruptDataError) -> None:
+        """Warn (once per record) and count a damaged record that a search, listing or move skips."""
+        self.corruption.skip(rec.agent_id, self.damaged(rec, exc))
+
+    def content_or_skip(self, rec: MemoryRecord) -> Optional[dict]:
+        """The record's content, or None (warned once, counted) when it is damaged."""
+        try:
+            return self._decode(rec.content)
+        except CorruptDataError as exc:
+            self.skip_damaged(rec, exc)
+            return None
+
+    def memories(self, records: Sequence[MemoryRecord]) -> list[dict[str, Any]]:
+        """Public memory dicts of records, leaving out (warned, counted) those with damaged content."""
+        out = []
+        for rec in records:
+            content = self.content_or_skip(rec)
+            if content is not None:
+                out.append(to_memory(rec, self.name, content))
+        return out
+
+    def decodable(self, records: Sequence[MemoryRecord]) -> tuple[list[MemoryRecord], list[dict]]:
+        """The records whose content decodes, and those contents (damaged ones skipped)."""
+        pairs = [(r, self.content_or_skip(r)) for r in records]
+        kept = [(r, c) for r, c in pairs if c is not None]
+        return [r for r, _ in kept], [c for _, c in kept]
+
+    def reencode_from(self, src: "Tier", records: Sequence[MemoryRecord]) -> list[Optional[bytes]]:
+        """Records of `src` re-encoded for this tier (a move); None where the content is damaged
+        (skipped and counted by `src`, where it stays)."""
+        out: list[Optional[bytes]] = []
+        for r in records:
+            try:
+                out.append(self.codec.reencode(r.content, src.codec))
+            except CorruptDataError as exc:
+                src.skip_damaged(r, exc)
+                out.append(None)
+        return out
+
+    def corrupt_skipped(self, agent_id: Optional[str] = None) -> int:
+        """Distinct damaged records skipped in this tier (one agent's, or all), its store's listings included."""
+        in_store = getattr(self.store, "corrupt_skipped", None)
+        return self.corruption.count(agent_id) + (in_store(agent_id) if in_store is not None else 0)

@@ -43,11 +43,16 @@ def _move(src: Tier, dst: Tier, agent_id: str, ids: list[str], now: float, full_
     records = src.store.get_many(ids)
     keep = [i for i, r in enumerate(records) if r is not None]
     records = [records[i] for i in keep]
+    encoded = dst.reencode_from(src, records)  # None: damaged content, left in src (warned, counted)
+    if None in encoded:
+        keep = [i for i, e in zip(keep, encoded) if e is not None]
+        records = [r for r, e in zip(records, encoded) if e is not None]
+        encoded = [e for e in encoded if e is not None]
     contents = None
     moved: list[MemoryRecord] = []
-    for r in records:
+    for r, data in zip(records, encoded):
         moved.append(MemoryRecord(r.memory_id, r.agent_id, r.step_number, r.memory_type,
-                                  dst.codec.reencode(r.content, src.codec), r.priority, r.importance,
+                                  data, r.priority, r.importance,
                                   r.created_at, now, r.last_accessed, r.retrieval_count, r.raw_bytes))
     if full_vecs is not None:
         vecs = dst.project(full_vecs[keep])

@@ -14,6 +14,8 @@ from typing import Optional
 
 import numpy as np
 
+from ..errors import CorruptDataError
+
 
 @functools.lru_cache(maxsize=16)
 def _orthonormal_cached(in_dim: int, code_dim: int, seed: int) -> np.ndarray:
@@ -90,13 +92,38 @@ class Autoencoder:
         np.savez(buf, w_enc=self.w_enc, w_dec=self.w_dec, b_dec=self.b_dec)
         return buf.getvalue()
 
-    def load_bytes(self, blob: bytes) -> bool:
-        """Load weights saved by `to_bytes`; False (and unchanged) when the shapes do not fit."""
-        with np.load(io.BytesIO(blob)) as data:
-            if data["w_enc"].shape != self.w_enc.shape:
+    def load_bytes(self, blob: bytes, source: str = "autoencoder weights") -> bool:
+        """Load weights saved by `to_bytes`; False (and unchanged) when the shapes are another config's.
+
+        A blob that is not such weights (not an .npz, arrays missing or of the wrong shape, NaN or
+        infinite values) raises CorruptDataError naming `source`: using it would poison every embedding."""
+        try:
+            with np.load(io.BytesIO(blob), allow_pickle=False) as data:
+                w_enc, w_dec, b_dec = (np.asarray(data[k]) for k in ("w_enc", "w_dec", "b_dec"))
+        except Exception as exc:  # np.load raises BadZipFile, ValueError, OSError, EOFError, KeyError, ...
+            reason = " ".join(str(exc).split())  # one line
+            raise CorruptDataError(f"{source} is not a valid weights archive ({type(exc).__name__}: {reason})") from exc
+        if w_enc.shape != self.w_enc.shape:
+            if w_enc.ndim == 2:  # another config's dims: kept, unused (as before)
                 return False
-            self.w_enc = data["w_enc"].astype(np.float32)
-            self.w_dec = data["w_dec"].astype(np.float32)
-            self.b_dec = data["b_dec"].astype(np.float32)
+            raise CorruptDataError(f"{source}: w_enc has shape {w_enc.shape}, not a matrix")
+        problem = self._weights_problem(w_enc, w_dec, b_dec)
+        if problem:
+            raise CorruptDataError(f"{source}: {problem}")
+        self.w_enc = w_enc.astype(np.float32)
+        self.w_dec = w_dec.astype(np.float32)
+        self.b_dec = b_dec.astype(np.float32)
         self.trained = True
         return True
+
+    def _weights_problem(self, w_enc: np.ndarray, w_dec: np.ndarray, b_dec: np.ndarray) -> str:
+        """What is wrong with loaded weights of the right encoder shape ('' when nothing)."""
+        for name, arr, shape in (("w_dec", w_dec, (self.code_dim, self.in_dim)), ("b_dec", b_dec, (self.in_dim,))):
+            if arr.shape != shape:
+                return f"{name} has shape {arr.shape}, expected {shape}"
+        for name, arr in (("w_enc", w_enc), ("w_dec", w_dec), ("b_dec", b_dec)):
+            if arr.dtype.kind not in "fiu":
+                return f"{name} holds {arr.dtype}, not numbers"
+            if not np.isfinite(arr).all():
+                return f"{name} holds NaN or infinite values"
+        return ""

@@ -196,12 +196,36 @@ def pack_record(r: MemoryRecord) -> bytes:
 
 
 def unpack_record(memory_id: str, agent_id: str, blob: bytes) -> MemoryRecord:
-    """A stored blob back to a record (its vector a read-only float32 view, None when absent)."""
-    clen, raw, last, count, step, code, dim, pri, imp, created, entered = HEADER.unpack_from(blob)
+    """A stored blob back to a record (its vector a read-only float32 view, None when absent).
+
+    CorruptDataError naming the memory when the blob cannot be one: shorter than the header, an unknown
+    memory type, or lengths that do not add up (header + vector + content = the blob)."""
+    try:
+        clen, raw, last, count, step, code, dim, pri, imp, created, entered = HEADER.unpack_from(blob)
+        mtype = MEMORY_TYPES[code]
+    except (struct.error, IndexError, TypeError):
+        raise _damaged(memory_id, blob) from None
     o = HEADER.size
+    if o + 4 * dim + clen != len(blob):
+        raise _damaged(memory_id, blob)
     vec = np.frombuffer(blob, dtype=np.float32, count=dim, offset=o) if dim else None
-    return MemoryRecord(memory_id, agent_id, step, MEMORY_TYPES[code], blob[o + 4 * dim:], pri, imp,
+    return MemoryRecord(memory_id, agent_id, step, mtype, blob[o + 4 * dim:], pri, imp,
                         created, entered, last, count, raw, vec)
+
+
+def _damaged(memory_id: str, blob: bytes) -> StorageError:
+    """The error for a blob unpack_record refused, saying what is wrong with it."""
+    from ..errors import CorruptDataError  # (here, not at the top: this module's imports are edited elsewhere)
+    size = len(blob) if isinstance(blob, (bytes, bytearray, memoryview)) else None
+    if size is None:
+        why = f"a {type(blob).__name__}, not bytes"
+    elif size < HEADER.size:
+        why = f"{size} bytes, shorter than the {HEADER.size}-byte header"
+    else:
+        clen, dim, code = _SIZES.unpack_from(blob)[0], struct.unpack_from("<H", blob, 29)[0], blob[28]
+        why = (f"unknown memory type {code}" if code >= len(MEMORY_TYPES) else
+               f"{size} bytes, but its header says {HEADER.size} + {4 * dim} (vector) + {clen} (content)")
+    return CorruptDataError(f"Redis record of memory {memory_id!r} is damaged: {why}", memory_id=memory_id)
 
 
 class _Connection:
