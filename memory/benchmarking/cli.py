@@ -72,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--json", dest="json_path", help="also write the verdict as JSON to this file")
     cmp_.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
                       help=f"significance level of the rank test on timing samples (default {DEFAULT_ALPHA})")
+    cmp_.add_argument("--judge-timings", action="store_true",
+                      help="judge timings of runs measured at different times as if side by side (only on a "
+                           "dedicated quiet machine; by default such changes are 'unconfirmed' and fail no build)")
 
     cont = sub.add_parser("continuous", help="build two commits with asv, measure them interleaved, confirm "
                                              "and judge (exit 2 on regression)")
@@ -219,7 +222,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from .compare import run_compare
 
     return run_compare(args.current_dir, args.baseline_dir, args.threshold, args.output_dir, args.json_path,
-                       args.alpha)
+                       args.alpha, args.judge_timings)
 
 
 def cmd_continuous(args: argparse.Namespace) -> int:

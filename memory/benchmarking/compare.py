@@ -1,9 +1,12 @@
 """Baseline comparison: match two result directories by category, benchmark and parameter path, and
-give each measurement one verdict: regression, improvement, noise, unchanged or not enough data.
+give each measurement one verdict: regression, improvement, unconfirmed, noise, unchanged or not
+enough data.
 
 The rule is :func:`memory.benchmarking.verdict.judge`: timings are judged on their samples (worse by
 more than the threshold *and* a Mann-Whitney U test at `alpha`), deterministic metrics exactly, peak
-memory on the threshold. Throughput and latency derived from one timing are the same measurement as
+memory on the threshold. Timings are judged only between runs measured side by side (the two sides of
+one ``cli continuous`` run carry the same ``metadata.interleaved_run``); between runs made at
+different times a timing change is ``unconfirmed`` and fails no build, unless ``judge_timings``. Throughput and latency derived from one timing are the same measurement as
 its ``total_time_seconds``: judged, counted and shown once. Exit codes: 0 no regression,
 2 regression, 1 error (see :func:`run_compare`).
 """
@@ -41,7 +44,7 @@ class MetricChange:
     current: float
     direction: int  # +1 higher is better, -1 lower is better
     change: float  # relative change of the medians: (current - baseline) / |baseline|
-    status: str  # regression | improvement | noise | unchanged | not enough data
+    status: str  # regression | improvement | unconfirmed | noise | unchanged | not enough data
     kind: str = "deterministic"  # timing | deterministic | resource
     p_value: Optional[float] = None
     interval: Optional[Tuple[float, float]] = None  # bootstrap 95% interval of median ratio current/baseline
@@ -90,6 +93,7 @@ class Comparison:
     only_current: List[str] = field(default_factory=list)
     only_baseline: List[str] = field(default_factory=list)
     smoke: bool = False  # a side was measured with the quick profile
+    side_by_side: bool = True  # every compared pair was measured interleaved (or judge_timings)
 
     def of_status(self, status: str) -> List[MetricChange]:
         """Changes with the given status."""
@@ -106,6 +110,11 @@ class Comparison:
         return self.of_status("improvement")
 
     @property
+    def unconfirmed(self) -> List[MetricChange]:
+        """Timing changes between runs measured at different times: to confirm side by side."""
+        return self.of_status("unconfirmed")
+
+    @property
     def exit_code(self) -> int:
         """2 when there is a regression, else 0."""
         return EXIT_REGRESSION if self.regressions else EXIT_OK
@@ -118,7 +127,8 @@ class Comparison:
         """The verdict document (``compare --json``, ``continuous``'s verdict.json)."""
         doc: Dict[str, Any] = {"exit_code": self.exit_code, "threshold": self.threshold, "alpha": self.alpha,
                                "current_dir": self.current_dir, "baseline_dir": self.baseline_dir,
-                               "smoke": self.smoke, "counts": self.counts(),
+                               "smoke": self.smoke, "side_by_side": self.side_by_side,
+                               "counts": self.counts(),
                                "measurements": [c.to_json() for c in self.changes],
                                "regressions": [c.to_json() for c in self.regressions],
                                "only_current": self.only_current, "only_baseline": self.only_baseline}
@@ -143,14 +153,22 @@ def is_smoke(doc: Dict[str, Any]) -> bool:
     return (doc.get("metadata") or {}).get("profile") == SMOKE_PROFILE
 
 
+def measured_side_by_side(cur_doc: Dict[str, Any], base_doc: Dict[str, Any]) -> bool:
+    """True when both documents come from one interleaved measurement (one ``cli continuous`` run)."""
+    run = (cur_doc.get("metadata") or {}).get("interleaved_run")
+    return bool(run) and run == (base_doc.get("metadata") or {}).get("interleaved_run")
+
+
 def is_percent(metric: str, unit: Optional[str] = None) -> bool:
     """True for a metric in percent (``overhead_percent``): compared in percentage points."""
     return metric.endswith("_percent") or (unit or "").strip().lower() in ("percent", "%")
 
 
 def compare_documents(cur_doc: Dict[str, Any], base_doc: Dict[str, Any], threshold: float,
-                      alpha: float = verdict.DEFAULT_ALPHA) -> List[MetricChange]:
-    """One MetricChange per measurement the two documents of one benchmark share."""
+                      alpha: float = verdict.DEFAULT_ALPHA, judge_timings: bool = False) -> List[MetricChange]:
+    """One MetricChange per measurement the two documents of one benchmark share; timings of
+    documents not measured side by side are judged only with `judge_timings`."""
+    side_by_side = judge_timings or measured_side_by_side(cur_doc, base_doc)
     overrides = _meta_map(cur_doc, "metric_directions")
     kinds = dict(_meta_map(base_doc, "metric_kinds"), **_meta_map(cur_doc, "metric_kinds"))
     derived = dict(_meta_map(base_doc, "derived_metrics"), **_meta_map(cur_doc, "derived_metrics"))
@@ -184,7 +202,8 @@ def compare_documents(cur_doc: Dict[str, Any], base_doc: Dict[str, Any], thresho
                                      reason="quick profile: a smoke run, one sample")
         else:
             judged = verdict.judge(kind, old, value, direction, threshold, base_stats.get("samples"),
-                                   cur_stats.get("samples"), alpha, percent=is_percent(metric, units.get(metric)))
+                                   cur_stats.get("samples"), alpha, percent=is_percent(metric, units.get(metric)),
+                                   side_by_side=side_by_side)
         out.append(MetricChange(category, benchmark, path, metric, old, value, direction, judged.change,
                                 judged.status, kind, judged.p_value, judged.interval, judged.n_baseline,
                                 judged.n_current, judged.reason, twins.get((path, metric), []),
@@ -194,8 +213,9 @@ def compare_documents(cur_doc: Dict[str, Any], base_doc: Dict[str, Any], thresho
 
 
 def compare_dirs(current_dir: str, baseline_dir: str, threshold: float = 0.1,
-                 alpha: float = verdict.DEFAULT_ALPHA) -> Comparison:
-    """Compare the latest run of each benchmark in `current_dir` with the one in `baseline_dir`.
+                 alpha: float = verdict.DEFAULT_ALPHA, judge_timings: bool = False) -> Comparison:
+    """Compare the latest run of each benchmark in `current_dir` with the one in `baseline_dir`
+    (`judge_timings`: judge timings of runs measured at different times as if side by side).
 
     Raises CompareError for a missing or empty directory, or when nothing is comparable."""
     if not naming.is_finite(threshold) or threshold < 0:
@@ -215,7 +235,9 @@ def compare_dirs(current_dir: str, baseline_dir: str, threshold: float = 0.1,
     result.only_baseline = sorted("/".join(k) for k in baseline.keys() - current.keys())
     for key in sorted(current.keys() & baseline.keys()):
         result.smoke = result.smoke or is_smoke(current[key]) or is_smoke(baseline[key])
-        result.changes += compare_documents(current[key], baseline[key], threshold, alpha)
+        result.side_by_side = result.side_by_side and (judge_timings or
+                                                       measured_side_by_side(current[key], baseline[key]))
+        result.changes += compare_documents(current[key], baseline[key], threshold, alpha, judge_timings)
     if not result.changes:
         raise CompareError(f"nothing comparable between {current_dir} and {baseline_dir}: no benchmark, "
                            "parameter and metric appears in both")
@@ -244,8 +266,8 @@ _TEXT_COLUMNS = 6
 
 
 def format_table(comparison: Comparison) -> str:
-    """A plain-text table of regressions and improvements plus a one-line summary."""
-    shown = comparison.regressions + comparison.improvements
+    """A plain-text table of regressions, improvements and unconfirmed timings plus a summary."""
+    shown = comparison.regressions + comparison.improvements + comparison.unconfirmed
     lines: List[str] = []
     if shown:
         rows = [[str(x) if not isinstance(x, float) else htmlpage.fmt_number(x) for x in row]
@@ -257,8 +279,13 @@ def format_table(comparison: Comparison) -> str:
     counts = comparison.counts()
     lines.append(f"compared {len(comparison.changes)} measurements (threshold {comparison.threshold:.0%}, "
                  f"alpha {comparison.alpha:g}): {counts['regression']} regression(s), "
-                 f"{counts['improvement']} improvement(s), {counts['noise']} within noise, "
+                 f"{counts['improvement']} improvement(s), {counts['unconfirmed']} unconfirmed, "
+                 f"{counts['noise']} within noise, "
                  f"{counts['unchanged']} unchanged, {counts['not enough data']} not enough data")
+    if counts["unconfirmed"]:
+        lines.append(f"unconfirmed: {counts['unconfirmed']} timing change(s) between runs measured at different "
+                     "times (the machine's load moves whole runs): they fail no build; confirm them side by side "
+                     "with `cli continuous BASE HEAD`")
     if counts["not enough data"]:
         why = ("the quick profile takes one sample: it is for smoke runs, and its timings cannot be judged"
                if comparison.smoke else
@@ -284,7 +311,7 @@ def _chart(comparison: Comparison) -> Optional[str]:
     # Plot "goodness": positive = better, whatever the metric's direction.
     values = [c.change_percent * c.direction for c in changes]
     colors = ["#c0392b" if c.status == "regression" else "#27ae60" if c.status == "improvement"
-              else "#95a5a6" for c in changes]
+              else "#e67e22" if c.status == "unconfirmed" else "#95a5a6" for c in changes]
     ax.barh(range(len(changes)), values, color=colors)
     for row, c in enumerate(changes):  # the bootstrap interval of the change, as a whisker
         if c.interval:
@@ -308,7 +335,8 @@ def write_html(comparison: Comparison, output_dir: str, title: str = "AgentMemor
     folder.mkdir(parents=True, exist_ok=True)
     counts = comparison.counts()
     body = [htmlpage.cards([("regressions", counts["regression"]), ("improvements", counts["improvement"]),
-                            ("within noise", counts["noise"]), ("not enough data", counts["not enough data"]),
+                            ("unconfirmed", counts["unconfirmed"]), ("within noise", counts["noise"]),
+                            ("not enough data", counts["not enough data"]),
                             ("measurements compared", len(comparison.changes)),
                             ("threshold", f"{comparison.threshold:.0%}")]),
             f'<p class="muted">current: {htmlpage.esc(comparison.current_dir)} · baseline: '
@@ -318,14 +346,18 @@ def write_html(comparison: Comparison, output_dir: str, title: str = "AgentMemor
             f'worse by more than the threshold. The 95% interval is a bootstrap interval of the ratio of '
             f'medians (current / baseline), shown as a change. Throughput and latency derived from a timing '
             f'are judged with it (listed after its name).</p>']
+    if not comparison.side_by_side:
+        body.append('<p class="error">These runs were not measured side by side: a timing change between '
+                    'them is <b>unconfirmed</b> (the machine\'s load between two runs moves whole runs) and '
+                    'fails no build. Confirm it with <code>cli continuous BASE HEAD</code>.</p>')
     if comparison.smoke:
         body.append('<p class="error">A side of this comparison is a quick-profile (smoke) run: its timings '
                     'carry one sample and are not judged.</p>')
     chart = _chart(comparison)
     if chart:
         body.append(chart)
-    shown = comparison.regressions + comparison.improvements
-    body.append("<h2>Regressions and improvements</h2>")
+    shown = comparison.regressions + comparison.improvements + comparison.unconfirmed
+    body.append("<h2>Regressions, improvements and unconfirmed timings</h2>")
     body.append(htmlpage.table(_HEADERS, _rows(shown), [c.status for c in shown], text_columns=_TEXT_COLUMNS)
                 if shown else "<p>None.</p>")
     body.append("<h2>All compared measurements</h2>")
@@ -370,11 +402,11 @@ def report(comparison: Comparison, output_dir: str, json_path: Optional[str] = N
 
 def run_compare(current_dir: str, baseline_dir: str, threshold: float = 0.1,
                 output_dir: Optional[str] = None, json_path: Optional[str] = None,
-                alpha: float = verdict.DEFAULT_ALPHA) -> int:
+                alpha: float = verdict.DEFAULT_ALPHA, judge_timings: bool = False) -> int:
     """Compare, print the table, write the HTML page (default into `current_dir`) and, with
     `json_path`, the verdict JSON; return the exit code: 0 no regression, 2 regression, 1 error."""
     try:
-        comparison = compare_dirs(current_dir, baseline_dir, threshold, alpha)
+        comparison = compare_dirs(current_dir, baseline_dir, threshold, alpha, judge_timings)
     except CompareError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR

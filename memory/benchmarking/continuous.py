@@ -169,8 +169,10 @@ def _result_files(results: Path) -> Dict[str, Path]:
 
 def _export(results: Path, commits: Dict[str, str], infos: List[Dict[str, Any]], target: Path,
             errors: Dict[str, str], config: BenchmarkConfig) -> Dict[str, List[str]]:
-    """Documented JSON of each commit's results into target/<role>; {role: [failed benchmark keys]}."""
+    """Documented JSON of each commit's results into target/<role>, both sides marked as one
+    interleaved measurement (``metadata.interleaved_run``); {role: [failed benchmark keys]}."""
     files = _result_files(results)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
     owner = {i["name"]: "/".join(asv_adapter.documented_names(i)) for i in infos}
     by_benchmark: Dict[str, str] = {}
     for name, message in errors.items():
@@ -180,7 +182,8 @@ def _export(results: Path, commits: Dict[str, str], infos: List[Dict[str, Any]],
     for role, commit in commits.items():
         if commit not in files:
             raise ContinuousError(f"asv recorded no results for {role} commit {commit[:8]}")
-        extra = {"profile": config.profile, "role": role, "continuous": True}
+        extra = {"profile": config.profile, "role": role, "continuous": True,
+                 "interleaved_run": f"{results.name}:{commits['baseline'][:12]}..{commits['current'][:12]}@{stamp}"}
         paths = asv_adapter.export_results([files[commit]], target / role, infos=infos, errors=by_benchmark,
                                            extra_metadata=extra)
         failed[role] = []

@@ -13,6 +13,13 @@ Each metric has a kind (see :func:`memory.benchmarking.naming.metric_kind`):
 
 Overheads in percent (within ±100 %) are compared by their difference in percentage points (see
 :func:`judge`).
+
+A timing verdict is a claim about the code only when both sides were measured side by side
+(interleaved, as ``cli continuous`` does). Two runs made at different times also differ by the
+machine's load between them: on a shared machine whole runs and whole benchmark processes shift by
+30 % to 300 %, and the samples of one run cannot tell that from a slower commit. So a timing of such
+a pair that would be a regression or an improvement is ``unconfirmed``: reported, never failing a
+build, to be confirmed side by side (``judge(..., side_by_side=False)``).
 Intervals shown with a verdict are bootstrap intervals of the ratio of medians (current/baseline),
 seeded so the same samples always give the same interval; they are never negative.
 """
@@ -29,7 +36,10 @@ import numpy as np
 from .config import MIN_SAMPLES
 
 KINDS = ("timing", "deterministic", "resource")
-STATUSES = ("regression", "improvement", "noise", "unchanged", "not enough data")
+STATUSES = ("regression", "improvement", "unconfirmed", "noise", "unchanged", "not enough data")
+#: Why a timing of runs measured at different times is not a verdict (see the module docstring).
+UNCONFIRMED_REASON = ("measured at different times: the machine's load between the runs moves whole "
+                      "runs this much; confirm side by side with `cli continuous`")
 DEFAULT_ALPHA = 0.01
 #: Relative change below which a deterministic metric counts as unchanged (float round-off only).
 EXACT_TOLERANCE = 1e-9
@@ -166,10 +176,11 @@ def _by_threshold(change: float, direction: int, threshold: float) -> str:
 def judge(kind: str, baseline: float, current: float, direction: int, threshold: float,
           baseline_samples: Optional[Sequence[float]] = None,
           current_samples: Optional[Sequence[float]] = None, alpha: float = DEFAULT_ALPHA,
-          min_samples: int = MIN_SAMPLES, percent: bool = False) -> Verdict:
+          min_samples: int = MIN_SAMPLES, percent: bool = False, side_by_side: bool = True) -> Verdict:
     """The verdict on one metric (see the module docstring); `direction` is +1 when higher is better,
-    -1 when lower is better. A `percent` metric (an overhead in percent, often near 0 or negative)
-    whose baseline is within ±100 % changes by its difference in percentage points / 100, so a 0.1
+    -1 when lower is better. A timing of two runs not measured `side_by_side` that would be a
+    regression or an improvement is ``unconfirmed``. A `percent` metric (an overhead in percent,
+    often near 0 or negative) whose baseline is within ±100 % changes by its difference in percentage points / 100, so a 0.1
     threshold means 10 points; a larger percentage changes relatively, like any other metric."""
     points = percent and abs(baseline) <= 100.0
 
@@ -192,10 +203,12 @@ def judge(kind: str, baseline: float, current: float, direction: int, threshold:
     _, p = mann_whitney_u(base, cur)
     interval = None if points else ratio_interval(base, cur)
     status = _by_threshold(change, direction, threshold)
+    reason = f"Mann-Whitney p={p:.3g}"
     if status != "unchanged" and p >= alpha:
         status = "noise"
-    return Verdict(status, change, p, interval, len(base), len(cur),
-                   reason=f"Mann-Whitney p={p:.3g}")
+    elif status != "unchanged" and not side_by_side:
+        status, reason = "unconfirmed", f"{reason}; {UNCONFIRMED_REASON}"
+    return Verdict(status, change, p, interval, len(base), len(cur), reason=reason)
 
 
 def blocks_separated(baseline: Sequence[float], current: Sequence[float], blocks: int, direction: int,

@@ -20,10 +20,12 @@ def timing_samples(median: float, spread: float, n: int, seed: str) -> list:
 
 
 def write_run(folder: Path, factor: float = 1.0, spread: Optional[float] = 0.02, samples: int = 6,
-              timestamp: str = "20250323_145623", profile: str = "default", seed: str = "a") -> str:
+              timestamp: str = "20250323_145623", profile: str = "default", seed: str = "a",
+              interleaved_run: Optional[str] = "planted-pair") -> str:
     """A storage/write_throughput run whose throughput is `factor` times the reference, each timing
     with `samples` samples within ± `spread` of its median (spread None: no samples, as a user's own
-    benchmark function writes), marked as measured with `profile`."""
+    benchmark function writes), marked as measured with `profile` and as one side of the interleaved
+    measurement `interleaved_run` (None: a run of its own, as ``cli run`` writes)."""
     results, stats = {}, {}
     for complexity in (1, 5):
         level = {}
@@ -45,6 +47,8 @@ def write_run(folder: Path, factor: float = 1.0, spread: Optional[float] = 0.02,
                 "profile": profile,
                 "metric_kinds": {"total_time_seconds": "timing", "throughput_ops_per_second": "timing"},
                 "derived_metrics": {"throughput_ops_per_second": "total_time_seconds"}}
+    if interleaved_run:
+        metadata["interleaved_run"] = interleaved_run
     return BenchmarkResults(str(folder)).save_result("write_throughput", "storage", results, metadata,
                                                      timestamp=timestamp)
 

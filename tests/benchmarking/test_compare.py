@@ -29,6 +29,37 @@ def test_25_percent_slower_with_tight_samples_exits_2(tmp_path):
     assert list((tmp_path / "current").glob("comparison_*.html"))
 
 
+@pytest.mark.parametrize("base_run, cur_run", [(None, None), ("continuous-1", "continuous-2"), (None, "x")])
+def test_timings_of_runs_measured_at_different_times_are_unconfirmed(tmp_path, base_run, cur_run):
+    # two `cli run`s (or the sides of two different continuous runs): a 25 % shift with tight samples
+    # is what machine drift between runs does too, so it is reported, unconfirmed, and fails no build
+    write_run(tmp_path / "baseline", 1.0, seed="base", interleaved_run=base_run)
+    write_run(tmp_path / "current", 0.8, seed="cur", interleaved_run=cur_run)
+    args = CLI + ["--current-dir", str(tmp_path / "current"), "--baseline-dir", str(tmp_path / "baseline"),
+                  "--json", str(tmp_path / "verdict.json")]
+    proc = run_cli(args, tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "6 unconfirmed" in proc.stdout and "cli continuous" in proc.stdout
+    doc = json.loads((tmp_path / "verdict.json").read_text())
+    assert doc["side_by_side"] is False and doc["counts"]["unconfirmed"] == 6 and not doc["regressions"]
+    assert all("different times" in m["reason"] for m in doc["measurements"])
+    page = next((tmp_path / "current").glob("comparison_*.html")).read_text()
+    assert "not measured side by side" in page
+    # on a dedicated quiet machine the user may judge them anyway
+    judged = run_cli(args + ["--judge-timings"], tmp_path)
+    assert judged.returncode == 2, judged.stdout
+    assert json.loads((tmp_path / "verdict.json").read_text())["counts"]["regression"] == 6
+
+
+def test_sequential_runs_still_fail_on_deterministic_changes(tmp_path):
+    write_quality_run(tmp_path / "baseline", recall=1.0)
+    write_quality_run(tmp_path / "current", recall=0.9)
+    proc = run_cli(CLI + ["--current-dir", str(tmp_path / "current"), "--baseline-dir",
+                          str(tmp_path / "baseline")], tmp_path)
+    assert proc.returncode == 2, proc.stdout
+    assert "regression" in proc.stdout and "recall" in proc.stdout
+
+
 def test_25_percent_faster_is_an_improvement_and_exits_0(tmp_path):
     proc = run_cli(CLI + _dirs(tmp_path, 1.25), tmp_path)
     assert proc.returncode == 0, proc.stderr

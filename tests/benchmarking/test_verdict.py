@@ -37,6 +37,19 @@ def test_a_25_percent_shift_is_found():
                  [0.7, 0.71, 0.69, 0.72, 0.68, 0.7]).status == "regression"
 
 
+def test_timings_not_measured_side_by_side_are_unconfirmed_never_regressions():
+    base = [1.0, 1.01, 0.99, 1.02, 0.98, 1.0]
+    slower, faster = [x * 1.4 for x in base], [x * 0.6 for x in base]
+    assert judge("timing", 1.0, 1.4, -1, 0.1, base, slower).status == "regression"
+    for cur in (slower, faster):
+        v = judge("timing", 1.0, 1.0, -1, 0.1, base, cur, side_by_side=False)
+        assert v.status == "unconfirmed" and v.p_value < 0.01 and "cli continuous" in v.reason
+    # what is noise or unchanged stays so; deterministic and resource metrics do not depend on it
+    assert judge("timing", 1.0, 1.0, -1, 0.1, base, base, side_by_side=False).status == "unchanged"
+    assert judge("deterministic", 1.0, 0.9, +1, 0.1, side_by_side=False).status == "regression"
+    assert judge("resource", 100.0, 150.0, -1, 0.1, side_by_side=False).status == "regression"
+
+
 def test_a_shift_inside_the_threshold_is_unchanged_however_significant():
     base = [1.0, 1.001, 0.999, 1.002, 0.998, 1.0005]
     v = judge("timing", 1.0, 1.05, -1, 0.1, base, [x * 1.05 for x in base])
