@@ -226,24 +226,28 @@ class RoundingCodec(Codec):
 
     def decode(self, data: bytes) -> Any:
         try:
-            content = json_loads(self._inflate(data) if self.compress_level is not None else data)
+            if self.compress_level is not None:
+                data = self._inflate(data)
+            content = json_loads(data)
         except DECODE_ERRORS as exc:
             raise undecodable(exc) from exc
-        return as_content(content)
+        if type(content) is not dict:
+            return as_content(content)  # raises
+        return content
 
     def _inflate(self, data: bytes) -> bytes:
         """Deflated record → JSON bytes, with the dictionary its header names (legacy records: the old one)."""
         head = data[0] if data else 0
         if head & _TAG_MASK == _TAG:
-            if head & 1:
-                raise CorruptDataError(f"record header {head:#04x} uses a reserved bit")
             zdict = self.dictionary.by_number(head >> 3)
-            body: Any = memoryview(data)[1:]
+            data = data[1:]
+        elif head & _TAG_MASK == _TAG | 1:
+            raise CorruptDataError(f"record header {head:#04x} uses a reserved bit")
         else:  # the previous format: raw deflate, no header
-            zdict, body = self.dictionary.legacy(), data
+            zdict = self.dictionary.legacy()
         dec = zlib.decompressobj(PresetDictionary.WBITS, zdict=zdict) if zdict else \
             zlib.decompressobj(PresetDictionary.WBITS)
-        out = dec.decompress(body) + dec.flush()
+        out = dec.decompress(data) + dec.flush()
         if not dec.eof:  # (bytes after the stream's end do not change the content: they are ignored)
             raise CorruptDataError("compressed content is truncated")
         return out
