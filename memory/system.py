@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import itertools
+import logging
 import math
 import os
 import shutil
@@ -12,7 +13,7 @@ import tempfile
 import threading
 import time
 import weakref
-from typing import Any, Callable, Iterable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -21,10 +22,10 @@ from .agent import AgentState
 from .blas import blas_limit
 from .config import MemoryConfig
 from .embeddings.autoencoder import Autoencoder
-from .embeddings.codec import Codec, PresetDictionary, RoundingCodec, marshal_dumps
+from .embeddings.codec import Codec, PresetDictionary, RoundingCodec, marshal_dumps, round_floats
 from .embeddings.encoder import Features, StateEncoder
 from .entry import MemoryRecord, to_memory
-from .errors import AgentMemoryError, ConfigError, InvalidMemoryError, InvalidValueError
+from .errors import AgentMemoryError, ConfigError, CorruptDataError, InvalidValueError, StorageError
 from .importance import importance_score
 from .retrieval.attributes import matches_attributes, parse_attributes
 from .retrieval.index import TYPE_CODES
@@ -33,6 +34,8 @@ from .tiers import PENDING_FLUSH, Tier
 from .transitions import maintain_agent
 
 _TIER_ORDER = ("stm", "im", "ltm")
+_MAX_STEP = check.MAX_STEP
+log = logging.getLogger(__name__)
 LARGE_SEARCH_ROWS = 2048  # searches over at least this many rows run with limited BLAS threads
 
 
@@ -67,6 +70,13 @@ class TierEncoder:
         return embeddings if self._projector is None else self._projector.decode(embeddings)
 
 
+def _float_limit(config: MemoryConfig) -> float:
+    """The magnitude from which a float would round to infinity in IM, LTM, or IM then LTM (rejected at the door)."""
+    im, ltm = config.im_config.float_precision, config.ltm_config.float_precision
+    return check.float_limit([lambda x: round_floats(x, im), lambda x: round_floats(x, ltm),
+                              lambda x: round_floats(round_floats(x, im), ltm)])
+
+
 _open_systems: "weakref.WeakSet[AgentMemorySystem]" = weakref.WeakSet()
 
 
@@ -99,7 +109,7 @@ class AgentMemorySystem:
         self._lock = threading.RLock()
         self._closed = False
         ae = config.autoencoder_config
-        self.encoder = StateEncoder(ae.stm_dim)
+        self.encoder = StateEncoder(ae.stm_dim, max_float=_float_limit(config))
         self._im_ae = Autoencoder(ae.stm_dim, ae.im_dim, seed=ae.seed)
         self._ltm_ae = Autoencoder(ae.stm_dim, ae.ltm_dim, seed=ae.seed + 1)
         self._temp_dir: Optional[str] = None
@@ -134,6 +144,7 @@ class AgentMemorySystem:
         self._encode_stm = marshal_dumps if not portable else self.stm.codec.encode
         self._add_stm = getattr(stm_store, "add_one", None) or (lambda rec: stm_store.add((rec,)))
         self._agents: dict[str, AgentState] = {}
+        self._maintenance_failures: dict[str, int] = {}  # per agent: transitions that raised (logged, skipped)
         # ids are "<agent_id>:<12 hex of this system><counter>": unique across processes, and they carry
         # their partition key, so a shared store finds an agent's keys from the id alone
         self._id_prefix = os.urandom(6).hex()
@@ -205,9 +216,9 @@ class AgentMemorySystem:
 
     def _store_one(self, agent_id: str, content: dict, step_number: int, priority: float, mtype: str,
                    tier: str) -> str:
-        if type(agent_id) is not str or not agent_id:
+        if type(agent_id) is not str or not agent_id or not agent_id.isascii():
             check.agent_id(agent_id)
-        if type(step_number) is not int or step_number < 0:
+        if type(step_number) is not int or not 0 <= step_number <= _MAX_STEP:
             step_number = check.step(step_number)
         if type(priority) is not float or not 0.0 <= priority < math.inf:
             priority = check.priority(priority)
@@ -248,15 +259,14 @@ class AgentMemorySystem:
                            memory_type: str = "state") -> list[str]:
         """Store many states of one agent at once (same effect as the loop, much faster); returns ids."""
         agent_id = check.agent_id(agent_id)
-        if isinstance(states, (dict, str, bytes)) or not isinstance(states, Iterable):
-            raise InvalidMemoryError(f"states must be a list of dicts; got {type(states).__name__}")
-        states = list(states)
+        states = check.sequence(states, "states")
         if step_numbers is None:
             with self._lock:
                 base = self._next_step(agent_id)
             step_numbers = range(base, base + len(states))
-        step_numbers = [check.step(s, "step_numbers[i]") for s in step_numbers]
-        priorities = [1.0] * len(states) if priorities is None else [check.priority(p) for p in priorities]
+        step_numbers = check.steps(step_numbers)
+        priorities = [1.0] * len(states) if priorities is None else \
+            [check.priority(p, f"priorities[{i}]") for i, p in enumerate(check.sequence(priorities, "priorities"))]
         if not len(step_numbers) == len(priorities) == len(states):
             raise InvalidValueError(f"states, step_numbers and priorities differ in length: "
                                     f"{len(states)}, {len(step_numbers)}, {len(priorities)}")
@@ -269,6 +279,7 @@ class AgentMemorySystem:
     def _store_many(self, agent_id: str, contents: list, steps: list, priorities: list, mtype: str,
                     tier: str) -> list[str]:
         tier = check.tier(tier)
+        agent_id = check.agent_id(agent_id)  # _store_one's fast check lets non-ASCII ids through to here
         with self._lock:
             self._check_open()
             target = self.tiers[tier]
@@ -293,17 +304,38 @@ class AgentMemorySystem:
             return [r.memory_id for r in records]
 
     def _after_insert(self, agent_id: str, count: int) -> None:
+        """Count inserts; every cleanup_interval of them run the agent's transitions. The memories are
+        stored by then, so a failing transition is logged and counted, never raised (the caller gets its ids)."""
         state = self._agents.get(agent_id)
         if state is None:
             state = self._agents[agent_id] = AgentState()
         state.inserts_since_check += count
         if state.inserts_since_check >= self.config.cleanup_interval:
             with blas_limit(self.config.blas_threads):
-                maintain_agent(self.stm, self.im, self.ltm, agent_id, state, self.config)
+                self._maintain(agent_id, state, raise_unreachable=False)
+
+    def _maintain(self, agent_id: str, state: AgentState, raise_unreachable: bool) -> Optional[dict[str, int]]:
+        """One agent's transitions; None when they failed: logged as a warning, counted, retried after
+        another cleanup_interval inserts. A store that cannot be reached (StorageError, not CorruptDataError)
+        is nobody's agent's fault: raised when `raise_unreachable`."""
+        try:
+            return maintain_agent(self.stm, self.im, self.ltm, agent_id, state, self.config)
+        except Exception as exc:
+            if raise_unreachable and isinstance(exc, StorageError) and not isinstance(exc, CorruptDataError):
+                raise
+            state.inserts_since_check = 0
+            self._maintenance_failures[agent_id] = self._maintenance_failures.get(agent_id, 0) + 1
+            log.warning("maintenance of agent %r failed (%s: %s); its memories stay where they are, the other "
+                        "agents are maintained", agent_id, type(exc).__name__, exc)
+            return None
 
     # -- reading -------------------------------------------------------------------------------
     def retrieve_state(self, memory_id: str, agent_id: Optional[str] = None, tier: Optional[str] = None) -> Optional[dict]:
         """The memory with this id (from `tier`, or whichever holds it), or None; IM/LTM content is lossy."""
+        if type(memory_id) is not str or not memory_id.isascii():
+            check.memory_id(memory_id)
+        if agent_id is not None:
+            check.agent_id(agent_id)
         with self._lock:
             if self._closed:
                 self._check_open()
@@ -312,8 +344,6 @@ class AgentMemorySystem:
                 if rec is not None and (agent_id is None or rec.agent_id == agent_id):
                     t.note_retrievals((rec,), time.time())
                     return t.memory(rec)
-            if type(memory_id) is not str:
-                check.memory_id(memory_id)
             return None
 
     @_locked
@@ -321,6 +351,9 @@ class AgentMemorySystem:
                         tier: Optional[str] = None) -> list[Optional[dict]]:
         """Many memories by id, in order, None where absent."""
         self._check_open()
+        memory_ids = check.sequence(memory_ids, "memory_ids")
+        if agent_id is not None:
+            check.agent_id(agent_id)
         out: list[Optional[dict]] = [None] * len(memory_ids)
         todo = {i: check.memory_id(m) for i, m in enumerate(memory_ids)}
         now = time.time()
@@ -356,8 +389,8 @@ class AgentMemorySystem:
         large = max(len(idx) for _, _, idx in indexes) >= LARGE_SEARCH_ROWS
         with blas_limit(self.config.blas_threads) if large else contextlib.nullcontext():
             for rank, t, idx in indexes:
-                if len(idx):
-                    ids, sims = idx.search(t.query_vector(query), k, code, threshold)
+                if len(idx):  # k beyond the rows means all of them (and never a huge int into numpy)
+                    ids, sims = idx.search(t.query_vector(query), min(k, len(idx)), code, threshold)
                     hits.extend(zip(sims.tolist(), [rank] * len(ids), ids))
         hits.sort(key=lambda h: (-h[0], h[1]))
         fetched: dict = {}  # the hits' records, one get_many per tier (one round trip on a shared store)
@@ -392,7 +425,7 @@ class AgentMemorySystem:
         """Memories with start_step <= step <= end_step across tiers, by step."""
         self._check_open()
         agent_id = check.agent_id(agent_id)
-        start_step, end_step = check.step(start_step, "start_step"), check.step(end_step, "end_step")
+        start_step, end_step = check.query_step(start_step, "start_step"), check.query_step(end_step, "end_step")
         if end_step < start_step:
             raise InvalidValueError(f"end_step ({end_step}) is before start_step ({start_step})")
         mtype = check.memory_type(memory_type)
@@ -447,9 +480,9 @@ class AgentMemorySystem:
         agents = [check.agent_id(agent_id)] if agent_id is not None else self._known_agents()
         total = {"forgotten": 0, "stm_to_im": 0, "im_to_ltm": 0}
         with blas_limit(self.config.blas_threads):
-            for a in agents:
-                state = self._agents.setdefault(a, AgentState())
-                for key, value in maintain_agent(self.stm, self.im, self.ltm, a, state, self.config).items():
+            for a in agents:  # a failing agent is logged, counted and skipped: the others are still maintained
+                report = self._maintain(a, self._agents.setdefault(a, AgentState()), raise_unreachable=True)
+                for key, value in (report or {}).items():
                     total[key] += value
         flush = getattr(self.ltm.store, "flush_touches", None)
         if flush is not None:
@@ -487,6 +520,7 @@ class AgentMemorySystem:
             "total_memories": sum(v["count"] for v in tiers.values()),
             "forgotten": state.forgotten,
             "transitions": {"stm_to_im": state.stm_to_im, "im_to_ltm": state.im_to_ltm},
+            "maintenance_failures": self._maintenance_failures.get(agent_id, 0),
             # the seed's names, for code written against it
             "state_counts": {name: v["count"] for name, v in tiers.items()},
             "memory_usage": {f"{name}_bytes": v["stored_bytes"] for name, v in tiers.items()},
@@ -503,9 +537,10 @@ class AgentMemorySystem:
         """Train the IM and LTM autoencoders (on `states`, else on every STM memory) and re-embed IM/LTM."""
         self._check_open()
         epochs = check.positive_int(epochs, "epochs")
+        batch_size = None if batch_size is None else check.positive_int(batch_size, "batch_size")
         started = time.perf_counter()
         if states is not None:
-            x = self.encoder.encode_states(list(states))
+            x = self.encoder.encode_states(check.sequence(states, "states"))
         else:
             parts = []
             for a in list(self.stm.store.agent_ids()):
@@ -560,6 +595,7 @@ class AgentMemorySystem:
         for t in self.tiers.values():
             t.clear()
         self._agents.clear()
+        self._maintenance_failures.clear()
 
     def _check_open(self) -> None:
         if self._closed:

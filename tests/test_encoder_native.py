@@ -166,3 +166,33 @@ def test_round_floats_rounds_significant_digits_and_copies():
     assert content["a"] == 123.456789 and out["c"] is not content["c"]  # the input is not touched
     with pytest.raises(ValueError):
         round_floats(content, 0)
+
+
+# -- hostile input: the same validation in both walks, and a copy that holds what it copies ----------------
+@pytest.mark.parametrize("bad, fragment", [
+    ({"x": "a\ud800"}, "'x'"),
+    ({"k\udfff": 1}, "surrogate"),
+    ({"x": [Text("ok"), Text("b\udc80")]}, "'x.1'"),
+    ({"x": {Text("k\ud800"): 1}}, "under 'x'"),
+    ({"x": [1, 10**4300]}, "'x.1'"),
+    ({"x": Color.RED, "y": -10**4301}, "'y'"),
+    ({"x": 1.0e308}, "'x'"),
+    ({"x": [float.__new__(type("F", (float,), {}), 1.5e308)]}, "'x.0'"),
+])
+def test_unstorable_input_same_error_in_both_walks(bad, fragment):
+    """Lone surrogates, ints JSON cannot write and floats the tiers would round to inf: one message from both."""
+    messages = []
+    for native in (None, False):
+        enc = StateEncoder(64, native=native, max_float=1.0e308)
+        feats = _features(enc, [{"ok": 1.0}])
+        with pytest.raises(InvalidValueError) as info:
+            enc.add_features(bad, feats)
+        assert fragment in str(info.value) and len(feats) == 1 and feats.nends == [1]
+        messages.append(str(info.value))
+    assert messages[0] == messages[1]
+
+
+def test_largest_storable_values_same_features_in_both_walks():
+    state = {"n": 10**4300 - 1, "m": -(10**4300 - 1), "b": 2**64, "e": Color.RED, "f": 9.99e307, "s": "Zoë 😀"}
+    native, python = StateEncoder(64, max_float=1.0e308), StateEncoder(64, native=False, max_float=1.0e308)
+    assert _as_tuple(_features(native, [state])) == _as_tuple(_features(python, [state]))

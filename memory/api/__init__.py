@@ -66,8 +66,8 @@ class MemoryAPI:
     def retrieve_by_time_range(self, agent_id: str, start_step: int, end_step: int,
                                memory_type: Optional[str] = None) -> list[dict]:
         """Memories in a step range, by step."""
-        return self.system.retrieve_by_time_range(check.agent_id(agent_id), check.step(start_step, "start_step"),
-                                                  check.step(end_step, "end_step"), check.memory_type(memory_type))
+        return self.system.retrieve_by_time_range(check.agent_id(agent_id), check.query_step(start_step, "start_step"),
+                                                  check.query_step(end_step, "end_step"), check.memory_type(memory_type))
 
     def retrieve_by_attributes(self, agent_id: str, attributes: dict) -> list[dict]:
         """Memories whose content matches every attribute."""

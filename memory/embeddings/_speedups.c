@@ -2,8 +2,9 @@
  *
  * The Python walk in encoder.py is the reference; this module does exactly the same appends in the same
  * order, so both give identical Features (tests/test_encoder_native.py checks that on arbitrary states).
- * Everything rare — a path seen for the first time, a new string, a subclass of a JSON type, a bad value —
- * is handed back to the encoder's Python methods, so validation messages and slot creation live in one place.
+ * Everything rare — a path seen for the first time, a new string, a subclass of a JSON type, a bad value,
+ * an int beyond int64 — is handed back to the encoder's Python methods, so validation messages and slot
+ * creation live in one place. A cached string or path was validated when it was first seen.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -102,9 +103,11 @@ static PyTypeObject SlotType = {
 /* The output lists and the encoder whose methods handle the rare cases. */
 typedef struct {
     PyObject *encoder, *idx, *wt, *nidx, *nval;
+    double max_float; /* floats of this magnitude or more are rejected (NaN too) */
 } Out;
 
-static PyObject *str_child, *str_item, *str_string_features, *str_other, *str_bad_number, *str_too_deep;
+static PyObject *str_child, *str_item, *str_string_features, *str_other, *str_bad_number, *str_too_deep,
+    *str_big_int;
 
 static int walk_dict(Out *o, PyObject *obj, SlotObject *slot, int depth);
 static int walk_list(Out *o, PyObject *obj, SlotObject *slot, int depth);
@@ -116,19 +119,34 @@ extend(PyObject *list, PyObject *more)
     return PyList_SetSlice(list, n, n, more);
 }
 
+/* An int beyond int64: the encoder's _big_int raises when JSON cannot write it (as the Python walk does). */
+static int
+check_big_int(Out *o, PyObject *value, SlotObject *child)
+{
+    int overflow;
+    PyLong_AsLongLongAndOverflow(value, &overflow);
+    if (!overflow)
+        return 0;
+    PyObject *r = PyObject_CallMethodObjArgs(o->encoder, str_big_int, (PyObject *)child, value, NULL);
+    Py_XDECREF(r);
+    return r == NULL ? -1 : 0;
+}
+
 /* Append one value's features (or recurse into it); `child` is its slot. */
 static int
 walk_value(Out *o, PyObject *value, SlotObject *child, int depth)
 {
     PyTypeObject *t = Py_TYPE(value);
     if (t == &PyFloat_Type || t == &PyLong_Type) {
-        if (t == &PyFloat_Type && !isfinite(PyFloat_AS_DOUBLE(value))) {
+        if (t == &PyFloat_Type && !(fabs(PyFloat_AS_DOUBLE(value)) < o->max_float)) {
             PyObject *r = PyObject_CallMethodObjArgs(o->encoder, str_bad_number, (PyObject *)child, value, NULL);
             Py_XDECREF(r);
             if (r != NULL)
                 PyErr_SetString(PyExc_RuntimeError, "_bad_number returned instead of raising");
             return -1;
         }
+        if (t == &PyLong_Type && check_big_int(o, value, child) < 0)
+            return -1;
         if (PyList_Append(o->nidx, child->base) < 0)
             return -1;
         return PyList_Append(o->nval, value);
@@ -267,23 +285,23 @@ static PyObject *
 walk(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 8) {
-        PyErr_SetString(PyExc_TypeError, "walk(encoder, obj, slot, idx, wt, nidx, nval, depth)");
+        PyErr_SetString(PyExc_TypeError, "walk(encoder, obj, slot, idx, wt, nidx, nval, max_float)");
         return NULL;
     }
-    Out o = {args[0], args[3], args[4], args[5], args[6]};
+    Out o = {args[0], args[3], args[4], args[5], args[6], 0.0};
     PyObject *obj = args[1];
     SlotObject *slot = as_slot(args[2]);
     if (slot == NULL || check_list(o.idx, "idx") || check_list(o.wt, "wt") || check_list(o.nidx, "nidx")
         || check_list(o.nval, "nval"))
         return NULL;
-    long depth = PyLong_AsLong(args[7]);
-    if (depth == -1 && PyErr_Occurred())
+    o.max_float = PyFloat_AsDouble(args[7]);
+    if (o.max_float == -1.0 && PyErr_Occurred())
         return NULL;
     int rc;
     if (PyDict_CheckExact(obj))
-        rc = walk_dict(&o, obj, slot, (int)depth);
+        rc = walk_dict(&o, obj, slot, 0);
     else if (PyList_CheckExact(obj) || PyTuple_CheckExact(obj))
-        rc = walk_list(&o, obj, slot, (int)depth);
+        rc = walk_list(&o, obj, slot, 0);
     else {
         PyErr_SetString(PyExc_TypeError, "walk expects an exact dict, list or tuple");
         return NULL;
@@ -531,7 +549,7 @@ round_floats(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 
 static PyMethodDef speedups_methods[] = {
     {"walk", (PyCFunction)(void (*)(void))walk, METH_FASTCALL,
-     "walk(encoder, obj, slot, idx, wt, nidx, nval, depth): append obj's features under slot to the lists."},
+     "walk(encoder, obj, slot, idx, wt, nidx, nval, max_float): append obj's features under slot to the lists."},
     {"vectors", (PyCFunction)(void (*)(void))vectors, METH_FASTCALL,
      "vectors(idx, wt, nidx, nval, ends, nends, dim, number_weight, out): each state's unit vector into out."},
     {"round_floats", (PyCFunction)(void (*)(void))round_floats, METH_FASTCALL,
@@ -552,7 +570,8 @@ PyInit__speedups(void)
         || !(str_string_features = PyUnicode_InternFromString("_string_features"))
         || !(str_other = PyUnicode_InternFromString("_other"))
         || !(str_bad_number = PyUnicode_InternFromString("_bad_number"))
-        || !(str_too_deep = PyUnicode_InternFromString("_too_deep")))
+        || !(str_too_deep = PyUnicode_InternFromString("_too_deep"))
+        || !(str_big_int = PyUnicode_InternFromString("_big_int")))
         return NULL;
     PyObject *m = PyModule_Create(&speedups_module);
     if (m == NULL)

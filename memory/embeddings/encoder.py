@@ -7,8 +7,11 @@ values score 1, close values high, distant ones low. A string adds one ±1 featu
 word token (`item1`, `idle`), bool and None count as the tokens true/false/null. Offsets and signs
 come from CRC-32 of the path text, never Python's randomised `hash`, so every process agrees.
 
-The walk that extracts features is also the validator: anything JSON cannot hold raises before
-anything is stored.
+The walk that extracts features is also the validator: anything a tier cannot store raises before
+anything is stored — types JSON cannot hold, NaN and Infinity, str with lone surrogates (keys and
+values: UTF-8 cannot encode them), ints of more than 4300 digits (JSON cannot write them). The walk runs
+no code of the state's own objects: subclasses of JSON types are read through the base type's methods,
+the way the serializers read them.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from ..errors import InvalidMemoryError, InvalidValueError
+from ..validation import has_surrogate, int_digit_limit, int_too_long, show
 
 MAX_DEPTH = 64
 LIST_POSITIONS = 16  # list items from this index on share one path (a bag of values)
@@ -30,6 +34,7 @@ NUMBER_WIDTH = 2 * len(OMEGAS)  # features one number adds
 _NUMBER_WEIGHT = 1.0 / math.sqrt(len(OMEGAS))  # one number's features have unit norm
 _TOKEN = re.compile(r"\w+")
 _STRING_CACHE_LIMIT = 50_000  # distinct strings remembered per path
+_INT64_MIN, _INT64_MAX = -2**63, 2**63 - 1  # ints beyond these get the digit check (as in the compiled walk)
 
 
 class _PySlot:
@@ -82,13 +87,15 @@ class Features:
 class StateEncoder:
     """Maps a state (nested dicts/lists of str, int, float, bool, None) to a unit vector of `dim`."""
 
-    def __init__(self, dim: int = 384, native: Optional[bool] = None) -> None:
-        """`native`: use the compiled walk (default: when built); False forces the Python reference."""
+    def __init__(self, dim: int = 384, native: Optional[bool] = None, max_float: float = math.inf) -> None:
+        """`native`: use the compiled walk (default: when built); False forces the Python reference.
+        `max_float`: floats of this magnitude or more are rejected (the tiers' rounding would make them inf)."""
         if dim < NUMBER_WIDTH:
             raise InvalidValueError(f"encoder dim must be at least {NUMBER_WIDTH}")
         if native and not NATIVE_WALK:
             raise InvalidValueError("the compiled feature walk is not built in this install")
         self.dim = dim
+        self.max_float = float(max_float)
         self._native = _native_walk if native is not False else None
         self._slot_type = _Slot if self._native is not None else _PySlot
         self._root = self._new_slot("")
@@ -102,7 +109,7 @@ class StateEncoder:
         n_idx, n_num = len(feats.idx), len(feats.nidx)
         try:
             if self._native is not None and type(state) is dict:
-                self._native(self, state, self._root, feats.idx, feats.wt, feats.nidx, feats.nval, 0)
+                self._native(self, state, self._root, feats.idx, feats.wt, feats.nidx, feats.nval, self.max_float)
             else:
                 self._walk_dict(state, self._root, feats.idx, feats.wt, feats.nidx, feats.nval, 0)
         except RecursionError:
@@ -122,12 +129,13 @@ class StateEncoder:
                 self.add_features(state, feats)
             return
         root, idx, wt, nidx, nval, ends, nends = self._root, feats.idx, feats.wt, feats.nidx, feats.nval, feats.ends, feats.nends
+        max_float = self.max_float
         for state in states:
             if type(state) is not dict:
                 self.add_features(state, feats)
                 continue
             try:
-                native(self, state, root, idx, wt, nidx, nval, 0)
+                native(self, state, root, idx, wt, nidx, nval, max_float)
             except BaseException:
                 feats.truncate(ends[-1] if ends else 0, nends[-1] if nends else 0)
                 raise
@@ -137,15 +145,20 @@ class StateEncoder:
     def _walk_dict(self, obj: dict, slot: _Slot, idx: list, wt: list, nidx: list, nval: list, depth: int) -> None:
         if depth > MAX_DEPTH:
             self._too_deep()
-        children = slot.children
-        for key, value in obj.items():
+        children, max_float = slot.children, self.max_float
+        for key, value in dict.items(obj):  # a dict subclass's own items, as the serializers read them
             child = children.get(key)  # only str keys are ever cached: others miss, and _child rejects them
             if child is None:
                 child = self._child(slot, key)
             t = type(value)
-            if t is float or t is int:
-                if value * 0 != 0:
+            if t is float:
+                if not -max_float < value < max_float:  # NaN fails too
                     self._bad_number(child, value)
+                nidx.append(child.base)
+                nval.append(value)
+            elif t is int:
+                if not _INT64_MIN <= value <= _INT64_MAX:
+                    self._big_int(child, value)
                 nidx.append(child.base)
                 nval.append(value)
             elif t is str:
@@ -164,7 +177,7 @@ class StateEncoder:
     def _walk_list(self, obj: Sequence, slot: _Slot, idx: list, wt: list, nidx: list, nval: list, depth: int) -> None:
         if depth > MAX_DEPTH:
             self._too_deep()
-        items = slot.items
+        items, max_float = slot.items, self.max_float
         n_items = len(items)
         for i, value in enumerate(obj):
             if i < n_items:
@@ -175,9 +188,14 @@ class StateEncoder:
             else:
                 child = items[LIST_POSITIONS]
             t = type(value)
-            if t is float or t is int:
-                if value * 0 != 0:
+            if t is float:
+                if not -max_float < value < max_float:  # NaN fails too
                     self._bad_number(child, value)
+                nidx.append(child.base)
+                nval.append(value)
+            elif t is int:
+                if not _INT64_MIN <= value <= _INT64_MAX:
+                    self._big_int(child, value)
                 nidx.append(child.base)
                 nval.append(value)
             elif t is str:
@@ -194,26 +212,39 @@ class StateEncoder:
                 self._other(value, child, idx, wt, nidx, nval, depth + 1)
 
     def _other(self, value: Any, slot: _Slot, idx: list, wt: list, nidx: list, nval: list, depth: int) -> None:
-        """bool, None, and subclasses of the JSON types (IntEnum, OrderedDict, str subclasses)."""
-        if value is None or type(value) is bool:
+        """bool, None, and subclasses of the JSON types (IntEnum, OrderedDict, str subclasses).
+
+        Subclasses are read through their base type (`float.__float__`, `str.__str__`, `dict.items`, ...),
+        and tested with issubclass(type(...)), which no __class__ property can fool: no code of theirs runs."""
+        t = type(value)
+        if value is None or t is bool:
             f = slot.strings.get(_LITERALS[value])
             if f is None:
                 f = self._string_features(slot, _LITERALS[value])
             idx.extend(f[0])
             wt.extend(f[1])
-        elif isinstance(value, (int, float)):
-            if value * 0 != 0:
-                self._bad_number(slot, value)
+        elif issubclass(t, float):
+            number = float.__float__(value)  # its own value, not what an overridden __float__ says
+            if not -self.max_float < number < self.max_float:
+                self._bad_number(slot, number)
             nidx.append(slot.base)
-            nval.append(float(value))
-        elif isinstance(value, str):
-            f = self._string_features(slot, str(value))
+            nval.append(number)
+        elif issubclass(t, int):
+            number = int.__int__(value)
+            if not _INT64_MIN <= number <= _INT64_MAX:
+                self._big_int(slot, number)
+            nidx.append(slot.base)
+            nval.append(_clamped_float(number))
+        elif issubclass(t, str):
+            f = self._string_features(slot, str.__str__(value))
             idx.extend(f[0])
             wt.extend(f[1])
-        elif isinstance(value, dict):
+        elif issubclass(t, dict):
             self._walk_dict(value, slot, idx, wt, nidx, nval, depth)
-        elif isinstance(value, (list, tuple)):
-            self._walk_list(value, slot, idx, wt, nidx, nval, depth)
+        elif issubclass(t, list):
+            self._walk_list(list.copy(value), slot, idx, wt, nidx, nval, depth)
+        elif issubclass(t, tuple):
+            self._walk_list(tuple.__getitem__(value, slice(None)), slot, idx, wt, nidx, nval, depth)
         else:
             raise InvalidMemoryError(
                 f"state value at {slot.path!r} has type {type(value).__name__}, which JSON cannot hold "
@@ -223,21 +254,35 @@ class StateEncoder:
     def _too_deep() -> None:
         raise InvalidValueError(f"state nests deeper than {MAX_DEPTH} levels (or is circular)")
 
+    def _bad_number(self, slot: Any, value: Any) -> None:
+        """A float that is NaN, infinite, or so large that a tier's rounding makes it infinite."""
+        if math.isfinite(value):
+            raise InvalidValueError(f"state value at {slot.path!r} is {show(value)}; floats must be smaller than "
+                                    f"{self.max_float!r} in magnitude (IM/LTM round them, and JSON has no Infinity)")
+        raise InvalidValueError(f"state value at {slot.path!r} is {show(value)}; JSON has no NaN or Infinity")
+
     @staticmethod
-    def _bad_number(slot: Any, value: Any) -> None:
-        raise InvalidValueError(f"state value at {slot.path!r} is {value!r}; JSON has no NaN or Infinity")
+    def _big_int(slot: Any, value: int) -> None:
+        """An int beyond int64 (both walks call this): rejected when JSON cannot write it."""
+        if int_too_long(value):
+            raise InvalidValueError(f"state value at {slot.path!r} is an int of more than {int_digit_limit()} "
+                                    "digits, which JSON cannot write")
 
     def _new_slot(self, path: str) -> Any:
         return self._slot_type(path, zlib.crc32(b"v:" + path.encode("utf-8")) % self.dim)
 
     def _child(self, slot: _Slot, key: Any) -> _Slot:
+        """The slot of a key seen for the first time here (or a str subclass key): validated, then cached."""
         if type(key) is not str:
-            if not isinstance(key, str):
+            if not issubclass(type(key), str):
                 where = f" under {slot.path!r}" if slot.path else ""
-                raise InvalidMemoryError(f"state keys must be strings; got {type(key).__name__} key {key!r}{where}")
-            key = str(key)
+                raise InvalidMemoryError(f"state keys must be strings; got {type(key).__name__} key {show(key)}{where}")
+            key = str.__str__(key)  # its own text (what the serializers write), not an overridden __str__
             if key in slot.children:
                 return slot.children[key]
+        if has_surrogate(key):
+            where = f" under {slot.path!r}" if slot.path else ""
+            raise InvalidValueError(f"state key {show(key)}{where} holds a lone surrogate, which UTF-8 cannot encode")
         child = self._new_slot(f"{slot.path}.{key}" if slot.path else key)
         slot.children[key] = child
         return child
@@ -249,6 +294,10 @@ class StateEncoder:
         return slot.items[i]
 
     def _string_features(self, slot: _Slot, text: str) -> tuple[list[int], list[float]]:
+        """Token features of a str seen for the first time at this path: validated, then cached."""
+        if has_surrogate(text):
+            raise InvalidValueError(f"state value at {slot.path!r} holds a lone surrogate, which UTF-8 cannot "
+                                    f"encode: {show(text)}")
         if len(slot.strings) >= _STRING_CACHE_LIMIT:
             slot.strings.clear()
         tokens = _TOKEN.findall(text.lower()) or [text]
