@@ -196,3 +196,101 @@ def test_largest_storable_values_same_features_in_both_walks():
     state = {"n": 10**4300 - 1, "m": -(10**4300 - 1), "b": 2**64, "e": Color.RED, "f": 9.99e307, "s": "Zoë 😀"}
     native, python = StateEncoder(64, max_float=1.0e308), StateEncoder(64, native=False, max_float=1.0e308)
     assert _as_tuple(_features(native, [state])) == _as_tuple(_features(python, [state]))
+
+
+_EVIL = '''
+def evil_content(mutate):
+    """Content with a str-subclass key whose __hash__ (or __eq__) drops the only reference to the dict or
+    list being copied, by replacing it in its parent: a copier that does not hold it reads freed memory."""
+    holder = {}
+
+    class EvilKey(str):
+        def __hash__(self):
+            if mutate in ("hash", "list"):
+                holder["n"] = ["replaced"] if mutate == "list" else {"replaced": 1.0}
+            return 7
+
+        def __eq__(self, other):
+            if mutate == "eq":
+                holder["n"] = {"replaced": 1.0}
+            return str.__eq__(self, other)
+
+    if mutate == "list":
+        holder["n"] = [{EvilKey("a"): 1.25, "b": 2.5}, [3.25, {"c": 4.5}], 5.125, {"d": [6.5]}]
+    else:
+        holder["n"] = {EvilKey("a"): 1.25, EvilKey("b"): 2.5, "c": [3.5, "x"], "d": {"e": 4.0}, "f": 5.0}
+    return holder
+'''
+exec(_EVIL)
+
+
+@pytest.mark.parametrize("mutate", ["hash", "eq", "list"])
+def test_round_floats_holds_what_it_copies(mutate):
+    """Unfixed, the compiled copy kept only the items before the mutation (hash), or crashed reading freed
+    memory (eq, list); the Python reference keeps them all. In a child process, so a crash fails one test."""
+    import subprocess
+    import sys
+    code = _EVIL + f"""
+from memory.embeddings.codec import round_floats, round_floats_py
+fast, slow = round_floats(evil_content({mutate!r}), 3), round_floats_py(evil_content({mutate!r}), 3)
+assert repr(fast) == repr(slow), (fast, slow)
+print(repr(fast))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert ("6.5" if mutate == "list" else "'f': 5.0") in out.stdout
+
+
+def test_round_floats_mirrors_python_when_the_content_changes_while_copied():
+    """A key's __hash__ that grows the dict being copied: both raise the dict iterator's RuntimeError;
+    one that appends to the list being copied: both copy the new item too."""
+    from memory.embeddings.codec import round_floats, round_floats_py
+
+    def growing():
+        inner: dict = {}
+        armed: list = []
+
+        class GrowKey(str):
+            def __hash__(self):
+                if armed:
+                    inner.setdefault("added", 0.5)
+                return str.__hash__(self)
+        inner.update({GrowKey("a"): 1.25, "b": 2.5})
+        armed.append(True)
+        return {"n": inner}
+
+    for copy in (round_floats, round_floats_py):
+        with pytest.raises(RuntimeError, match="changed size during iteration"):
+            copy(growing(), 3)
+
+    def appending():
+        items: list = []
+        armed: list = []
+
+        class AppendKey(str):
+            def __hash__(self):
+                if armed and len(items) < 4:
+                    items.append(9.875)
+                return str.__hash__(self)
+        items.extend([{AppendKey("a"): 1.25}, 2.5])
+        armed.append(True)
+        return {"n": items}
+
+    assert repr(round_floats(appending(), 3)) == repr(round_floats_py(appending(), 3)) \
+        == "{'n': [{'a': 1.25}, 2.5, 9.88]}"
+
+
+@pytest.mark.parametrize("tier", ["im", "ltm"])
+def test_system_keeps_every_key_of_hostile_content(tier):
+    """Stored straight into IM/LTM, the rounded copy of such content keeps every key."""
+    with AgentMemorySystem() as system:
+        mid = system.store_agent_state("a", evil_content("hash"), 0, tier=tier)  # noqa: F821 (defined by exec)
+        content = system.retrieve_state(mid)["content"]
+        assert sorted(content["n"]) in (["a", "b", "c", "d", "f"], ["replaced"])  # before or after the swap
+        assert sorted(content["n"]) == sorted(round_floats_reference(evil_content("hash")))  # noqa: F821
+
+
+def round_floats_reference(content):
+    """What the Python reference copy of `content` holds under "n"."""
+    from memory.embeddings.codec import round_floats_py
+    return round_floats_py(content, 2)["n"]

@@ -5,6 +5,9 @@
  * Everything rare — a path seen for the first time, a new string, a subclass of a JSON type, a bad value,
  * an int beyond int64 — is handed back to the encoder's Python methods, so validation messages and slot
  * creation live in one place. A cached string or path was validated when it was first seen.
+ *
+ * Ownership: every object taken from a container is held (Py_INCREF) while code that could run Python
+ * (a method call, a str subclass key's __hash__ or __eq__) may drop the container's own reference to it.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -462,17 +465,94 @@ round_one(PyObject *value, int precision)
 
 static PyObject *round_tree(PyObject *obj, int precision, int depth);
 
-/* A child value: floats rounded, exact containers copied with rounding, anything else shared. */
+/* A child value (borrowed from its container): floats rounded, exact containers copied with rounding,
+ * anything else shared. The child is held while it is copied: a key's __hash__ or __eq__ (run when the
+ * copy inserts it) may drop the container's reference, and the Python reference keeps its own. */
 static PyObject *
 round_child(PyObject *value, int precision, int depth)
 {
     PyTypeObject *t = Py_TYPE(value);
     if (t == &PyFloat_Type)
         return round_one(value, precision);
-    if (t == &PyDict_Type || t == &PyList_Type || t == &PyTuple_Type)
-        return round_tree(value, precision, depth + 1);
+    if (t == &PyDict_Type || t == &PyList_Type || t == &PyTuple_Type) {
+        Py_INCREF(value);
+        PyObject *r = round_tree(value, precision, depth + 1);
+        Py_DECREF(value);
+        return r;
+    }
     Py_INCREF(value);
     return value;
+}
+
+/* Copy a dict, rounding; iterates like the Python reference's dict comprehension: a size change, or more
+ * entries than it started with, is the RuntimeError a dict iterator raises. */
+static PyObject *
+round_dict(PyObject *obj, int precision, int depth)
+{
+    Py_ssize_t size = PyDict_GET_SIZE(obj), seen = 0, pos = 0;
+    PyObject *out = _PyDict_NewPresized(size);
+    if (out == NULL)
+        return NULL;
+    PyObject *key, *value;
+    while (PyDict_Next(obj, &pos, &key, &value)) {
+        if (++seen > size) {
+            PyErr_SetString(PyExc_RuntimeError, "dictionary keys changed during iteration");
+            goto fail;
+        }
+        Py_INCREF(key);
+        Py_INCREF(value);
+        PyObject *r = round_child(value, precision, depth);
+        int rc = r == NULL ? -1 : PyDict_SetItem(out, key, r);
+        Py_DECREF(key);
+        Py_DECREF(value);
+        Py_XDECREF(r);
+        if (rc < 0)
+            goto fail;
+        if (PyDict_GET_SIZE(obj) != size) {
+            PyErr_SetString(PyExc_RuntimeError, "dictionary changed size during iteration");
+            goto fail;
+        }
+    }
+    return out;
+fail:
+    Py_DECREF(out);
+    return NULL;
+}
+
+/* Copy a list or tuple into a list, rounding; like the Python reference's list comprehension, it walks a
+ * list until its current end (items added while copying are copied, removed ones are not). */
+static PyObject *
+round_sequence(PyObject *obj, int precision, int depth)
+{
+    int is_list = PyList_CheckExact(obj);
+    Py_ssize_t n = is_list ? PyList_GET_SIZE(obj) : PyTuple_GET_SIZE(obj), i;
+    PyObject *out = PyList_New(n);
+    if (out == NULL)
+        return NULL;
+    for (i = 0; i < (is_list ? PyList_GET_SIZE(obj) : n); i++) {
+        PyObject *item = is_list ? PyList_GET_ITEM(obj, i) : PyTuple_GET_ITEM(obj, i);
+        Py_INCREF(item);
+        PyObject *r = round_child(item, precision, depth);
+        Py_DECREF(item);
+        if (r == NULL)
+            goto fail;
+        if (i < n)
+            PyList_SET_ITEM(out, i, r);
+        else {
+            int rc = PyList_Append(out, r);
+            Py_DECREF(r);
+            if (rc < 0)
+                goto fail;
+        }
+    }
+    if (i < n)
+        Py_SET_SIZE(out, i); /* the list shrank while copying: the slots past i are still NULL */
+    return out;
+fail:
+    if (i < n)
+        Py_SET_SIZE(out, i);
+    Py_DECREF(out);
+    return NULL;
 }
 
 static PyObject *
@@ -485,47 +565,10 @@ round_tree(PyObject *obj, int precision, int depth)
     PyTypeObject *t = Py_TYPE(obj);
     if (t == &PyFloat_Type)
         return round_one(obj, precision);
-    if (t == &PyDict_Type) {
-        PyObject *out = _PyDict_NewPresized(PyDict_GET_SIZE(obj));
-        if (out == NULL)
-            return NULL;
-        Py_ssize_t pos = 0;
-        PyObject *key, *value;
-        while (PyDict_Next(obj, &pos, &key, &value)) {
-            Py_INCREF(key);
-            PyObject *r = round_child(value, precision, depth);
-            int rc = r == NULL ? -1 : PyDict_SetItem(out, key, r);
-            Py_DECREF(key);
-            Py_XDECREF(r);
-            if (rc < 0) {
-                Py_DECREF(out);
-                return NULL;
-            }
-        }
-        return out;
-    }
-    if (t == &PyList_Type || t == &PyTuple_Type) {
-        int is_list = t == &PyList_Type;
-        Py_ssize_t n = is_list ? PyList_GET_SIZE(obj) : PyTuple_GET_SIZE(obj);
-        PyObject *out = PyList_New(n);
-        if (out == NULL)
-            return NULL;
-        for (Py_ssize_t i = 0; i < n; i++) {
-            /* re-read the size: content is plain data, but never index past a list that shrank */
-            if (is_list && i >= PyList_GET_SIZE(obj)) {
-                Py_DECREF(out);
-                PyErr_SetString(PyExc_RuntimeError, "round_floats: list changed size while copying");
-                return NULL;
-            }
-            PyObject *r = round_child(is_list ? PyList_GET_ITEM(obj, i) : PyTuple_GET_ITEM(obj, i), precision, depth);
-            if (r == NULL) {
-                Py_DECREF(out);
-                return NULL;
-            }
-            PyList_SET_ITEM(out, i, r);
-        }
-        return out;
-    }
+    if (t == &PyDict_Type)
+        return round_dict(obj, precision, depth);
+    if (t == &PyList_Type || t == &PyTuple_Type)
+        return round_sequence(obj, precision, depth);
     Py_INCREF(obj);
     return obj;
 }
