@@ -33,6 +33,39 @@ def commit_hash(repo: Path, name: str = "HEAD") -> Optional[str]:
     return found if proc.returncode == 0 and re.fullmatch(r"[0-9a-f]{40}", found) else None
 
 
+def uv_binary() -> Optional[str]:
+    """The path of the ``uv`` executable (the ``uv`` package of the bench extra, else on PATH), or None."""
+    try:
+        import uv  # type: ignore[import-not-found]
+
+        return str(uv.find_uv_bin())
+    except (ImportError, FileNotFoundError, AttributeError):
+        return shutil.which("uv")
+
+
+def distribution_name(conf: Dict[str, Any]) -> str:
+    """The installed distribution asv swaps between commits: the name the project's
+    ``uninstall_command`` removes (``pip uninstall -y NAME``), else the conf's ``project``."""
+    for command in conf.get("uninstall_command") or ():
+        words = str(command).split()
+        if "uninstall" in words and not words[-1].startswith("-"):
+            return words[-1]
+    return str(conf.get("project") or "")
+
+
+def fast_install_commands(conf: Dict[str, Any]) -> Dict[str, List[str]]:
+    """asv ``install_command``/``uninstall_command`` that install the built wheel with uv instead of pip
+    (~0.2 s instead of ~4 s a switch). ``continuous`` switches commits in one virtualenv at every
+    interleaved round: 4 times in the first pass, 12 in the confirmation. {} without uv (pip then)."""
+    binary, name = uv_binary(), distribution_name(conf)
+    if not binary or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+        return {}
+    target = "--python {env_dir}/bin/python"
+    return {"install_command": [f"in-dir={{env_dir}} {binary} pip install -q {target} --reinstall-package {name} "
+                                "{wheel_file}"],
+            "uninstall_command": [f"return-code=any {binary} pip uninstall -q {target} {name}"]}
+
+
 def git_head(repo: Path) -> Optional[str]:
     """The hash of HEAD in `repo`, or None in a repository without commits."""
     return commit_hash(repo, "HEAD")

@@ -26,7 +26,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from memory.errors import ConfigError
 
 from . import asv_adapter
-from .asvrun import STATUS_LINE, commit_hash, ensure_asv_machine, merge_into_store, parse_asv_errors
+from .asvrun import (STATUS_LINE, commit_hash, ensure_asv_machine, fast_install_commands, merge_into_store,
+                     parse_asv_errors)
 from .compare import EXIT_ERROR, EXIT_OK, EXIT_REGRESSION, CompareError, Comparison, MetricChange, compare_dirs, report
 from .config import CONFIG_ENV, PROFILE_ENV, BenchmarkConfig
 from .documents import find_documents, stability_lines, unstable_timings
@@ -117,6 +118,7 @@ class _AsvSession:
         attribute overrides; (results dir, output)."""
         results = self.scratch / label
         conf = self.project.private_conf(results, self.scratch / "html")
+        conf.update(fast_install_commands(conf))
         conf_path = self.scratch / f"asv-{label}.conf.json"
         conf_path.write_text(json.dumps(conf, indent=2), encoding="utf-8")
         hashes = self.scratch / f"{label}.hashes"

@@ -214,14 +214,18 @@ def judge(kind: str, baseline: float, current: float, direction: int, threshold:
 def blocks_separated(baseline: Sequence[float], current: Sequence[float], blocks: int, direction: int,
                      worse: bool) -> bool:
     """True when every one of `blocks` consecutive equal blocks of `current` samples (one block per
-    benchmark process: asv appends each round's samples in turn) has a median beyond every block
-    median of `baseline`, in the worse (or better) direction. On a shared machine a whole process can
-    run slow, so its samples agree with each other and not with the next process: only a shift that
-    holds process by process is confirmed. Under no change the chance is 1 / C(2·blocks, blocks)."""
+    benchmark process: asv appends each round's samples in turn) is beyond every block of `baseline`,
+    in the worse (or better) direction. A block counts by its best sample (the minimum of a
+    lower-is-better metric, the maximum of a higher-is-better one): load only ever slows a process,
+    so a burst that hits some of a process's samples does not move its best one. On a shared machine
+    a whole process can run slow, so only a shift that holds process by process is confirmed. Under no
+    change the processes are exchangeable, so the chance is 1 / C(2·blocks, blocks) whatever the
+    statistic."""
     base, cur = _finite(baseline), _finite(current)
     if blocks < 2 or not base or not cur or len(base) % blocks or len(cur) % blocks:
         return False
-    b = np.median(np.asarray(base).reshape(blocks, -1), axis=1)
-    c = np.median(np.asarray(cur).reshape(blocks, -1), axis=1)
+    best = np.min if direction < 0 else np.max
+    b = best(np.asarray(base).reshape(blocks, -1), axis=1)
+    c = best(np.asarray(cur).reshape(blocks, -1), axis=1)
     sign = -direction if worse else direction  # +1: current must be above the baseline
     return bool(c.min() > b.max()) if sign > 0 else bool(c.max() < b.min())
