@@ -127,6 +127,19 @@ def discover_suite(benchmark_dir: os.PathLike, env: Optional[Dict[str, str]] = N
     return json.loads(proc.stdout or "[]")
 
 
+def discover_configured(benchmark_dir: os.PathLike, config: Any) -> List[Dict[str, Any]]:
+    """:func:`discover_suite` under a :class:`~memory.benchmarking.config.BenchmarkConfig` (its grids
+    decide the parameters): the config goes to the suite as a scratch file, as ``asv run`` gets it."""
+    import tempfile
+
+    from .config import CONFIG_ENV, PROFILE_ENV
+
+    with tempfile.TemporaryDirectory(prefix="agentmemory-bench-") as scratch:
+        path = Path(scratch) / "benchmark_config.json"
+        path.write_text(json.dumps(config.to_dict()), encoding="utf-8")
+        return discover_suite(benchmark_dir, env={CONFIG_ENV: str(path), PROFILE_ENV: config.profile})
+
+
 def group_benchmarks(infos: Iterable[Dict[str, Any]]) -> Dict[str, Dict[str, List[Dict[str, Any]]]]:
     """``{category: {benchmark: [asv benchmark info, ...]}}`` by the naming rules."""
     out: Dict[str, Dict[str, List[Dict[str, Any]]]] = {}

@@ -107,8 +107,7 @@ class _AsvSession:
     def infos(self) -> List[Dict[str, Any]]:
         """The suite's benchmarks (with the adapter's naming attributes) under this config."""
         try:
-            return asv_adapter.discover_suite(self.project.benchmark_dir,
-                                              env={CONFIG_ENV: str(self.config_path), PROFILE_ENV: self.config.profile})
+            return asv_adapter.discover_configured(self.project.benchmark_dir, self.config)
         except asv_adapter.AdapterError as exc:
             raise ContinuousError(str(exc)) from None
 

@@ -219,14 +219,10 @@ class BenchmarkRunner:
     def _suite(self, config: BenchmarkConfig) -> Dict[str, Dict[str, List[Dict[str, Any]]]]:
         cache_key = json.dumps(config.to_dict(), sort_keys=True)
         if cache_key not in self._catalog:
-            with tempfile.TemporaryDirectory(prefix="agentmemory-bench-") as scratch:
-                path = Path(scratch) / "benchmark_config.json"
-                path.write_text(json.dumps(config.to_dict()), encoding="utf-8")
-                try:
-                    infos = asv_adapter.discover_suite(
-                        self.project.benchmark_dir, env={CONFIG_ENV: str(path), PROFILE_ENV: config.profile})
-                except asv_adapter.AdapterError as exc:
-                    raise RunnerError(str(exc)) from None
+            try:
+                infos = asv_adapter.discover_configured(self.project.benchmark_dir, config)
+            except asv_adapter.AdapterError as exc:
+                raise RunnerError(str(exc)) from None
             self._catalog[cache_key] = asv_adapter.group_benchmarks(infos)
         return self._catalog[cache_key]
 
