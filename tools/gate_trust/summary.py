@@ -45,6 +45,8 @@ class ModeResult:
             "unrelated_flag_trials": sum(bool(t.of(False)) for t in self.trials),
             "unrelated_regressions": sum(len(t.of(False, "regression")) for t in self.trials),
             "unrelated_improvements": sum(len(t.of(False, "improvement")) for t in self.trials),
+            # timing changes between runs not measured side by side: reported, never exit 2
+            "unconfirmed_timings": sum(int(t.counts.get("unconfirmed", 0)) for t in self.trials),
             "median_seconds": round(statistics.median(seconds), 1) if seconds else None,
             "related_flagged_per_benchmark": self.per_benchmark(True),
             "unrelated_flagged_per_benchmark": self.per_benchmark(False),
@@ -81,6 +83,8 @@ def progress_line(result: ModeResult, trial: Trial, total: int) -> str:
     """``[planted store_single] trial 3/10: exit 2, flagged 6 (related 6, unrelated 0), 412.3 s``."""
     line = (f"[{result.label}] trial {trial.index}/{total}: exit {trial.exit_code}, flagged {len(trial.flagged)} "
             f"(related {len(trial.of(True))}, unrelated {len(trial.of(False))})")
+    if trial.counts.get("unconfirmed"):
+        line += f", unconfirmed {trial.counts['unconfirmed']}"
     if result.change:
         line += ", detected" if trial.detected else ", NOT detected"
     line += f", {trial.seconds:.1f} s"
