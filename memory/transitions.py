@@ -36,18 +36,38 @@ def _leaving(idx: VectorIndex, limit: Optional[int], ttl: Optional[float], now: 
     return [idx.ids[r] for r in rows], scores[rows]
 
 
+def _claim(tier: Tier, agent_id: str, ids: list[str]) -> list[MemoryRecord]:
+    """The records of `ids` this caller alone may now move or forget. A store other processes share claims
+    them atomically (none that another process is moving or forgetting); a private store just reads them."""
+    claim = getattr(tier.store, "claim", None)
+    if claim is not None:
+        return claim(agent_id, ids)
+    return [r for r in tier.store.get_many(ids) if r is not None]
+
+
+def _forget(tier: Tier, agent_id: str, ids: list[str]) -> int:
+    """Forget the memories of `ids` this caller claims; returns how many (each counted by one caller only)."""
+    claimed = [r.memory_id for r in _claim(tier, agent_id, ids)]
+    if claimed:
+        tier.remove(agent_id, claimed)
+    return len(claimed)
+
+
 def _move(src: Tier, dst: Tier, agent_id: str, ids: list[str], now: float, full_vecs: Optional[np.ndarray]) -> int:
-    """Move records from one tier to the next, re-encoding content and embedding for the destination."""
+    """Move the records of `ids` this caller claims to the next tier, re-encoding content and embedding for
+    it; returns how many moved. Written to `dst` before leaving `src`, so a failure in between loses nothing."""
     if not ids:
         return 0
-    records = src.store.get_many(ids)
-    keep = [i for i, r in enumerate(records) if r is not None]
-    records = [records[i] for i in keep]
+    records = _claim(src, agent_id, ids)
+    row = {m: i for i, m in enumerate(ids)}
+    keep = [row[r.memory_id] for r in records]
     encoded = dst.reencode_from(src, records)  # None: damaged content, left in src (warned, counted)
     if None in encoded:
         keep = [i for i, e in zip(keep, encoded) if e is not None]
         records = [r for r, e in zip(records, encoded) if e is not None]
         encoded = [e for e in encoded if e is not None]
+    if not records:
+        return 0
     contents = None
     moved: list[MemoryRecord] = []
     for r, data in zip(records, encoded):
@@ -66,7 +86,8 @@ def _move(src: Tier, dst: Tier, agent_id: str, ids: list[str], now: float, full_
 
 def maintain_agent(stm: Tier, im: Tier, ltm: Tier, agent_id: str, state: AgentState,
                    config: MemoryConfig, now: Optional[float] = None) -> dict[str, int]:
-    """Run one agent's transitions now; returns how many memories were forgotten or moved."""
+    """Run one agent's transitions now; returns how many memories were forgotten or moved (counted in
+    `state` step by step, so what a failing run did before it failed is counted once)."""
     now = time.time() if now is None else now
     report = {"forgotten": 0, "stm_to_im": 0, "im_to_ltm": 0}
     stm_idx = stm.index(agent_id)
@@ -78,23 +99,26 @@ def maintain_agent(stm: Tier, im: Tier, ltm: Tier, agent_id: str, state: AgentSt
         move = [m for m, s in zip(ids, scores) if s >= config.discard_threshold]
         if move:
             full = stm_idx.take(move)["vecs"]
-            report["stm_to_im"] = _move(stm, im, agent_id, move, now, full)
+            _count(report, state, "stm_to_im", _move(stm, im, agent_id, move, now, full))
         if forget:
-            report["forgotten"] += len(stm.remove(agent_id, forget))
+            _count(report, state, "forgotten", _forget(stm, agent_id, forget))
 
     im_idx = im.index(agent_id)
     ids, _ = _leaving(im_idx, config.im_config.memory_limit, config.im_config.ttl, now, config, current)
     if ids:
-        report["im_to_ltm"] = _move(im, ltm, agent_id, ids, now, None)
+        _count(report, state, "im_to_ltm", _move(im, ltm, agent_id, ids, now, None))
 
     if config.ltm_config.memory_limit is not None:
         ltm_idx = ltm.index(agent_id)
         ids, _ = _leaving(ltm_idx, config.ltm_config.memory_limit, None, now, config, current)
         if ids:
-            report["forgotten"] += len(ltm.remove(agent_id, ids))
+            _count(report, state, "forgotten", len(ltm.remove(agent_id, ids)))
 
-    state.forgotten += report["forgotten"]
-    state.stm_to_im += report["stm_to_im"]
-    state.im_to_ltm += report["im_to_ltm"]
     state.inserts_since_check = 0
     return report
+
+
+def _count(report: dict[str, int], state: AgentState, key: str, n: int) -> None:
+    """Add `n` to a report entry and the agent's running total at once (a later step that fails keeps it)."""
+    report[key] += n
+    setattr(state, key, getattr(state, key) + n)

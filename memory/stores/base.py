@@ -4,6 +4,11 @@ Tiers differ by policy (limits, TTL, codec, embedding size), never by store code
 records; the tier keeps an in-process VectorIndex next to it. A store that other processes may
 write (`shared`) exposes a per-agent version counter that every write increments, so a tier can
 tell its own writes from others' and rebuild its index only when someone else wrote.
+
+A shared store that memories leave (STM, IM) also offers `claim(agent_id, memory_ids)`: it returns the
+records this store alone now holds for moving or forgetting (an atomic claim, so two processes never
+move or count the same memory); `remove` then deletes them and leaves others' claims alone. Transitions
+read a store without `claim` instead (the embedded store: one process; SQLite: nothing moves out of LTM).
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ Key layout (``ns`` = ``config.namespace``, ``T`` = ``stm`` | ``im``, ``{tag}`` =
     ns:{tag}:T:ids          zset    memory ids; score = expiry deadline in ms (+inf: no expiry)
     ns:{tag}:T:ver          string  the agent-tier's write version (INCR once per add/remove/update)
     ns:{tag}:T:sz           hash    memory id -> content and raw sizes (uint32 pair), for statistics
+    ns:{tag}:T:c:<suffix>   string  a claim on a leaving memory: the claiming store's token (lapses: PX)
+    ns:{tag}:T:t:<token><n> string  marks a retrieval-count flush as applied (lapses: PX)
     ns:T:agents             set     agent ids that ever wrote this tier (filtered by ids on read)
 
 All keys of one agent-tier share the hash tag, so each write is one atomic round trip with every key
@@ -15,10 +17,21 @@ store costs ~20 % less than as a MULTI/EXEC of five commands), MULTI/EXEC (MSET 
 HSET, INCR) for larger STM batches -- and Redis Cluster runs it unchanged. IM records expire natively
 (``SET … PX``); every IM script first purges ids whose deadline passed, bumping the version once more
 so tiers rebuild their indexes without them.
+
+A write whose reply is lost (a timeout, a dropped connection) is re-sent by the driver, so the server
+may run it twice: every write is idempotent by memory id (SET, ZADD and HSET of the same id and bytes;
+a second run only bumps the version once more, which at most makes other processes rebuild an index),
+and the retrieval-count increments run at most once per flush (a marker key). When the retries are
+exhausted the StorageError says the outcome is unknown and carries the ``memory_ids`` concerned.
+Memories leave a tier by claim: a script sets a lapsing claim key only where no other store holds one
+and returns just those records; only they are moved or forgotten, and `remove` leaves records another
+store claimed alone -- so two processes never move, archive or count the same memory twice.
 """
 
 from __future__ import annotations
 
+import itertools
+import os
 import struct
 import time
 from typing import Iterable, Optional, Sequence
@@ -51,6 +64,9 @@ TOUCH_MAX_AGE = 1.0    # ... or once the oldest is this many seconds old
 LUA_ADD_MAX = 16       # STM adds of at most this many records run the add script (one command, one reply)
 MSET_SLICE_BYTES = 1 << 20  # larger STM adds send MSETs of about this many bytes inside MULTI/EXEC: hiredis
                             # packs one 100 MB MSET at ~6 ms per MB, 1 MB slices at ~0.3 ms per MB
+CLAIM_LEASE = 60.0     # seconds a claim on leaving memories holds if its claimer never removes them (a crash)
+MARKER_TTL_MS = 120_000  # a flush marker outlives every driver retry of its flush
+_LOST_REPLY = (RedisConnectionError, RedisTimeoutError)  # the command may have run: outcome unknown
 
 _LUA_PRELUDE = r"""
 local VER, IDS, SZ = KEYS[1], KEYS[2], KEYS[3]
@@ -109,22 +125,50 @@ end
 return {redis.call('INCR', KEYS[1]), redis.call('ZCARD', KEYS[2])}
 """
 
-# KEYS: ver, ids, sz, record keys…   ARGV: ttl_ms, then the ids  →  {version, blobs (false where absent)}
+# KEYS: ver, ids, sz, record keys…, claim keys…   ARGV: ttl_ms, token, then the ids
+# →  {version, blobs (false where absent or claimed by another store: that one moves or forgets it)}
 _LUA_REMOVE = _LUA_PRELUDE + r"""
 local bump = 1
 if purge(tonumber(ARGV[1])) > 0 then bump = 2 end
-local n = #KEYS - 3
-local out = {}
+local n = (#KEYS - 3) / 2
+local out, dels, gone = {}, {}, {}
 for i = 1, n do
-  out[i] = redis.call('GET', KEYS[3 + i])
+  local holder = redis.call('GET', KEYS[3 + n + i])
+  if holder and holder ~= ARGV[2] then
+    out[i] = false
+  else
+    out[i] = redis.call('GET', KEYS[3 + i])
+    dels[#dels + 1] = KEYS[3 + i]
+    dels[#dels + 1] = KEYS[3 + n + i]
+    gone[#gone + 1] = ARGV[2 + i]
+  end
 end
-for lo = 1, n, 1000 do
-  local hi = math.min(lo + 999, n)
-  redis.call('DEL', unpack(KEYS, 3 + lo, 3 + hi))
-  redis.call('ZREM', IDS, unpack(ARGV, 1 + lo, 1 + hi))
-  redis.call('HDEL', SZ, unpack(ARGV, 1 + lo, 1 + hi))
+for lo = 1, #dels, 1000 do
+  redis.call('DEL', unpack(dels, lo, math.min(lo + 999, #dels)))
+end
+for lo = 1, #gone, 1000 do
+  local hi = math.min(lo + 999, #gone)
+  redis.call('ZREM', IDS, unpack(gone, lo, hi))
+  redis.call('HDEL', SZ, unpack(gone, lo, hi))
 end
 return {redis.call('INCRBY', VER, bump), out}
+"""
+
+# KEYS: record keys…, claim keys…   ARGV: token, lease_ms  →  blob per id (false: absent or claimed by another)
+# Claiming again with the same token (a driver retry, this store's next maintenance) renews the claim.
+_LUA_CLAIM = r"""
+local n = #KEYS / 2
+local out = {}
+for i = 1, n do
+  local holder = redis.call('GET', KEYS[n + i])
+  local blob = false
+  if not holder or holder == ARGV[1] then
+    blob = redis.call('GET', KEYS[i])
+    if blob then redis.call('SET', KEYS[n + i], ARGV[1], 'PX', ARGV[2]) end
+  end
+  out[i] = blob
+end
+return out
 """
 
 # KEYS: ver, ids, sz, record keys…   ARGV: ttl_ms, then the float32 vector bytes per record
@@ -158,22 +202,37 @@ end
 return {redis.call('ZCARD', IDS), c, r}
 """
 
-# KEYS: record keys   ARGV: retrievals to add, last_accessed, per record (absent records are left absent)
+# KEYS: this flush's marker, record keys…   ARGV: marker ttl_ms, then retrievals to add, last_accessed, per record
+# (absent records are left absent; a re-sent flush finds its marker and adds nothing: never counted twice;
+# no marker when no record exists, so a flush after a clear leaves no key behind)
 _LUA_TOUCH = r"""
-for i = 1, #KEYS do
+if redis.call('EXISTS', unpack(KEYS, 2)) == 0 then return 0 end
+if not redis.call('SET', KEYS[1], 1, 'NX', 'PX', ARGV[1]) then return 0 end
+for i = 2, #KEYS do
   local cur = redis.call('GETRANGE', KEYS[i], 8, 19)
   if #cur == 12 then
     local last, count = struct.unpack('<di4', cur)
-    local seen = tonumber(ARGV[2 * i])
+    local seen = tonumber(ARGV[2 * i - 1])
     if last > seen then seen = last end
-    redis.call('SETRANGE', KEYS[i], 8, struct.pack('<di4', seen, count + tonumber(ARGV[2 * i - 1])))
+    redis.call('SETRANGE', KEYS[i], 8, struct.pack('<di4', seen, count + tonumber(ARGV[2 * i - 2])))
   end
 end
-return #KEYS
+return #KEYS - 1
 """
 
-_SCRIPTS = {"add": _LUA_ADD, "add_plain": _LUA_ADD_PLAIN, "remove": _LUA_REMOVE, "vectors": _LUA_VECTORS,
-            "stats": _LUA_STATS, "touch": _LUA_TOUCH}
+_SCRIPTS = {"add": _LUA_ADD, "add_plain": _LUA_ADD_PLAIN, "remove": _LUA_REMOVE, "claim": _LUA_CLAIM,
+            "vectors": _LUA_VECTORS, "stats": _LUA_STATS, "touch": _LUA_TOUCH}
+
+# what a caller may safely do after a write whose outcome is unknown, per kind of write
+_AFTER_STORE = ("they may have been stored (a hung server runs the write when it resumes; a repeated run stores "
+                "each id once and counts its size once). Storing the same states again is not safe: that makes "
+                "new memory ids, so a memory could exist twice. Once the server answers, store again only those "
+                "of this error's memory_ids for which memory_exists() is False")
+_AFTER_LEAVE = ("they may have been claimed or removed. Running maintenance again is safe: claims and removals "
+                "are idempotent by memory id, and a memory this system claimed but did not finish moving is moved "
+                "by its next maintenance, or by any process once the claim lapses")
+_AFTER_TOUCH = "the retrieval counts were added once or not at all, never twice; they are not retried"
+_AFTER_VECTORS = "the vectors may have been replaced; training again is safe (idempotent by memory id)"
 
 
 def _tag(agent_id: str) -> str:
@@ -326,6 +385,9 @@ class RedisStore:
         self._touches: dict[str, list] = {}  # memory id -> [retrievals to add, last_accessed]
         self._touched_since = 0.0
         self._closed = False
+        self._token = os.urandom(8).hex()  # names this store's claims and flush markers
+        self._flushes = itertools.count()
+        self.claim_lease = CLAIM_LEASE
 
     # -- keys ----------------------------------------------------------------------------------
     def _prefix(self, agent_id: str) -> str:
@@ -340,6 +402,28 @@ class RedisStore:
 
     def _err(self, exc: BaseException) -> StorageError:
         return self._conn.error(exc)
+
+    def _write_err(self, exc: BaseException, what: str, memory_ids: Sequence[str], after: str) -> StorageError:
+        """A failed write as StorageError carrying `memory_ids`; when the reply was lost (timeout, dropped
+        connection) the write may still have been applied, and the message says so and what is safe next."""
+        err = self._err(exc)
+        if isinstance(exc, _LOST_REPLY):
+            n = len(memory_ids)
+            shown = ", ".join(repr(m) for m in memory_ids[:3]) + (f" and {n - 3} more" if n > 3 else "")
+            err = StorageError(f"{err}; {what} {n} memor{'y' if n == 1 else 'ies'} ({shown}): "
+                               f"outcome unknown: {after}")
+        err.memory_ids = tuple(memory_ids)  # type: ignore[attr-defined]
+        return err
+
+    def _claim_keys(self, agent_id: str, memory_ids: Sequence[str]) -> list[str]:
+        """The record keys, then the claim keys, of `memory_ids` (all of one agent: one slot)."""
+        p = self._prefix(agent_id)
+        suffixes = [m.rpartition(":")[2] for m in memory_ids]
+        return [p + "m:" + s for s in suffixes] + [p + "c:" + s for s in suffixes]
+
+    def _own_ids(self, agent_id: str, memory_ids: Sequence[str]) -> list[str]:
+        """`memory_ids` of `agent_id`, each once, in order (others' or malformed ids dropped)."""
+        return [m for m in dict.fromkeys(memory_ids) if type(m) is str and m.rpartition(":")[0] == agent_id]
 
     # -- the protocol --------------------------------------------------------------------------
     def add(self, records: Sequence[MemoryRecord]) -> int:
@@ -385,7 +469,7 @@ class RedisStore:
             if count == len(records):  # the agent-tier was empty: make sure it is listed (after a clear elsewhere)
                 self._r.sadd(self._agents_key, agent_id)
         except _ERRORS as exc:
-            raise self._err(exc) from exc
+            raise self._write_err(exc, "storing", ids, _AFTER_STORE) from exc
         return version
 
     def get(self, memory_id: str) -> Optional[MemoryRecord]:
@@ -477,27 +561,51 @@ class RedisStore:
         groups: dict[str, tuple[list, list]] = {}
         for mid, (delta, last) in touches.items():
             agent_id, _, suffix = mid.rpartition(":")
-            keys, args = groups.setdefault(agent_id, ([], []))
-            keys.append(self._prefix(agent_id) + "m:" + suffix)
-            args.append(delta)
-            args.append(repr(last))
+            group = groups.get(agent_id)
+            if group is None:
+                marker = f"{self._prefix(agent_id)}t:{self._token}{next(self._flushes):x}"
+                group = groups[agent_id] = ([marker], [MARKER_TTL_MS])
+            group[0].append(self._prefix(agent_id) + "m:" + suffix)
+            group[1].append(delta)
+            group[1].append(repr(last))
         try:
             for keys, args in groups.values():
                 self._conn.eval("touch", keys, args)
         except _ERRORS as exc:
-            raise self._err(exc) from exc
+            raise self._write_err(exc, "writing the retrieval counts of", list(touches), _AFTER_TOUCH) from exc
 
-    def remove(self, agent_id: str, memory_ids: Sequence[str]) -> list[MemoryRecord]:
-        mids = [m for m in dict.fromkeys(memory_ids) if type(m) is str and m.rpartition(":")[0] == agent_id]
+    def claim(self, agent_id: str, memory_ids: Sequence[str]) -> list[MemoryRecord]:
+        """Claim records that are leaving this tier: returns those this store now holds (present and not
+        claimed by another store; in order). Only these may be moved or forgotten by the caller, who then
+        `remove`s them; a claim never removed (a crash) lapses after `claim_lease` seconds."""
+        mids = self._own_ids(agent_id, memory_ids)
         if not mids:
             return []
-        p = self._prefix(agent_id)
-        mp = p + "m:"
-        keys = [p + "ver", p + "ids", p + "sz"] + [mp + m.rpartition(":")[2] for m in mids]
         try:
-            version, blobs = self._conn.eval("remove", keys, [self.ttl_ms, *mids])
+            blobs = self._conn.eval("claim", self._claim_keys(agent_id, mids),
+                                    [self._token, max(1, int(self.claim_lease * 1000))])
         except _ERRORS as exc:
-            raise self._err(exc) from exc
+            raise self._write_err(exc, "claiming", mids, _AFTER_LEAVE) from exc
+        out = []
+        for mid, blob in zip(mids, blobs):
+            if blob:
+                rec = unpack_record(mid, agent_id, blob)
+                if self._touches:
+                    self._overlay(rec)
+                out.append(rec)
+        return out
+
+    def remove(self, agent_id: str, memory_ids: Sequence[str]) -> list[MemoryRecord]:
+        """Delete records (and this store's claims on them); records another store claimed are left to it.
+        Returns the removed records (a run the driver repeats returns none of those the first run removed)."""
+        mids = self._own_ids(agent_id, memory_ids)
+        if not mids:
+            return []
+        keys = self._base_keys(agent_id) + self._claim_keys(agent_id, mids)
+        try:
+            version, blobs = self._conn.eval("remove", keys, [self.ttl_ms, self._token, *mids])
+        except _ERRORS as exc:
+            raise self._write_err(exc, "removing", mids, _AFTER_LEAVE) from exc
         out = []
         touches = self._touches
         for mid, blob in zip(mids, blobs):
@@ -561,7 +669,7 @@ class RedisStore:
         try:
             return self._conn.eval("vectors", keys, args)
         except _ERRORS as exc:
-            raise self._err(exc) from exc
+            raise self._write_err(exc, "re-embedding", list(memory_ids), _AFTER_VECTORS) from exc
 
     def clear(self) -> None:
         """Delete this tier's keys in this namespace (SCAN + UNLINK; never FLUSHDB)."""
