@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import test_states  # noqa: E402  (the suite's seeded generate_test_state)
 from memory import AgentMemorySystem, MemoryConfig  # noqa: E402
+from memory.config import redact  # noqa: E402  (never print a password)
 from memory.embeddings.encoder import NATIVE_WALK  # noqa: E402
 
 
@@ -64,7 +65,7 @@ def main(argv: Optional[list] = None) -> None:
     args = parser.parse_args(argv)
     config = make_config(args.redis)
     c1, c5 = test_states(10000, 1), test_states(1000, 5)
-    print(f"backend:                             {'redis ' + args.redis if args.redis else 'memory (embedded)'}")
+    print(f"backend:                             {'redis ' + redact(args.redis) if args.redis else 'memory (embedded)'}")
     print(f"compiled encoder (C speedups):       {'yes' if NATIVE_WALK else 'no (Python fallback)'}")
     print(f"store_agent_state c1, 1000:          {max(loop_rate(config, c1, 1000) for _ in range(5)):9.0f} states/s")
     print(f"store_agent_state c1, 10000 (moves): {max(loop_rate(config, c1, 10000) for _ in range(2)):9.0f} states/s")
