@@ -147,7 +147,8 @@ class StateEncoder:
             self._too_deep()
         children, max_float = slot.children, self.max_float
         for key, value in dict.items(obj):  # a dict subclass's own items, as the serializers read them
-            child = children.get(key)  # only str keys are ever cached: others miss, and _child rejects them
+            # only exact str keys are looked up (no subclass __hash__ runs) and cached; _child handles the rest
+            child = children.get(key) if type(key) is str else None
             if child is None:
                 child = self._child(slot, key)
             t = type(value)
