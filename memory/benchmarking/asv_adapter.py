@@ -28,7 +28,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from memory.errors import ConfigError
 
-from . import naming, verdict
+from . import documents, naming, verdict
 
 ASV_CONF_ENV = "AGENTMEMORY_ASV_CONFIG"
 PACKAGES = ("agentmemory", "numpy", "asv", "asv_runner", "pandas", "matplotlib", "redis", "virtualenv")
@@ -512,17 +512,10 @@ def build_document(category: str, benchmark: str, infos: List[Dict[str, Any]], r
 
 def write_document(document: Dict[str, Any], output_dir: os.PathLike) -> str:
     """Write `document` to ``<output_dir>/<category>/<benchmark>_<timestamp>.json`` (a numbered
-    suffix avoids overwriting); return the path."""
-    folder = Path(output_dir) / document["category"]
-    folder.mkdir(parents=True, exist_ok=True)
-    base = f"{document['benchmark']}_{document['timestamp']}"
-    target = folder / f"{base}.json"
-    counter = 2
-    while target.exists():
-        target = folder / f"{base}_{counter}.json"
-        counter += 1
-    target.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
-    return str(target)
+    suffix avoids overwriting); return the path. Names from asv's files become safe file names, so
+    the path stays inside `output_dir`; ResultsError when a folder there links elsewhere."""
+    return documents.write_new_document(output_dir, document["category"], document["benchmark"],
+                                        document["timestamp"], document)
 
 
 def merge_infos(from_results: Dict[str, Dict[str, Any]],
@@ -576,7 +569,10 @@ def export_results(result_files: Sequence[os.PathLike], output_dir: os.PathLike,
                 doc = build_document(category, benchmark, members, result, params=params,
                                      error=(errors or {}).get(f"{category}/{benchmark}"),
                                      extra_metadata=extra_metadata)
-                written.append(write_document(doc, output_dir))
+                try:
+                    written.append(write_document(doc, output_dir))
+                except documents.ResultsError as exc:  # a folder linking outside output_dir
+                    print(f"warning: skipping {category}/{benchmark}: {exc}", file=sys.stderr)
     return written
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
@@ -11,10 +12,58 @@ from typing import Any, Dict, List, Optional, Tuple
 from . import naming
 
 REQUIRED_KEYS = ("benchmark", "category", "results")
+#: Longest file-name component written for a benchmark, category or timestamp (file systems stop at 255 bytes).
+MAX_NAME_LENGTH = 100
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
 class ResultsError(ValueError):
     """A result file or directory cannot be used (missing, unreadable, not a benchmark result)."""
+
+
+# ---- writing: every path inside the output directory ---------------------------------------------
+
+
+def safe_name(text: Any) -> str:
+    """`text` as one harmless file-name component: every character but ASCII letters, digits, ``.``,
+    ``_`` and ``-`` (path separators, NUL, ...) and leading dots (``..``) become ``_``; at most
+    MAX_NAME_LENGTH characters; never empty. Names in a document stay as they are; only paths use this."""
+    name = _UNSAFE.sub("_", str(text))
+    name = re.sub(r"^\.+", lambda dots: "_" * len(dots.group()), name)[:MAX_NAME_LENGTH]
+    return name or "_"
+
+
+def confined_path(root: os.PathLike, *parts: str) -> Path:
+    """``root/parts...``; ResultsError when it resolves outside `root` (an absolute part, ``..``, a
+    symbolic link leading elsewhere), so nothing is ever written outside the directory a user chose."""
+    base = Path(root).resolve()
+    target = Path(root).joinpath(*parts)
+    if not target.resolve().is_relative_to(base):
+        raise ResultsError(f"{target} is outside the output directory {root}")
+    return target
+
+
+def write_new_document(root: os.PathLike, category: Any, benchmark: Any, stamp: Any,
+                       document: Dict[str, Any]) -> str:
+    """Write `document` as JSON to a new file ``<root>/<category>/<benchmark>_<stamp>.json`` (``_2``,
+    ``_3``... appended when taken) and return its path. Each name passes through :func:`safe_name`; the
+    file is created exclusively, never through a symbolic link; a folder outside `root` is a ResultsError."""
+    folder = confined_path(root, safe_name(category))
+    folder.mkdir(parents=True, exist_ok=True)
+    confined_path(root, safe_name(category))  # still inside once it exists
+    stem = f"{safe_name(benchmark)}_{safe_name(stamp)}"
+    text = json.dumps(document, indent=2, default=str) + "\n"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    for counter in range(1, 10_000):
+        target = folder / (f"{stem}.json" if counter == 1 else f"{stem}_{counter}.json")
+        try:
+            fd = os.open(target, flags, 0o644)
+        except FileExistsError:
+            continue
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        return str(target)
+    raise ResultsError(f"no free file name for {stem} in {folder}")
 
 
 def read_document(path: os.PathLike) -> Dict[str, Any]:

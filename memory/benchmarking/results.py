@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from . import htmlpage, naming
-from .documents import (ResultsError, find_documents, metric_rows, metric_stats, param_prefixes,
-                        read_document, sample_quartiles)
+from .documents import (ResultsError, confined_path, find_documents, metric_rows, metric_stats, param_prefixes,
+                        read_document, safe_name, sample_quartiles, write_new_document)
 from .verdict import UNSTABLE_SPREAD
 
 # Metrics drawn in reports, in order of preference (leaf name suffixes).
@@ -40,19 +39,12 @@ class BenchmarkResults:
 
     def save_result(self, benchmark_name: str, category: str, results: Dict[str, Any],
                     metadata: Optional[Dict[str, Any]] = None, timestamp: Optional[str] = None) -> str:
-        """Write a result in the documented format; return its path."""
+        """Write a result in the documented format; return its path, always inside results_dir (names
+        become safe file names; ResultsError for a category folder linking elsewhere)."""
         stamp = timestamp or _dt.datetime.now().strftime("%Y%m%d_%H%M%S")
         document = {"benchmark": benchmark_name, "category": category, "timestamp": stamp,
                     "results": results, "metadata": dict(metadata or {})}
-        folder = Path(self.results_dir) / category
-        folder.mkdir(parents=True, exist_ok=True)
-        target = folder / f"{benchmark_name}_{stamp}.json"
-        counter = 2
-        while target.exists():
-            target = folder / f"{benchmark_name}_{stamp}_{counter}.json"
-            counter += 1
-        target.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
-        return str(target)
+        return write_new_document(self.results_dir, category, benchmark_name, stamp, document)
 
     def load_result(self, filepath: str) -> Dict[str, Any]:
         """Load one result file (a path, or a name relative to results_dir); ResultsError if invalid."""
@@ -180,10 +172,11 @@ class BenchmarkResults:
         return fig
 
     def save_plot(self, fig, filename: str, output_dir: Optional[str] = None) -> str:
-        """Save a figure as `filename` in `output_dir` (default ``<results_dir>/plots``); return the path."""
+        """Save a figure as `filename` in `output_dir` (default ``<results_dir>/plots``); return the path
+        (ResultsError for a `filename` that leads outside that folder)."""
         folder = Path(output_dir) if output_dir else Path(self.results_dir) / "plots"
         folder.mkdir(parents=True, exist_ok=True)
-        target = folder / filename
+        target = confined_path(folder, filename)
         fig.savefig(target, dpi=100, bbox_inches="tight")
         return str(target)
 
@@ -223,7 +216,7 @@ class BenchmarkResults:
                     f'{htmlpage.esc(os.path.abspath(self.results_dir))}.</p>')
         folder = Path(output_dir) if output_dir else Path(self.results_dir) / "reports"
         folder.mkdir(parents=True, exist_ok=True)
-        target = folder / f"report_{scope.replace('/', '_')}_{_dt.datetime.now():%Y%m%d_%H%M%S}.html"
+        target = folder / f"report_{safe_name(scope.replace('/', '_'))}_{_dt.datetime.now():%Y%m%d_%H%M%S}.html"
         target.write_text(htmlpage.page(title, "\n".join(body)), encoding="utf-8")
         return str(target)
 
