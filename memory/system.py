@@ -25,7 +25,7 @@ from .embeddings.autoencoder import Autoencoder
 from .embeddings.codec import Codec, PresetDictionary, RoundingCodec, marshal_dumps, round_floats
 from .embeddings.encoder import Features, StateEncoder
 from .entry import MemoryRecord, to_memory
-from .errors import AgentMemoryError, ConfigError, CorruptDataError, InvalidValueError, StorageError
+from .errors import AgentMemoryError, ConfigError, CorruptDataError, InvalidMemoryError, InvalidValueError, StorageError
 from .importance import importance_score
 from .retrieval.attributes import matches_attributes, parse_attributes
 from .retrieval.index import TYPE_CODES
@@ -49,25 +49,48 @@ class TierEncoder:
 
     def encode(self, state: Any) -> np.ndarray:
         """One state → this tier's embedding (float32, `dim`)."""
-        return self.encode_vectors(self._encoder.encode(state)[None, :])[0]
+        return self._project(self._encoder.encode(state)[None, :])[0]
 
     def encode_states(self, states: Sequence[Any]) -> np.ndarray:
         """Many states → (n, dim) embeddings."""
-        return self.encode_vectors(self._encoder.encode_states(states))
+        return self._project(self._encoder.encode_states(check.sequence(states, "states")))
 
     def encode_vectors(self, vectors: np.ndarray) -> np.ndarray:
         """(n, stm_dim) state vectors → (n, dim) embeddings."""
-        vectors = np.asarray(vectors, dtype=np.float32)
-        return vectors if self._projector is None else self._projector.encode(vectors)
+        return self._project(_finite_rows(vectors, self._encoder.dim, "vectors"))
 
     def decode(self, embedding: np.ndarray) -> np.ndarray:
         """One embedding → the reconstructed state vector (stm_dim)."""
-        return self.decode_vectors(np.asarray(embedding, dtype=np.float32)[None, :])[0]
+        return self.decode_vectors(_finite_rows(embedding, self.dim, "embedding", one=True))[0]
 
     def decode_vectors(self, embeddings: np.ndarray) -> np.ndarray:
         """(n, dim) embeddings → (n, stm_dim) reconstructed state vectors."""
-        embeddings = np.asarray(embeddings, dtype=np.float32)
+        embeddings = _finite_rows(embeddings, self.dim, "embeddings")
         return embeddings if self._projector is None else self._projector.decode(embeddings)
+
+    def _project(self, vectors: np.ndarray) -> np.ndarray:
+        """Encoder output (n, stm_dim) → (n, dim), unchecked: the encoder made it."""
+        vectors = np.asarray(vectors, dtype=np.float32)
+        return vectors if self._projector is None else self._projector.encode(vectors)
+
+
+def _finite_rows(value: Any, width: int, name: str, one: bool = False) -> np.ndarray:
+    """Caller-given vectors as float32 rows of `width` finite numbers (one vector as one row when `one`)."""
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):  # a float64 beyond float32 becomes inf: rejected below
+            arr = np.asarray(value, dtype=np.float32)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InvalidMemoryError(f"{name} must be an array of numbers; {type(exc).__name__}: {exc}") from None
+    shape = arr.shape
+    if one and arr.ndim == 1:
+        arr = arr[None, :]
+    elif one:
+        arr = arr[None, None]  # not one vector: the shape check below says so
+    if arr.ndim != 2 or arr.shape[1] != width:
+        raise InvalidValueError(f"{name} must have shape {f'({width},)' if one else f'(n, {width})'}; got {shape}")
+    if not np.isfinite(arr).all():
+        raise InvalidValueError(f"{name} must be finite numbers (within the float32 range)")
+    return arr
 
 
 def _float_limit(config: MemoryConfig) -> float:

@@ -127,6 +127,12 @@ def _ops(system: Any, api: MemoryAPI, ids: list[str]) -> dict[str, tuple[Callabl
         "get_memory_statistics": (system.get_memory_statistics, st.fixed_dictionaries({"agent_id": agent})),
         "get_encoder": (lambda tier, query: system.get_encoder(tier).encode(query),
                         st.fixed_dictionaries({"tier": store_tier, "query": state})),
+        "get_encoder.decode": (lambda tier, vector: system.get_encoder(tier).decode_vectors([vector]),
+                               st.fixed_dictionaries({"tier": store_tier, "vector": mostly(
+                                   st.integers(0, 2).flatmap(lambda i: st.lists(st.floats(width=32),
+                                                                               min_size=(384, 128, 32)[i],
+                                                                               max_size=(384, 128, 32)[i])),
+                                   garbage)})),
         "train_compression": (system.train_compression, st.fixed_dictionaries(
             {}, optional={"states": st.lists(state, max_size=4) | garbage, "epochs": small_epochs,
                           "batch_size": small_epochs})),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import pytest
 
 from memory import AgentMemoryError, InvalidMemoryError, InvalidValueError, StorageError
@@ -198,6 +199,26 @@ def test_out_of_range_scalars_raise_the_documented_types(make_backend_system):
     assert len(system.retrieve_similar_states("a", {"x": 1}, k=10**400)) == 1
     assert len(system.retrieve_similar_states("a", {"x": 1}, k=2**63)) == 1
     _healthy(system, "a", 1)
+
+
+@pytest.mark.parametrize("tier", ["stm", "im", "ltm"])
+def test_tier_encoder_rejects_vectors_it_cannot_use(system, tier):
+    """get_encoder(tier): encode/decode of odd arrays raise the documented types (numpy's errors before)."""
+    enc = system.get_encoder(tier)
+    code = enc.encode({"x": 1})
+    assert enc.decode(code).shape == (384,) and enc.decode_vectors([code, code]).shape == (2, 384)
+    assert enc.encode_vectors(np.zeros((2, 384))).shape == (2, enc.dim)
+    for call in (lambda: enc.decode([1.0, 2.0]), lambda: enc.decode([code]), lambda: enc.decode(np.full(enc.dim, np.nan)),
+                 lambda: enc.decode(np.full(enc.dim, 1e300)), lambda: enc.decode_vectors(np.zeros((2, enc.dim + 1))),
+                 lambda: enc.encode_vectors(np.zeros(384)), lambda: enc.encode_vectors([[np.inf] * 384])):
+        with pytest.raises(InvalidValueError):
+            call()
+    for call in (lambda: enc.decode(["x"] * enc.dim), lambda: enc.decode([10**400] * enc.dim),
+                 lambda: enc.encode_vectors([[object()] * 384]), lambda: enc.encode_states(5)):
+        with pytest.raises(InvalidMemoryError):
+            call()
+    with pytest.raises(InvalidValueError, match="surrogate"):
+        enc.encode({"x": "\ud800"})
 
 
 @pytest.mark.parametrize("key", ["goals.²", "goals.١", "goals." + "9" * 5000, "goals.0.id.²"],
