@@ -2,9 +2,9 @@
 
 What is rejected here is what a later tier could not store: str with lone surrogates (UTF-8, hence JSON,
 SQLite and Redis, cannot encode them), steps beyond 2**53 (an agent index writes a run of new rows through
-a float64 array; SQLite's INTEGER and the Redis record header hold int64) and numbers that are not
-finite floats. Checks are cheap on the hot path: an ASCII str (`isascii` is O(1))
-needs no surrogate scan, an int64 needs no length check.
+a float64 array; SQLite's INTEGER and the Redis record header hold int64), ints of more digits than JSON
+may write, and floats that are not finite or that IM/LTM rounding would make infinite. Checks are cheap on
+the hot path: an ASCII str (`isascii` is O(1)) needs no surrogate scan, an int64 no length check.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ MEMORY_TYPES = ("state", "action", "interaction")
 INT64_MAX = 2**63 - 1  # SQLite INTEGER, the Redis record header: the bound of a step range in a query
 MAX_STEP = 2**53  # the largest stored step: every step up to it is exact in float64 (the index's pending rows)
 MAX_INT_DIGITS = 4300  # Python's default int <-> str limit: JSON (IM, LTM, STM on Redis) needs the str form
-_SAFE_INT_BITS = 14_000  # below this an int has fewer than 4215 digits: no exact check needed
+_LOG10_2 = math.log10(2)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _digit_limits: dict[int, int] = {}  # digits -> 10 ** digits, the smallest int with one digit too many
 
@@ -39,11 +39,11 @@ def int_digit_limit() -> int:
 
 
 def int_too_long(value: int) -> bool:
-    """Whether an int has more digits than JSON may write (`int_digit_limit`); cheap until ~14 000 bits."""
-    bits = value.bit_length()
-    if bits <= _SAFE_INT_BITS:
-        return False
+    """Whether an int has more digits than JSON may write (`int_digit_limit`); its bit length decides
+    all but the ints near the limit."""
     digits = int_digit_limit()
+    if value.bit_length() * _LOG10_2 < digits - 1:  # fewer than 10 ** (digits - 1): at most `digits` digits
+        return False
     bound = _digit_limits.get(digits)
     if bound is None:
         bound = _digit_limits[digits] = 10**digits
@@ -53,7 +53,8 @@ def int_too_long(value: int) -> bool:
 def float_limit(roundings: Sequence[Callable[[float], float]]) -> float:
     """The smallest positive float that one of `roundings` (a tier's float rounding, or a chain of them)
     takes to infinity, or inf if none does: 1.8e308 is 1.7976931348623157e308 to 2 digits, and JSON has
-    no Infinity. Rounding is monotonic, so a binary search over the bit patterns of floats finds it."""
+    no Infinity. Rounding is monotonic, so a binary search over the bit patterns of floats finds it
+    (from 1e307, which no rounding to 1 digit or more takes past 1e308)."""
     def overflows(bits: int) -> bool:
         x = struct.unpack("<d", struct.pack("<Q", bits))[0]
         return any(math.isinf(r(x)) for r in roundings)

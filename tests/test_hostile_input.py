@@ -107,6 +107,22 @@ def test_largest_accepted_values_survive_every_tier(make_backend_system):
     _healthy(system, "a", 11)
 
 
+def test_a_lowered_int_digit_limit_lowers_the_bound(make_system):
+    """Where the process lowered sys.set_int_max_str_digits, JSON can write fewer digits: so does the door."""
+    import sys
+    system = make_system(stm_limit=1, im_limit=1, cleanup_interval=1)
+    before = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(640)
+    try:
+        with pytest.raises(InvalidValueError, match="more than 640 digits"):
+            system.store_agent_state("a", {"n": 10**640}, 0)
+        ids = [system.store_agent_state("a", {"n": 10**640 - 1 - i}, i) for i in range(3)]
+        assert system.memory_exists(ids[0], tier="ltm") and system.retrieve_state(ids[0])["content"]["n"] == 10**640 - 1
+        assert system.get_memory_statistics("a")["maintenance_failures"] == 0
+    finally:
+        sys.set_int_max_str_digits(before)
+
+
 @BOTH
 @pytest.mark.parametrize("tier", ["stm", "im", "ltm"])
 @pytest.mark.parametrize("step", [MAX_STEP + 1, 2**63, 2**64 + 1, 10**5000],
