@@ -299,7 +299,10 @@ def format_table(comparison: Comparison) -> str:
 
 
 def _chart(comparison: Comparison) -> Optional[str]:
-    from .results import _matplotlib
+    """The change-per-metric bar chart as an inline image, or None (nothing to draw, or matplotlib
+    could not draw it: the page is written without the chart, with a warning)."""
+    from .documents import warn
+    from .results import _matplotlib, plot_label
 
     changes = [c for c in comparison.changes if math.isfinite(c.change) and c.status != "not enough data"]
     if not changes:
@@ -307,7 +310,7 @@ def _chart(comparison: Comparison) -> Optional[str]:
     changes = sorted(changes, key=lambda c: -abs(c.change))[:30]
     plt = _matplotlib()
     fig, ax = plt.subplots(figsize=(9, max(2.5, 0.32 * len(changes) + 1)))
-    labels = [f"{c.benchmark} {c.path} {c.metric}".replace("  ", " ") for c in changes]
+    labels = [plot_label(f"{c.benchmark} {c.path} {c.metric}".replace("  ", " ")) for c in changes]
     # Plot "goodness": positive = better, whatever the metric's direction.
     values = [c.change_percent * c.direction for c in changes]
     colors = ["#c0392b" if c.status == "regression" else "#27ae60" if c.status == "improvement"
@@ -325,8 +328,13 @@ def _chart(comparison: Comparison) -> Optional[str]:
     ax.axvline(0, color="#000", linewidth=0.8)
     ax.set_xlabel("change in percent (positive = better; whisker: 95% bootstrap interval)")
     ax.set_title("Current against baseline")
-    fig.tight_layout()
-    return htmlpage.figure_img(fig, "change per metric")
+    try:
+        fig.tight_layout()
+        return htmlpage.figure_img(fig, "change per metric")
+    except (ValueError, RuntimeError) as exc:  # a label matplotlib cannot lay out or render
+        plt.close(fig)
+        warn(f"comparison chart left out: matplotlib could not draw it ({type(exc).__name__}: {exc})")
+        return None
 
 
 def write_html(comparison: Comparison, output_dir: str, title: str = "AgentMemory benchmark comparison") -> str:

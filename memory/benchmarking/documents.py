@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
@@ -12,6 +13,10 @@ from typing import Any, Dict, List, Optional, Tuple
 from . import naming
 
 REQUIRED_KEYS = ("benchmark", "category", "results")
+#: Result files larger than this are skipped unread (a whole default-profile run is a few MB).
+MAX_RESULT_BYTES = 64 * 1024 * 1024
+#: Deepest nesting of objects and lists accepted in a result file (the documented format needs ~10).
+MAX_DEPTH = 64
 #: Longest file-name component written for a benchmark, category or timestamp (file systems stop at 255 bytes).
 MAX_NAME_LENGTH = 100
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
@@ -66,32 +71,146 @@ def write_new_document(root: os.PathLike, category: Any, benchmark: Any, stamp: 
     raise ResultsError(f"no free file name for {stem} in {folder}")
 
 
+# ---- reading: one hostile file costs only itself -------------------------------------------------
+
+
+class NotAResult(ResultsError):
+    """JSON that is no benchmark result at all (it lacks benchmark, category or results)."""
+
+
 def read_document(path: os.PathLike) -> Dict[str, Any]:
-    """Load one documented result file; ResultsError when unreadable or not a benchmark result."""
+    """Load one documented result file; ResultsError (naming the file) when it is not a regular file,
+    is larger than MAX_RESULT_BYTES, unreadable, nested deeper than MAX_DEPTH or not shaped like a
+    benchmark result (:func:`shape_problem`); NotAResult for other JSON."""
     path = Path(path)
+    text = _regular_file_bytes(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ResultsError(f"result file not found: {path}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ResultsError(f"unreadable result file {path}: {exc}") from None
-    if not isinstance(data, dict) or any(k not in data for k in REQUIRED_KEYS) \
-            or not isinstance(data.get("results"), dict):
-        raise ResultsError(f"{path} is not a benchmark result (needs {', '.join(REQUIRED_KEYS)})")
-    data.setdefault("metadata", {})
+        data = json.loads(text)
+    except RecursionError:
+        raise ResultsError(f"{path}: nested too deeply to read") from None
+    except ValueError as exc:  # bad JSON, bad UTF-8, an integer too long to convert
+        raise ResultsError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict) or any(k not in data for k in REQUIRED_KEYS):
+        raise NotAResult(f"{path}: not a benchmark result (needs {', '.join(REQUIRED_KEYS)})")
+    if nesting_exceeds(data, MAX_DEPTH):
+        raise ResultsError(f"{path}: nested deeper than {MAX_DEPTH} levels")
+    problem = shape_problem(data)
+    if problem:
+        raise ResultsError(f"{path}: not a valid benchmark result ({problem})")
+    if data.get("metadata") is None:
+        data["metadata"] = {}
     data.setdefault("timestamp", "")
     return data
 
 
+def _regular_file_bytes(path: Path) -> bytes:
+    """The bytes of `path` when it is a regular file of at most MAX_RESULT_BYTES. Opened non-blocking
+    and checked before any read, so a FIFO, device or directory named ``*.json`` never blocks or streams."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    except FileNotFoundError:
+        raise ResultsError(f"result file not found: {path}") from None
+    except OSError as exc:
+        raise ResultsError(f"{path}: unreadable ({exc.strerror or exc})") from None
+    too_big = ResultsError(f"{path}: larger than {MAX_RESULT_BYTES // (1024 * 1024)} MiB")
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ResultsError(f"{path}: not a regular file")
+        if info.st_size > MAX_RESULT_BYTES:
+            raise too_big
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            data = handle.read(MAX_RESULT_BYTES + 1)
+    except OSError as exc:
+        raise ResultsError(f"{path}: unreadable ({exc.strerror or exc})") from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_RESULT_BYTES:  # it grew while we looked
+        raise too_big
+    return data
+
+
+def nesting_exceeds(value: Any, limit: int) -> bool:
+    """True when `value` (parsed JSON) nests dicts/lists deeper than `limit`; iterative, so it never
+    recurses itself (the readers that walk a document do)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
+
+
+# Metadata maps the readers use, with the type their values must have (None: any).
+_METADATA_MAPS = {"stats": dict, "asv_params": None, "fixed_params": None, "param_keys": str,
+                  "metric_kinds": str, "derived_metrics": str, "metric_directions": None,
+                  "metric_sources": None, "units": str}
+
+
+def shape_problem(data: Dict[str, Any]) -> Optional[str]:
+    """Why `data` cannot be used as a result document (a field of a type the readers do not expect:
+    names that are not strings, results that are not an object, ...), or None when it can."""
+    for key in ("benchmark", "category"):
+        if not isinstance(data.get(key), str) or not data[key]:
+            return f"{key} must be a non-empty string"
+    if not isinstance(data.get("results"), dict):
+        return "results must be an object"
+    if not isinstance(data.get("timestamp", ""), str):
+        return "timestamp must be a string"
+    if data.get("error") is not None and not isinstance(data["error"], str):
+        return "error must be a string"
+    meta = data.get("metadata")
+    if meta is None:
+        return None
+    if not isinstance(meta, dict):
+        return "metadata must be an object"
+    for key, value_type in _METADATA_MAPS.items():
+        value = meta.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, dict) or (value_type and not all(isinstance(v, value_type) for v in value.values())):
+            return f"metadata.{key} must be an object" + (f" of {value_type.__name__}s" if value_type else "")
+    return _stats_problem(meta.get("stats") or {}) or _unstable_problem(meta.get("unstable"))
+
+
+def _stats_problem(stats: Dict[str, Any]) -> Optional[str]:
+    """Why ``metadata.stats`` ({path: {metric: {samples: [...], ...}}}) is unusable, or None."""
+    for path, cells in stats.items():
+        if not isinstance(cells, dict) or not all(isinstance(cell, dict) for cell in cells.values()):
+            return f"metadata.stats[{path!r}] must map metrics to objects"
+        for metric, cell in cells.items():
+            if cell.get("samples") is not None and not isinstance(cell["samples"], list):
+                return f"metadata.stats[{path!r}][{metric!r}].samples must be a list"
+    return None
+
+
+def _unstable_problem(unstable: Any) -> Optional[str]:
+    """Why ``metadata.unstable`` (a list of {asv_name, params, metric, spread, n}) is unusable, or None."""
+    if unstable is None:
+        return None
+    if not isinstance(unstable, list) or not all(isinstance(entry, dict) for entry in unstable):
+        return "metadata.unstable must be a list of objects"
+    for entry in unstable:
+        for key in ("spread", "n"):
+            if key in entry and not naming.is_finite(entry[key]):
+                return f"metadata.unstable entries need a finite number as {key}"
+    return None
+
+
 def warn(message: str) -> None:
-    """Print a one-line warning on stderr."""
-    print(f"warning: {message}", file=sys.stderr)
+    """Print a one-line warning on stderr (line breaks in `message`, e.g. from a file name, escaped)."""
+    print("warning: " + message.replace("\r", "\\r").replace("\n", "\\n"), file=sys.stderr)
 
 
 def find_documents(root: os.PathLike, category: Optional[str] = None,
                    benchmark_name: Optional[str] = None) -> List[Tuple[str, Dict[str, Any]]]:
-    """(path, document) for every result file under `root` (recursively), oldest first; corrupt files
-    are skipped with a warning naming them; other JSON (e.g. benchmark_config.json) is ignored."""
+    """(path, document) for every result file under `root` (recursively), oldest first. A file that
+    cannot be used (corrupt, too deep or too big, malformed, a FIFO or device) is skipped with a
+    one-line warning naming it; other JSON (e.g. benchmark_config.json) is ignored."""
     root = Path(root)
     found: List[Tuple[str, Dict[str, Any]]] = []
     if not root.is_dir():
@@ -101,19 +220,19 @@ def find_documents(root: os.PathLike, category: Optional[str] = None,
             continue
         try:
             doc = read_document(path)
+        except NotAResult:
+            if _looks_like_result(path):
+                warn(f"skipping {path}: not a benchmark result file")
+            continue
         except ResultsError as exc:
-            if "not a benchmark result" in str(exc):
-                if _looks_like_result(path):
-                    warn(f"skipping {path}: not a benchmark result file")
-                continue
-            warn(f"skipping corrupt result file {path}: {str(exc).split(': ', 1)[-1]}")
+            warn(f"skipping {exc}")
             continue
-        if category and doc.get("category") != category:
+        if category and doc["category"] != category:
             continue
-        if benchmark_name and doc.get("benchmark") != benchmark_name:
+        if benchmark_name and doc["benchmark"] != benchmark_name:
             continue
         found.append((str(path), doc))
-    found.sort(key=lambda item: (str(item[1].get("timestamp", "")), item[0]))
+    found.sort(key=lambda item: (item[1]["timestamp"], item[0]))
     return found
 
 

@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from . import htmlpage, naming
 from .documents import (ResultsError, confined_path, find_documents, metric_rows, metric_stats, param_prefixes,
-                        read_document, safe_name, sample_quartiles, write_new_document)
+                        read_document, safe_name, sample_quartiles, warn, write_new_document)
 from .verdict import UNSTABLE_SPREAD
 
 # Metrics drawn in reports, in order of preference (leaf name suffixes).
@@ -19,6 +19,13 @@ _REPORT_METRIC_HINTS = ("throughput_ops_per_second", "total_time_seconds", "late
 # Parameters preferred as x axis (volume-like), then any numeric parameter.
 _X_HINTS = ("batch_size", "dataset_size", "memory_size", "data_volume", "volume", "num_memories",
             "agent_count", "num_agents", "query_count", "operations")
+
+
+def plot_label(text: Any) -> str:
+    """`text` as matplotlib draws it literally: ``$`` escaped (no mathtext, whose parser fails on names
+    like ``a$\\frac{$``) and unprintable characters as ``?``. Every label, title and tick text passes here."""
+    shown = "".join(ch if ch.isprintable() else "?" for ch in str(text))
+    return shown.replace("$", r"\$")
 
 
 def _matplotlib():
@@ -64,7 +71,7 @@ class BenchmarkResults:
             try:
                 loaded.append((str(path), self.load_result(path)))
             except ResultsError as exc:
-                print(f"warning: skipping {exc}", flush=True)
+                warn(f"skipping {exc}")
         return loaded
 
     # ---- tables -------------------------------------------------------------------------------
@@ -133,17 +140,17 @@ class BenchmarkResults:
                 for label, points in self._series(doc, metric, x_axis).items():
                     numeric = all(isinstance(x, (int, float)) for x, _ in points)
                     points = sorted(points, key=lambda p: p[0] if numeric else str(p[0]))
-                    xs = [p[0] if numeric else str(p[0]) for p in points]
+                    xs = [p[0] if numeric else plot_label(p[0]) for p in points]
                     if numeric:
                         all_x += xs
                     run = doc.get("timestamp", "")
                     name = f"{doc['benchmark']} " if multi else ""
                     ax.plot(xs, [p[1] for p in points], marker="o",
-                            label=f"{name}{run} {label}".strip())
+                            label=plot_label(f"{name}{run} {label}".strip()))
                     plotted += 1
             if all_x and min(all_x) > 0 and max(all_x) / min(all_x) >= 100:
                 ax.set_xscale("log")
-            ax.set_xlabel(x_axis)
+            ax.set_xlabel(plot_label(x_axis))
         else:
             runs: Dict[str, List[Tuple[str, float]]] = {}
             for _, doc in docs:
@@ -152,7 +159,8 @@ class BenchmarkResults:
                         label = f"{doc['benchmark']} {where}".strip() if multi else (where or metric)
                         runs.setdefault(label, []).append((doc.get("timestamp", ""), value))
             for label, points in runs.items():
-                ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=label)
+                ax.plot([plot_label(p[0]) for p in points], [p[1] for p in points], marker="o",
+                        label=plot_label(label))
                 plotted += 1
             ax.set_xlabel("run")
             fig.autofmt_xdate()
@@ -163,8 +171,8 @@ class BenchmarkResults:
                              + (f" with x_axis {x_axis!r}" if x_axis else "")
                              + (f"; available metrics: {', '.join(available)}" if available else
                                 "; no results loaded"))
-        ax.set_ylabel(metric)
-        ax.set_title(title or (f"{metric} vs {x_axis}" if x_axis else f"{metric} per run"))
+        ax.set_ylabel(plot_label(metric))
+        ax.set_title(plot_label(title or (f"{metric} vs {x_axis}" if x_axis else f"{metric} per run")))
         ax.grid(True, alpha=0.3)
         if plotted <= 12:
             ax.legend(fontsize="small")

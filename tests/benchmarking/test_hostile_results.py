@@ -127,3 +127,124 @@ def test_save_result_refuses_a_category_folder_linked_outside(tmp_path):
     with pytest.raises(ResultsError, match="outside"):
         BenchmarkResults(str(tmp_path / "res")).save_result("write_throughput", "storage", {})
     assert list(elsewhere.iterdir()) == []
+
+
+# ---- 8: one hostile result file costs only itself ------------------------------------------------
+
+
+def _pair(tmp_path: Path) -> List[str]:
+    """A planted baseline and a 25 % slower current run (a regression: compare exits 2)."""
+    write_run(tmp_path / "baseline", 1.0, seed="base")
+    write_run(tmp_path / "current", 0.8, seed="cur")
+    return ["--current-dir", str(tmp_path / "current"), "--baseline-dir", str(tmp_path / "baseline"),
+            "--output-dir", str(tmp_path / "page")]
+
+
+def _cli(capsys, args: List[str]) -> tuple:
+    """(exit code, stdout, stderr) of the CLI run in this process."""
+    code = cli.main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _warned_once(err: str, path: Path) -> bool:
+    """True when stderr holds exactly one line naming `path`, a warning, and no traceback."""
+    lines = [line for line in err.splitlines() if str(path) in line]
+    return len(lines) == 1 and lines[0].startswith("warning: ") and "Traceback" not in err
+
+
+def _hostile(folder: Path, name: str, text: str) -> Path:
+    path = folder / "storage" / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_deeply_nested_file_is_skipped_with_a_warning(tmp_path, capsys):
+    args = _pair(tmp_path)
+    deep = _hostile(tmp_path / "current", "deep_20250101_000000.json",
+                    '{"benchmark": "deep", "category": "storage", "results": '
+                    + "[" * 100_000 + "]" * 100_000 + "}")
+    middle = _hostile(tmp_path / "current", "middle_20250101_000000.json",  # parses, but too deep to use
+                      '{"benchmark": "middle", "category": "storage", "results": ' + '{"a": ' * 900
+                      + "1" + "}" * 900 + "}")
+    for command in (["results", "list"], ["results", "report"]):
+        code, out, err = _cli(capsys, command + ["--results-dir", str(tmp_path / "current")])
+        assert code == 0, err
+        assert _warned_once(err, deep) and _warned_once(err, middle), err
+    code, out, err = _cli(capsys, ["compare"] + args)
+    assert code == 2, err
+    assert _warned_once(err, deep) and _warned_once(err, middle), err
+
+
+@pytest.mark.parametrize("field, value", [
+    ("category", ["storage"]), ("benchmark", {"a": 1}), ("benchmark", ""), ("timestamp", ["x"]),
+    ("results", [1]), ("metadata", [1]), ("error", {"a": 1}),
+    ("metadata", {"stats": {"complexity_1/batch_10": {"total_time_seconds": {"samples": 5}}}}),
+    ("metadata", {"unstable": [1, 2]}), ("metadata", {"metric_kinds": ["timing"]}),
+])
+def test_malformed_document_is_skipped_with_a_warning(tmp_path, capsys, field, value):
+    args = _pair(tmp_path)
+    good = json.loads(next((tmp_path / "current" / "storage").iterdir()).read_text())
+    bad = _hostile(tmp_path / "current", "bad_20250101_000000.json", json.dumps(dict(good, **{field: value})))
+    code, out, err = _cli(capsys, ["results", "list", "--results-dir", str(tmp_path / "current")])
+    assert code == 0 and "write_throughput" in out, err
+    assert _warned_once(err, bad), err
+    code, out, err = _cli(capsys, ["compare"] + args)
+    assert code == 2, err
+    assert _warned_once(err, bad), err
+    code, out, err = _cli(capsys, ["results", "report", "--results-dir", str(tmp_path / "current")])
+    assert code == 0 and _warned_once(err, bad), err
+
+
+def test_fifo_and_other_special_files_are_never_opened(tmp_path):
+    args = _pair(tmp_path)
+    fifo = tmp_path / "current" / "storage" / "fifo_20250101_000000.json"
+    os.mkfifo(fifo)
+    folder = tmp_path / "current" / "storage" / "folder_20250101_000000.json"
+    folder.mkdir()
+    big = tmp_path / "current" / "storage" / "big_20250101_000000.json"
+    with open(big, "wb") as handle:  # sparse: 100 MiB that cost no disk
+        handle.truncate(100 * 1024 * 1024)
+    for command in (["results", "list", "--results-dir", str(tmp_path / "current")], ["compare"] + args):
+        proc = run_cli(["python", "-m", "memory.benchmarking.cli"] + command, tmp_path, timeout=60)
+        assert proc.returncode == (0 if command[0] == "results" else 2), proc.stderr
+        for path in (fifo, folder, big):
+            assert _warned_once(proc.stderr, path), proc.stderr
+
+
+def test_find_documents_warns_once_per_hostile_file(tmp_path, capsys):
+    write_run(tmp_path / "res")
+    fifo = tmp_path / "res" / "storage" / "fifo.json"  # not named like a result: still never opened
+    os.mkfifo(fifo)
+    found = find_documents(tmp_path / "res")
+    assert [doc["benchmark"] for _, doc in found] == ["write_throughput"]
+    assert _warned_once(capsys.readouterr().err, fifo)
+
+
+def _rename(folder: Path, name: str) -> None:
+    """Give every result under `folder` the benchmark name `name`."""
+    for path in folder.rglob("*.json"):
+        doc = json.loads(path.read_text())
+        doc["benchmark"] = name
+        path.write_text(json.dumps(doc))
+
+
+@pytest.mark.parametrize("name", [r"bench_$\frac{$", "cost $5 and $", r"a\$b$"], ids=["bad-math", "math", "escaped"])
+def test_dollar_signs_in_names_are_drawn_literally(tmp_path, capsys, name):
+    args = _pair(tmp_path)
+    _rename(tmp_path / "current", name)
+    _rename(tmp_path / "baseline", name)
+    code, out, err = _cli(capsys, ["compare"] + args)
+    assert code == 2, err
+    assert list((tmp_path / "page").glob("comparison_*.html"))
+    code, out, err = _cli(capsys, ["results", "report", "--results-dir", str(tmp_path / "current")])
+    assert code == 0, err
+    assert "Traceback" not in err
+
+
+def test_plot_labels_escape_mathtext():
+    from memory.benchmarking.results import plot_label
+
+    assert plot_label("a$b$c") == r"a\$b\$c"
+    assert plot_label(r"a\$b") == r"a\\$b"
+    assert plot_label(5) == "5"
