@@ -30,6 +30,7 @@ import random
 import shutil
 import sys
 import tempfile
+import time
 import timeit
 import uuid
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
@@ -52,6 +53,8 @@ REDIS_URL: str = os.environ.get(REDIS_URL_ENV, "").strip() or "redis://127.0.0.1
 
 #: Prefix of every Redis namespace and temporary directory the suite creates (tests look for it).
 NAMESPACE_PREFIX = "asvbench"
+#: The file where every Redis namespace is logged (memory.benchmarking.runner.NAMESPACE_LOG_ENV).
+NAMESPACE_LOG_ENV = "AGENTMEMORY_BENCH_NAMESPACE_LOG"
 TEMP_PREFIX = "agentmemory-asv-"
 
 BACKENDS: List[str] = ["memory", "redis"]
@@ -269,6 +272,8 @@ def open_system(backend: str = "memory", ltm: str = "file", namespace: Optional[
     from memory import AgentMemorySystem  # imported lazily: `import memory` stays light
 
     namespace = namespace or new_namespace()
+    if backend == "redis":
+        log_namespace(namespace)
     tempdir = None
     if ltm == "file":
         tempdir = tempfile.mkdtemp(prefix=TEMP_PREFIX)
@@ -314,17 +319,53 @@ def redis_client(timeout: float = 0.5) -> Any:
     return redis.Redis.from_url(REDIS_URL, socket_timeout=timeout, socket_connect_timeout=timeout)
 
 
+#: Reply timeout of the cleanup's Redis calls, and how often it tries: a server slowed down by a
+#: loaded machine (the reason a benchmark failed) must not also make its keys stay behind.
+CLEANUP_TIMEOUT = 10.0
+CLEANUP_ATTEMPTS = 3
+
+
 def delete_redis_keys(pattern: str) -> int:
-    """Delete every key matching `pattern`; return how many were deleted (0 if Redis is away)."""
+    """Delete every key matching `pattern`; return how many were deleted. A slow server is waited
+    for (CLEANUP_TIMEOUT, CLEANUP_ATTEMPTS tries); a cleanup that still fails says so in one line on
+    stderr and returns 0."""
+    failure: Optional[BaseException] = None
+    for attempt in range(CLEANUP_ATTEMPTS):
+        try:
+            return _delete_matching(pattern)
+        except Exception as exc:  # connection refused, timeouts, a missing redis package
+            failure = exc
+            if attempt + 1 < CLEANUP_ATTEMPTS:
+                time.sleep(0.2 * (attempt + 1))
+    print(f"agentmemory-asv: could not remove the Redis keys matching {pattern} at {redact(REDIS_URL)}: "
+          f"{failure.__class__.__name__}", file=sys.stderr)
+    return 0
+
+
+def _delete_matching(pattern: str) -> int:
+    """One pass of :func:`delete_redis_keys`: scan, then delete in batches of 500."""
+    client = redis_client(CLEANUP_TIMEOUT)
     try:
-        client = redis_client()
         keys = list(client.scan_iter(match=pattern, count=1000))
         for start in range(0, len(keys), 500):
             client.delete(*keys[start:start + 500])
-        client.close()
         return len(keys)
-    except Exception:
-        return 0
+    finally:
+        client.close()
+
+
+def log_namespace(namespace: str) -> None:
+    """Append `namespace` to the file named by $AGENTMEMORY_BENCH_NAMESPACE_LOG (set by the benchmark
+    runner), before any key of it exists: the runner removes the keys of every logged namespace after
+    the run, also those of a benchmark process that was killed (a timeout) and never tore down."""
+    path = os.environ.get(NAMESPACE_LOG_ENV, "").strip()
+    if not path:
+        return
+    try:
+        with open(path, "a", encoding="utf-8") as handle:  # one short append: atomic between processes
+            handle.write(namespace + "\n")
+    except OSError as exc:
+        print(f"agentmemory-asv: cannot log namespace {namespace} to {path}: {exc}", file=sys.stderr)
 
 
 @functools.lru_cache(maxsize=None)
@@ -339,6 +380,7 @@ def redis_backend_status() -> Tuple[bool, str]:
     from memory import AgentMemorySystem
 
     namespace = f"{NAMESPACE_PREFIX}-probe-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    log_namespace(namespace)
     system = None
     try:
         system = AgentMemorySystem(make_config("redis", namespace=namespace, db_path=":memory:"))

@@ -111,6 +111,16 @@ def _died_message(status: int) -> str:
     return f"benchmark process exited with status {status} without a Python error"
 
 
+def _note_exit_status(messages: Dict[str, List[str]], status: int) -> None:
+    """Record asv's "benchmark failed (exit status N)" line among one benchmark's `messages`. asv
+    prints it once per benchmark, after the last parameter block, so no parameters go with it; an
+    exit status 1 after a Python error is that error's and adds nothing (a signal is always news)."""
+    python_errors = [m for m in messages if m != "timed out" and not m.startswith("benchmark process ")]
+    if status > 0 and python_errors:
+        return
+    messages.setdefault(_died_message(status), [])
+
+
 def resolve_asv_name(shown: str, names: Sequence[str]) -> Optional[str]:
     """asv truncates long names in its output ("...ion.Class.track_x"): map back to a full name."""
     if shown in names:
@@ -158,13 +168,9 @@ def parse_asv_errors(output: str, names: Sequence[str] = ()) -> Dict[str, str]:
         error = ERROR_LINE.match(line)
         died = _DIED_LINE.match(line)
         if died:
-            message = _died_message(int(died.group(1)))
+            _note_exit_status(found[current], int(died.group(1)))
         elif error and not line.startswith("File "):
-            message = error.group(1).strip()
-        else:
-            message = None
-        if message is not None:
-            places = found[current].setdefault(message, [])
+            places = found[current].setdefault(error.group(1).strip(), [])
             if params and params not in places:
                 places.append(params)
     out = {}

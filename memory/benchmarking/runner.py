@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from memory.errors import ConfigError
 
@@ -33,6 +33,13 @@ from .documents import ResultsError, read_document, stability_lines, unstable_ti
 from .results import BenchmarkResults
 
 RUN_TIMEOUT_SECONDS = 3 * 3600
+#: Where the suite's benchmark processes log every Redis namespace they create (benchmarks/common.py
+#: reads the same variable), so the runner can remove what a failed or killed process left behind.
+NAMESPACE_LOG_ENV = "AGENTMEMORY_BENCH_NAMESPACE_LOG"
+REDIS_URL_ENV = "AGENTMEMORY_BENCH_REDIS_URL"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+_NAMESPACE = re.compile(r"asvbench-[A-Za-z0-9_.-]{6,}")
+_NAMESPACE_PID = re.compile(r"asvbench-(?:probe-)?(\d+)-")
 
 
 class RunnerError(Exception):
@@ -49,6 +56,77 @@ def _save_error_document(output_dir: str, category: str, benchmark: str, params:
         return path
     except Exception:  # noqa: BLE001 - the output dir itself is unusable
         return None
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one, else the count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def worker_count(requested: int, total: int, cores: Optional[int] = None) -> int:
+    """Worker processes for `total` benchmarks: at most `requested`, one per benchmark and one per CPU
+    core (benchmark processes beyond the cores only slow each other down, until Redis replies time out)."""
+    return max(1, min(int(requested), int(total), cores or available_cores()))
+
+
+def logged_namespaces(log_paths: Sequence[os.PathLike]) -> List[str]:
+    """The suite's Redis namespaces listed in the logs (``asvbench-...`` lines only: never a pattern)."""
+    found: List[str] = []
+    for path in log_paths:
+        try:
+            lines = Path(path).read_text(encoding="utf-8", errors="replace").split()
+        except OSError:
+            continue
+        found += [line for line in lines if _NAMESPACE.fullmatch(line) and line not in found]
+    return found
+
+
+def _process_alive(namespace: str) -> bool:
+    """True when the process whose pid the namespace names still runs (its keys may be in use)."""
+    match = _NAMESPACE_PID.match(namespace)
+    if not match:
+        return False
+    try:
+        os.kill(int(match.group(1)), 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError, ValueError):
+        return True  # exists under another user, or cannot tell: leave it
+    return True
+
+
+def sweep_namespaces(namespaces: Sequence[str], url: Optional[str] = None) -> Tuple[int, int]:
+    """Delete the Redis keys of `namespaces` whose process has ended (a benchmark that failed, timed
+    out or was killed before its teardown); return (keys removed, namespaces that had keys). Nothing
+    to do, no redis package or no server: (0, 0), with a warning when the server does not answer."""
+    ended = {ns for ns in namespaces if not _process_alive(ns)}
+    if not ended:
+        return 0, 0
+    try:
+        import redis
+    except ImportError:
+        return 0, 0
+    url = url or os.environ.get(REDIS_URL_ENV, "").strip() or DEFAULT_REDIS_URL
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=10)
+        try:
+            keys = [k for k in client.scan_iter(match="*asvbench-*", count=1000)
+                    if any(ns in k.decode("utf-8", "replace") for ns in ended)]
+            for start in range(0, len(keys), 500):
+                client.delete(*keys[start:start + 500])
+        finally:
+            client.close()
+    except (redis.RedisError, OSError, ValueError) as exc:
+        from memory.config import redact
+
+        print(f"warning: could not remove the Redis keys of {len(ended)} benchmark namespace(s) at "
+              f"{redact(url)}: {type(exc).__name__}", file=sys.stderr)
+        return 0, 0
+    owners = {ns for ns in ended for k in keys if ns in k.decode("utf-8", "replace")}
+    return len(keys), len(owners)
 
 
 def execute_group(task: Dict[str, Any], events: Any = None) -> List[Dict[str, Any]]:
@@ -95,6 +173,8 @@ def execute_group(task: Dict[str, Any], events: Any = None) -> List[Dict[str, An
             env["HOME"] = str(home)
         env[CONFIG_ENV] = str(config_path)
         env[PROFILE_ENV] = task["config"].get("profile", "default")
+        if task.get("namespace_log"):
+            env[NAMESPACE_LOG_ENV] = task["namespace_log"]
         cmd = [sys.executable, "-m", "asv", "run", "--python=same", "--set-commit-hash", commit,
                "--bench", regex, "--config", str(private_conf), "--show-stderr", "--record-samples"]
         lines: List[str] = []
@@ -293,14 +373,37 @@ class BenchmarkRunner:
              parallel: bool, max_workers: int) -> List[str]:
         """Run `benches` (one asv invocation, or one per worker process); report progress; return paths."""
         total = len(benches)
-        workers = max(1, min(int(max_workers), total)) if parallel else 1
+        workers = worker_count(max_workers, total) if parallel else 1
+        if parallel and workers < min(int(max_workers), total):
+            self.progress(f"{max_workers} workers requested, capped at {workers}: {available_cores()} CPU "
+                          "core(s) here, and more benchmark processes than cores only slow each other down "
+                          "(Redis replies time out)")
         extra = {"profile": config.profile, "param_overrides": params or {}, "parallel": bool(parallel),
                  "workers": workers}
         groups = [benches[i::workers] for i in range(workers)]
+        logs = Path(tempfile.mkdtemp(prefix="agentmemory-bench-ns-"))
         tasks = [{"conf_path": str(self.project.conf_path), "config": config.to_dict(),
                   "output_dir": config.output_dir, "extra_metadata": extra, "benchmarks": group,
-                  "private_home": workers > 1}
-                 for group in groups if group]
+                  "private_home": workers > 1, "namespace_log": str(logs / f"namespaces-{i}.log")}
+                 for i, group in enumerate(groups) if group]
+        try:
+            return self._run_tasks(benches, tasks, parallel, workers, config)
+        finally:
+            self._sweep(sorted(logs.glob("*.log")))
+            shutil.rmtree(logs, ignore_errors=True)
+
+    def _sweep(self, logs: Sequence[Path]) -> None:
+        """Remove the Redis keys a failed or killed benchmark process left (every process has ended)."""
+        removed, owners = sweep_namespaces(logged_namespaces(logs))
+        if removed:
+            self.progress(f"removed {removed} Redis key(s) left behind by {owners} benchmark namespace(s) "
+                          "(benchmark processes that failed or were killed before their teardown)")
+
+    def _run_tasks(self, benches: List[Dict[str, Any]], tasks: List[Dict[str, Any]], parallel: bool,
+                   workers: int, config: BenchmarkConfig) -> List[str]:
+        """Run the asv invocations of `tasks` (in this process, or one worker process each); report
+        progress; return the paths written."""
+        total = len(benches)
         start = time.monotonic()
         for bench in benches:
             self.running_benchmarks[f"{bench['category']}/{bench['benchmark']}"] = start
@@ -322,7 +425,7 @@ class BenchmarkRunner:
             status = f"FAILED: {outcome['error']}" if outcome.get("error") else "ok"
             self.progress(f"{key}: {status}" + (f" -> {outcome['path']}" if outcome.get("path") else ""))
 
-        where = f"{workers} worker processes" if parallel else "one asv run"
+        where = f"{workers} worker process{'es' if workers > 1 else ''}" if parallel else "one asv run"
         self.progress(f"running {total} benchmark(s) in {where} (profile {config.profile}; "
                       f"results in {config.output_dir})")
         if len(tasks) == 1 and not parallel:

@@ -248,3 +248,207 @@ def test_plot_labels_escape_mathtext():
     assert plot_label("a$b$c") == r"a\$b\$c"
     assert plot_label(r"a\$b") == r"a\\$b"
     assert plot_label(5) == "5"
+
+
+# ---- 9: parallel runs on a small machine; no Redis key left behind -----------------------------
+
+
+ASV_FAILED_SETUP = """\
+[50.00%] ··· storage.WriteThroughput.time_store_loop                 2/4 failed
+[50.00%] ··· ========== ============ ========
+              batch_size   complexity  memory
+             ========== ============ ========
+                  10         failed        n/a
+             ========== ============ ========
+[50.00%] ···· For parameters: 10, 1, 'memory'
+               Traceback (most recent call last):
+                 File "/tmp/toy/benchmarks/storage.py", line 19, in setup
+                   raise RuntimeError("planted failure")
+               RuntimeError: planted failure
+
+               For parameters: 10, 1, 'redis'
+               asv: skipped: NotImplementedError('no redis in the toy suite')
+               asv: benchmark failed (exit status 1)
+[100.00%] ··· storage.ReadLatency.time_read                           2/2 failed
+[100.00%] ···· For parameters: 1
+               asv: benchmark failed (exit status 3)
+"""
+
+
+def test_exit_status_after_a_python_error_is_not_reported_as_without_one():
+    names = ["storage.WriteThroughput.time_store_loop", "storage.ReadLatency.time_read"]
+    errors = parse_asv_errors(ASV_FAILED_SETUP, names)
+    assert errors[names[0]] == "RuntimeError: planted failure (params: (10, 1, 'memory'))"
+    # asv prints the exit status once per benchmark, after its last parameter block: no parameters
+    assert errors[names[1]] == "benchmark process exited with status 3 without a Python error"
+
+
+def test_worker_count_is_capped_by_the_cores():
+    from memory.benchmarking.runner import worker_count
+
+    assert worker_count(8, 20, cores=2) == 2
+    assert worker_count(8, 3, cores=16) == 3
+    assert worker_count(1, 5, cores=2) == 1
+    assert worker_count(4, 0, cores=2) == 1
+
+
+def _common_script(body: str, url: str, **env: str) -> subprocess.CompletedProcess:
+    """Run `body` after ``from benchmarks import common`` with the suite's Redis at `url`."""
+    script = "import sys\nfrom benchmarks import common\n" + body
+    full_env = dict(os.environ, AGENTMEMORY_BENCH_REDIS_URL=url, AGENTMEMORY_BENCH_PROFILE="quick", **env)
+    return subprocess.run([sys.executable, "-c", script], cwd=str(REPO), env=full_env, capture_output=True,
+                          text=True, timeout=120)
+
+
+@pytest.fixture()
+def private_redis(tmp_path):
+    """A private redis-server on a unix socket (so pausing it disturbs no one else); its URL."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server not installed")
+    sock = tmp_path / "redis.sock"
+    proc = subprocess.Popen([binary, "--port", "0", "--unixsocket", str(sock), "--save", "", "--appendonly", "no",
+                             "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while not sock.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not sock.exists():
+        proc.kill()
+        pytest.skip("redis-server did not start")
+    yield f"unix://{sock}"
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+def test_cleanup_waits_out_a_slow_redis(private_redis):
+    """A server that answers late (as under 8 workers on 2 cores) still gets its keys removed."""
+    body = """
+import redis
+client = redis.Redis.from_url(common.REDIS_URL)
+client.mset({f"asvbench-1-slow:stm:{i}": 1 for i in range(200)})
+redis.Redis.from_url(common.REDIS_URL).execute_command("CLIENT", "PAUSE", 1500)
+deleted = common.delete_redis_keys("*asvbench-1-slow*")
+print(deleted, len(list(client.scan_iter(match="*asvbench-1-slow*"))))
+"""
+    proc = _common_script(body, private_redis)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["200", "0"], proc.stdout + proc.stderr
+
+
+def test_cleanup_that_fails_says_so(tmp_path):
+    proc = _common_script("print(common.delete_redis_keys('*asvbench-1-x*'))",
+                          f"unix://{tmp_path / 'no-such.sock'}")
+    assert proc.returncode == 0 and proc.stdout.split() == ["0"], proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "asvbench-1-x" in lines[0] and "Redis" in lines[0], proc.stderr
+
+
+def _redis():
+    redis = pytest.importorskip("redis")
+    client = redis.Redis.from_url(REDIS_URL, socket_timeout=5)
+    try:
+        client.ping()
+    except redis.RedisError:
+        pytest.skip("no Redis at 127.0.0.1:6379")
+    return client
+
+
+def test_redis_systems_log_their_namespace_and_a_failing_setup_removes_its_keys(tmp_path):
+    client = _redis()
+    log = tmp_path / "namespaces.log"
+    body = """
+class Failing(common.SystemBenchmark):
+    def prepare(self):
+        system = self.new_system("redis")
+        system.store_agent_state("a", {"x": 1}, 0)
+        print(self.namespace)
+        raise RuntimeError("planted")
+
+try:
+    Failing().setup()
+except RuntimeError:
+    pass
+"""
+    proc = _common_script(body, REDIS_URL, AGENTMEMORY_BENCH_NAMESPACE_LOG=str(log))
+    assert proc.returncode == 0, proc.stderr
+    namespace = proc.stdout.split()[-1]
+    assert namespace.startswith("asvbench-") and namespace in log.read_text().split()
+    assert list(client.scan_iter(match=f"*{namespace}*")) == []
+
+
+def test_sweep_removes_only_logged_namespaces_of_ended_processes(tmp_path):
+    from memory.benchmarking.runner import logged_namespaces, sweep_namespaces
+
+    client = _redis()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    tag = os.urandom(6).hex()
+    ended, alive, unlogged = f"asvbench-{dead}-{tag}", f"asvbench-{os.getpid()}-{tag}", f"asvbench-{dead}-x{tag}"
+    client.mset({f"{ns}:stm:{i}": i for ns in (ended, alive, unlogged) for i in range(3)})
+    log = tmp_path / "namespaces.log"
+    log.write_text(f"{ended}\n{alive}\n*\n\nasvbench-\nnot-ours-{tag}\n")
+    try:
+        assert logged_namespaces([log, tmp_path / "missing.log"]) == [ended, alive]  # never a pattern
+        assert sweep_namespaces(logged_namespaces([log]), REDIS_URL) == (3, 1)
+        assert list(client.scan_iter(match=f"{ended}:*")) == []
+        assert len(list(client.scan_iter(match=f"{alive}:*"))) == 3  # its process still runs
+        assert len(list(client.scan_iter(match=f"{unlogged}:*"))) == 3  # not this run's
+    finally:
+        for ns in (ended, alive, unlogged):
+            leftovers = list(client.scan_iter(match=f"{ns}:*"))
+            if leftovers:
+                client.delete(*leftovers)
+
+
+LEAK_CLASS = '''
+
+class RedisLeak(Base):
+    """Stores Redis keys, then dies in its timed body or by SIGKILL (no teardown ever runs)."""
+    params = [["body", "kill"]]
+    param_names = ["how"]
+
+    def setup(self, how):
+        import uuid
+        import redis
+        namespace = f"asvbench-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        log = os.environ.get("AGENTMEMORY_BENCH_NAMESPACE_LOG")
+        if log:
+            with open(log, "a") as handle:
+                handle.write(namespace + "\\n")
+        client = redis.Redis.from_url(os.environ["AGENTMEMORY_BENCH_REDIS_URL"])
+        client.mset({f"{namespace}:stm:{i}:toyleak": i for i in range(50)})
+        if how == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def time_fails(self, how):
+        raise RuntimeError("planted failure in the timed body")
+'''
+
+
+@pytest.mark.asv
+@pytest.mark.slow
+def test_parallel_run_is_capped_and_sweeps_keys_of_failed_benchmarks(tmp_path):
+    if shutil.which("taskset") is None:
+        pytest.skip("taskset not installed")
+    client = _redis()
+    conf = make_toy_project(tmp_path / "toy")
+    with open(conf.parent / "benchmarks" / "storage.py", "a") as handle:
+        handle.write(LEAK_CLASS)
+    env = {"AGENTMEMORY_ASV_CONFIG": str(conf), "AGENTMEMORY_BENCH_PROFILE": "quick", "TOY_FAIL": "",
+           "AGENTMEMORY_BENCH_REDIS_URL": REDIS_URL}
+    try:
+        proc = run_cli(["taskset", "-c", "0", sys.executable, "-m", "memory.benchmarking.cli", "run",
+                        "--category", "storage", "--parallel", "--workers", "8", "--output-dir", "out"],
+                       tmp_path, env, timeout=900)
+        output = proc.stdout + proc.stderr
+        assert proc.returncode == 1, output
+        assert list(client.scan_iter(match="asvbench-*:toyleak")) == [], output
+        assert "capped at 1" in proc.stdout, output
+        assert "FAILED storage/redis_leak" in proc.stdout and "planted failure in the timed body" in proc.stdout
+        assert "killed by SIGKILL" in proc.stdout and "without a Python error" not in proc.stdout, output
+        assert "3 benchmark(s) run, 1 failed" in proc.stdout, output
+        assert re.search(r"removed \d+ Redis key\(s\)", proc.stdout), output
+    finally:
+        leftovers = list(client.scan_iter(match="asvbench-*:toyleak"))
+        if leftovers:
+            client.delete(*leftovers)
