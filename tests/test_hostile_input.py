@@ -258,6 +258,9 @@ def test_the_api_facade_types_the_same_errors(system):
         with pytest.raises(InvalidValueError):
             call()
     assert api.get_memory(api.store_agent_state("a", {"x": 1}, 0))["content"] == {"x": 1}
+    for not_a_system in (5, "system", object()):
+        with pytest.raises(InvalidMemoryError, match="AgentMemorySystem"):
+            MemoryAPI(not_a_system)
 
 
 # -- maintenance isolates a failing agent -------------------------------------------------------------

@@ -15,6 +15,9 @@ class MemoryAPI:
     """The system's methods with arguments checked up front; `get_memory` raises when an id is unknown."""
 
     def __init__(self, system: Optional[AgentMemorySystem] = None) -> None:
+        """Over `system`, or the process-wide one (`AgentMemorySystem.get_instance()`) when None."""
+        if system is not None and not isinstance(system, AgentMemorySystem):
+            raise InvalidMemoryError(f"system must be an AgentMemorySystem or None; got {type(system).__name__}")
         self.system = system if system is not None else AgentMemorySystem.get_instance()
 
     @staticmethod
