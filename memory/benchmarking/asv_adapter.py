@@ -571,8 +571,8 @@ def export_results(result_files: Sequence[os.PathLike], output_dir: os.PathLike,
                                      extra_metadata=extra_metadata)
                 try:
                     written.append(write_document(doc, output_dir))
-                except documents.ResultsError as exc:  # a folder linking outside output_dir
-                    print(f"warning: skipping {category}/{benchmark}: {exc}", file=sys.stderr)
+                except documents.ResultsError as exc:  # a folder linking elsewhere, a name no reader takes
+                    documents.warn(f"skipping {category}/{benchmark}: {exc}")
     return written
 
 

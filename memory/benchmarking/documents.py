@@ -52,7 +52,12 @@ def write_new_document(root: os.PathLike, category: Any, benchmark: Any, stamp: 
                        document: Dict[str, Any]) -> str:
     """Write `document` as JSON to a new file ``<root>/<category>/<benchmark>_<stamp>.json`` (``_2``,
     ``_3``... appended when taken) and return its path. Each name passes through :func:`safe_name`; the
-    file is created exclusively, never through a symbolic link; a folder outside `root` is a ResultsError."""
+    file is created exclusively, never through a symbolic link. ResultsError for a folder outside `root`
+    and for a document :func:`find_documents` would skip (:func:`shape_problem`: e.g. an empty name)."""
+    problem = shape_problem(document) or (f"nested deeper than {MAX_DEPTH} levels"
+                                          if nesting_exceeds(document, MAX_DEPTH) else None)
+    if problem:  # never write what find_documents would skip
+        raise ResultsError(f"not a valid benchmark result ({problem})")
     folder = confined_path(root, safe_name(category))
     folder.mkdir(parents=True, exist_ok=True)
     confined_path(root, safe_name(category))  # still inside once it exists
@@ -157,10 +162,12 @@ def shape_problem(data: Dict[str, Any]) -> Optional[str]:
     for key in ("benchmark", "category"):
         if not isinstance(data.get(key), str) or not data[key]:
             return f"{key} must be a non-empty string"
+        if not data[key].isprintable():  # control characters would reach terminals and pages
+            return f"{key} holds control characters"
     if not isinstance(data.get("results"), dict):
         return "results must be an object"
-    if not isinstance(data.get("timestamp", ""), str):
-        return "timestamp must be a string"
+    if not isinstance(data.get("timestamp", ""), str) or not data.get("timestamp", "").isprintable():
+        return "timestamp must be a string of printable characters"
     if data.get("error") is not None and not isinstance(data["error"], str):
         return "error must be a string"
     meta = data.get("metadata")
@@ -172,7 +179,8 @@ def shape_problem(data: Dict[str, Any]) -> Optional[str]:
         value = meta.get(key)
         if value is None:
             continue
-        if not isinstance(value, dict) or (value_type and not all(isinstance(v, value_type) for v in value.values())):
+        if not isinstance(value, dict) or (value_type and not all(isinstance(v, (value_type, type(None)))
+                                                                  for v in value.values())):
             return f"metadata.{key} must be an object" + (f" of {value_type.__name__}s" if value_type else "")
     return _stats_problem(meta.get("stats") or {}) or _unstable_problem(meta.get("unstable"))
 
@@ -202,8 +210,10 @@ def _unstable_problem(unstable: Any) -> Optional[str]:
 
 
 def warn(message: str) -> None:
-    """Print a one-line warning on stderr (line breaks in `message`, e.g. from a file name, escaped)."""
-    print("warning: " + message.replace("\r", "\\r").replace("\n", "\\n"), file=sys.stderr)
+    """Print a one-line warning on stderr; unprintable characters of `message` (a line break or a
+    terminal escape in a file name) are shown escaped, as in Python's repr."""
+    shown = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in message)
+    print(f"warning: {shown}", file=sys.stderr)
 
 
 def find_documents(root: os.PathLike, category: Optional[str] = None,

@@ -81,12 +81,15 @@ def test_export_confines_hostile_benchmark_names(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     written = proc.stdout.split()
-    assert len(written) == 8
+    assert len(written) == 7
     assert all(_inside(p, tmp_path / "out") for p in written), written
     assert set(_files(tmp_path)) - before == set(_files(tmp_path / "out"))  # nothing written elsewhere
     names = {json.loads(Path(p).read_text())["benchmark"] for p in written}
-    assert {"../../../escaped_rel", "nul\x00name", "sub/dir", "x" * 300, "good"} <= names  # names kept as data
-    assert (tmp_path / "out" / "storage" ).is_dir() and not (tmp_path / "out" / "storage" / "sub").exists()
+    assert {"../../../escaped_rel", "sub/dir", "x" * 300, "good"} <= names  # names kept as data
+    assert (tmp_path / "out" / "storage").is_dir() and not (tmp_path / "out" / "storage" / "sub").exists()
+    # a name no reader would accept (a control character) is not written at all
+    (warning,) = [line for line in proc.stderr.splitlines() if line.startswith("warning: ")]
+    assert "nul\\x00name" in warning and "control characters" in warning
 
 
 def test_export_refuses_a_category_folder_linked_outside(tmp_path):
@@ -105,8 +108,8 @@ def test_export_refuses_a_category_folder_linked_outside(tmp_path):
 
 @pytest.mark.parametrize("name, category, timestamp", [
     ("../../escaped", "../..", None), ("escaped", "/abs/olute", None), ("a/b", "storage", None),
-    ("nul\x00name", "nul\x00cat", None), ("ok", "storage", "../../20250101_000000"), ("..", ".", None),
-], ids=["dotdot", "absolute", "slash", "nul", "timestamp", "dots"])
+    ("ok", "storage", "../../20250101_000000"), ("..", ".", None), ("é" * 300, "Ünïcode", None),
+], ids=["dotdot", "absolute", "slash", "timestamp", "dots", "long-unicode"])
 def test_save_result_confines_user_names(tmp_path, name, category, timestamp):
     root = tmp_path / "res"
     results = BenchmarkResults(str(root))
@@ -117,6 +120,16 @@ def test_save_result_confines_user_names(tmp_path, name, category, timestamp):
     assert doc["benchmark"] == name and doc["category"] == category
     report = results.generate_report(category=category)
     assert _inside(report, root)
+
+
+@pytest.mark.parametrize("name, category, results", [
+    ("nul\x00name", "storage", {}), ("", "storage", {}), ("ok", "two\nlines", {}), ("ok", "storage", []),
+    ("ok", "storage", json.loads('{"a": ' * 70 + "1" + "}" * 70)),
+], ids=["nul", "empty", "newline", "results-list", "too-deep"])
+def test_save_result_refuses_what_could_not_be_read_back(tmp_path, name, category, results):
+    with pytest.raises(ResultsError, match="not a valid benchmark result"):
+        BenchmarkResults(str(tmp_path / "res")).save_result(name, category, results)
+    assert _files(tmp_path) == []
 
 
 def test_save_result_refuses_a_category_folder_linked_outside(tmp_path):
@@ -178,6 +191,7 @@ def test_deeply_nested_file_is_skipped_with_a_warning(tmp_path, capsys):
 
 @pytest.mark.parametrize("field, value", [
     ("category", ["storage"]), ("benchmark", {"a": 1}), ("benchmark", ""), ("timestamp", ["x"]),
+    ("benchmark", "\x1b[2Jwiped"),
     ("results", [1]), ("metadata", [1]), ("error", {"a": 1}),
     ("metadata", {"stats": {"complexity_1/batch_10": {"total_time_seconds": {"samples": 5}}}}),
     ("metadata", {"unstable": [1, 2]}), ("metadata", {"metric_kinds": ["timing"]}),
