@@ -31,6 +31,7 @@ from .asvrun import (STATUS_LINE, commit_hash, ensure_asv_machine, fast_install_
 from .compare import EXIT_ERROR, EXIT_OK, EXIT_REGRESSION, CompareError, Comparison, MetricChange, compare_dirs, report
 from .config import CONFIG_ENV, PROFILE_ENV, BenchmarkConfig
 from .documents import find_documents, stability_lines, unstable_timings
+from .runner import NAMESPACE_LOG_ENV, logged_namespaces, sweep_namespaces
 from . import verdict
 from .verdict import DEFAULT_ALPHA
 
@@ -103,6 +104,8 @@ class _AsvSession:
         self.env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.env[CONFIG_ENV] = str(self.config_path)
         self.env[PROFILE_ENV] = config.profile
+        self.namespace_log = scratch / "namespaces.log"  # the suite logs every Redis namespace it makes
+        self.env[NAMESPACE_LOG_ENV] = str(self.namespace_log)
 
     def infos(self) -> List[Dict[str, Any]]:
         """The suite's benchmarks (with the adapter's naming attributes) under this config."""
@@ -130,27 +133,38 @@ class _AsvSession:
             cmd += ["--attribute", attribute]
         lines: List[str] = []
         deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
-        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=self.env,
-                              cwd=str(self.project.root), bufsize=1) as proc:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                line = line.rstrip("\n")
-                lines.append(line)
-                shown = line.strip()
-                status = STATUS_LINE.match(shown)
-                if (status and re.match(r"(ok|failed|n/a|timed out|skipped)\b", status.group(2) or "")) \
-                        or "For " in shown and " commit " in shown \
-                        or shown.lstrip("·[]%. 0123456789").startswith(("Building", "Installing", "Creating")):
-                    self.progress(f"{label}: {shown}")
-                if time.monotonic() > deadline:
-                    proc.kill()
-                    raise ContinuousError(f"asv run exceeded {RUN_TIMEOUT_SECONDS} s")
-            proc.wait()
+        try:
+            with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=self.env,
+                                  cwd=str(self.project.root), bufsize=1) as proc:
+                assert proc.stdout is not None
+                for line in proc.stdout:
+                    line = line.rstrip("\n")
+                    lines.append(line)
+                    shown = line.strip()
+                    status = STATUS_LINE.match(shown)
+                    if (status and re.match(r"(ok|failed|n/a|timed out|skipped)\b", status.group(2) or "")) \
+                            or "For " in shown and " commit " in shown \
+                            or shown.lstrip("·[]%. 0123456789").startswith(("Building", "Installing", "Creating")):
+                        self.progress(f"{label}: {shown}")
+                    if time.monotonic() > deadline:
+                        proc.kill()
+                        raise ContinuousError(f"asv run exceeded {RUN_TIMEOUT_SECONDS} s")
+                proc.wait()
+        finally:
+            self.sweep()
         output = "\n".join(lines)
         if proc.returncode != 0 and not list(results.glob("*/*.json")):
             tail = [ln for ln in lines if ln.strip()][-5:]
             raise ContinuousError(f"asv run failed (exit {proc.returncode}): " + " | ".join(t.strip() for t in tail))
         return results, output
+
+
+    def sweep(self) -> None:
+        """Remove the Redis keys benchmark processes of the last run left (failed or killed before
+        their teardown); every process of that run has ended."""
+        removed, owners = sweep_namespaces(logged_namespaces([self.namespace_log]))
+        if removed:
+            self.progress(f"removed {removed} Redis key(s) left behind by {owners} benchmark namespace(s)")
 
 
 def _result_files(results: Path) -> Dict[str, Path]:

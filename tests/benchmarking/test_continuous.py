@@ -173,3 +173,38 @@ def test_commit_switches_use_uv_for_the_distribution_asv_uninstalls():
     assert "--reinstall-package toyperf" in install and install.endswith("{wheel_file}")
     assert uninstall.startswith("return-code=any ") and uninstall.endswith(" toyperf")
     assert fast_install_commands({"project": "x; rm -rf /"}) == {}  # never a shell-looking name
+
+
+def test_each_asv_run_sweeps_the_redis_keys_its_dead_benchmark_processes_left(tmp_path):
+    """continuous passes the suite a namespace log and, after every asv run (also one that fails or
+    times out), removes the keys of logged namespaces whose process has ended."""
+    import sys
+
+    redis = pytest.importorskip("redis")
+    from memory.benchmarking import asv_adapter
+    from memory.benchmarking.config import BenchmarkConfig
+    from memory.benchmarking.continuous import _AsvSession
+    from memory.benchmarking.runner import NAMESPACE_LOG_ENV
+
+    client = redis.Redis.from_url("redis://127.0.0.1:6379/0", socket_timeout=5)
+    try:
+        client.ping()
+    except redis.RedisError:
+        pytest.skip("no Redis at 127.0.0.1:6379 (.ci/run starts one)")
+    session = _AsvSession(asv_adapter.load_project(None), BenchmarkConfig.for_profile("quick"), tmp_path,
+                          lambda line: said.append(line))
+    said: list = []
+    assert session.env[NAMESPACE_LOG_ENV] == str(session.namespace_log)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    namespace = f"asvbench-{dead}-{os.urandom(6).hex()}"
+    client.mset({f"{namespace}:stm:{i}": i for i in range(4)})
+    session.namespace_log.write_text(namespace + "\n")
+    try:
+        session.sweep()
+        assert list(client.scan_iter(match=f"{namespace}:*")) == []
+        assert said and "removed 4 Redis key(s)" in said[0]
+    finally:
+        leftovers = list(client.scan_iter(match=f"{namespace}:*"))
+        if leftovers:
+            client.delete(*leftovers)
