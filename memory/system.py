@@ -5,7 +5,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import itertools
-import logging
 import math
 import os
 import shutil
@@ -35,7 +34,6 @@ from .transitions import maintain_agent
 
 _TIER_ORDER = ("stm", "im", "ltm")
 _MAX_STEP = check.MAX_STEP
-log = logging.getLogger(__name__)
 LARGE_SEARCH_ROWS = 2048  # searches over at least this many rows run with limited BLAS threads
 
 
@@ -348,8 +346,10 @@ class AgentMemorySystem:
                 raise
             state.inserts_since_check = 0
             self._maintenance_failures[agent_id] = self._maintenance_failures.get(agent_id, 0) + 1
-            log.warning("maintenance of agent %r failed (%s: %s); its memories stay where they are, the other "
-                        "agents are maintained", agent_id, type(exc).__name__, exc)
+            import logging  # here, not at the top: importing it costs startup ~4 ms, and failures are rare
+            logging.getLogger(__name__).warning(
+                "maintenance of agent %r failed (%s: %s); its memories stay where they are, the other agents "
+                "are maintained", agent_id, type(exc).__name__, exc)
             return None
 
     # -- reading -------------------------------------------------------------------------------
