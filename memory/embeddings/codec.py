@@ -82,11 +82,9 @@ def undecodable(exc: BaseException) -> CorruptDataError:
     return CorruptDataError(f"content cannot be decoded ({type(exc).__name__}: {exc})")
 
 
-def as_content(content: Any) -> dict:
-    """Decoded content, checked to be an object (every stored state is one); CorruptDataError if not."""
-    if type(content) is not dict:
-        raise CorruptDataError(f"content decodes to {type(content).__name__}, not an object")
-    return content
+def not_content(content: Any) -> CorruptDataError:
+    """The error for decoded content that is not an object (every stored state is one)."""
+    return CorruptDataError(f"content decodes to {type(content).__name__}, not an object")
 
 
 class Codec:
@@ -109,7 +107,9 @@ class Codec:
             content = json_loads(data) if self.portable else marshal.loads(data)
         except DECODE_ERRORS as exc:
             raise undecodable(exc) from exc
-        return as_content(content)
+        if type(content) is dict:
+            return content
+        raise not_content(content)
 
     def reencode(self, data: bytes, source: "Codec") -> bytes:
         """Bytes stored by `source` → this codec's bytes (the tier transition)."""
@@ -214,6 +214,7 @@ class RoundingCodec(Codec):
         self.precision = precision
         self.compress_level = compress_level
         self.dictionary = dictionary if dictionary is not None else PresetDictionary()
+        self._by_header: dict[int, tuple[Optional[bytes], bool]] = {}  # first byte -> (dictionary, skip it)
 
     def encode(self, content: Any) -> bytes:
         data = json_dumps(round_floats(content, self.precision))
@@ -227,30 +228,34 @@ class RoundingCodec(Codec):
     def decode(self, data: bytes) -> Any:
         try:
             if self.compress_level is not None:
-                data = self._inflate(data)
+                entry = self._by_header.get(data[0] if data else -1)
+                if entry is None:
+                    entry = self._header_entry(data[0] if data else -1)
+                dec = zlib.decompressobj(PresetDictionary.WBITS, zdict=entry[0]) if entry[0] else \
+                    zlib.decompressobj(PresetDictionary.WBITS)
+                data = dec.decompress(data[1:] if entry[1] else data)
+                if not dec.eof:  # a complete stream: decompress returned all of it (no flush needed);
+                    raise CorruptDataError("compressed content is truncated")  # bytes after its end are ignored
             content = json_loads(data)
         except DECODE_ERRORS as exc:
             raise undecodable(exc) from exc
-        if type(content) is not dict:
-            return as_content(content)  # raises
-        return content
+        if type(content) is dict:
+            return content
+        raise not_content(content)
 
-    def _inflate(self, data: bytes) -> bytes:
-        """Deflated record → JSON bytes, with the dictionary its header names (legacy records: the old one)."""
-        head = data[0] if data else 0
+    def _header_entry(self, head: int) -> tuple[Optional[bytes], bool]:
+        """(dictionary, header byte to skip?) for a record's first byte (-1: empty), cached once known;
+        CorruptDataError for a header naming a dictionary the store lacks, or using the reserved bit."""
+        if head < 0:
+            raise CorruptDataError("compressed content is empty")
         if head & _TAG_MASK == _TAG:
-            zdict = self.dictionary.by_number(head >> 3)
-            data = data[1:]
+            entry = (self.dictionary.by_number(head >> 3), True)
         elif head & _TAG_MASK == _TAG | 1:
             raise CorruptDataError(f"record header {head:#04x} uses a reserved bit")
         else:  # the previous format: raw deflate, no header
-            zdict = self.dictionary.legacy()
-        dec = zlib.decompressobj(PresetDictionary.WBITS, zdict=zdict) if zdict else \
-            zlib.decompressobj(PresetDictionary.WBITS)
-        out = dec.decompress(data) + dec.flush()
-        if not dec.eof:  # (bytes after the stream's end do not change the content: they are ignored)
-            raise CorruptDataError("compressed content is truncated")
-        return out
+            entry = (self.dictionary.legacy(), False)
+        self._by_header[head] = entry
+        return entry
 
 
 # The one header byte of a compressed record: 0b NNNNN 11 0 with N the preset dictionary's number. Bits 1-2

@@ -246,6 +246,9 @@ def _glob_escape(text: str) -> str:
     return "".join("\\" + ch if ch in "*?[]\\" else ch for ch in text)
 
 
+_F32 = np.dtype(np.float32)  # a dtype object: np.frombuffer would convert the type on every record
+
+
 def pack_record(r: MemoryRecord) -> bytes:
     """A record as stored: header, float32 vector (may be empty), content."""
     vec = b"" if r.vector is None else np.asarray(r.vector, dtype=np.float32).tobytes()
@@ -267,7 +270,7 @@ def unpack_record(memory_id: str, agent_id: str, blob: bytes) -> MemoryRecord:
     o = HEADER.size
     if o + 4 * dim + clen != len(blob):
         raise _damaged(memory_id, blob)
-    vec = np.frombuffer(blob, dtype=np.float32, count=dim, offset=o) if dim else None
+    vec = np.frombuffer(blob, _F32, dim, o) if dim else None
     return MemoryRecord(memory_id, agent_id, step, mtype, blob[o + 4 * dim:], pri, imp,
                         created, entered, last, count, raw, vec)
 

@@ -17,6 +17,7 @@ SCHEMA_VERSION = 1
 _COLUMNS = ("memory_id, agent_id, step_number, memory_type, content, priority, importance, created_at, "
             "entered_at, last_accessed, retrieval_count, raw_bytes, embedding")
 _TOUCH_FLUSH = 1024  # pending retrieval-count updates written together
+_F32 = np.dtype(np.float32)  # a dtype object: np.frombuffer would convert the type on every row
 LEGACY_DICTIONARY_KEY = "zlib_dictionary"  # meta key of the one dictionary of files whose records name none
 
 
@@ -88,7 +89,7 @@ class SQLiteStore:
                 or type(entered) is not float or type(last) is not float
                 or (emb is not None and (type(emb) is not bytes or len(emb) != self._vec_bytes))):
             raise self._damaged(row)
-        vec = np.frombuffer(emb, dtype=np.float32) if emb is not None else None
+        vec = np.frombuffer(emb, _F32) if emb is not None else None
         touched = self._touched.get(mid)
         if touched is not None:
             count, last = touched
