@@ -195,12 +195,12 @@ def test_sigkilled_writers_lose_no_committed_memory(tmp_path):
     committed: dict[str, tuple[int, int]] = {}
     deadline = time.monotonic() + 10
     rounds = 0
-    while rounds < 6 and time.monotonic() < deadline:
+    while rounds < 12 and (rounds < 3 or len(committed) < 100 or (rounds < 6 and time.monotonic() < deadline)):
         sides = [str(tmp_path / f"r{rounds}w{w}.log") for w in range(3)]
         procs = [_spawn(CRASH_WORKER, path, 10 * rounds + w, side, stdout=subprocess.DEVNULL,
                         stderr=subprocess.PIPE) for w, side in enumerate(sides)]
         try:
-            ready = time.monotonic() + 30
+            ready = time.monotonic() + 60
             while not all(os.path.exists(s) and os.path.getsize(s) for s in sides):
                 assert all(p.poll() is None for p in procs), [p.stderr.read() for p in procs if p.poll() is not None]
                 assert time.monotonic() < ready, "workers did not start"
@@ -219,7 +219,7 @@ def test_sigkilled_writers_lose_no_committed_memory(tmp_path):
                 seq, mid = line.split()
                 committed[mid] = (10 * rounds + w, int(seq))
         rounds += 1
-    assert rounds >= 3 and len(committed) > 100
+    assert len(committed) >= 100
     db = sqlite3.connect(path)
     try:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
