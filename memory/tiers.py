@@ -248,5 +248,4 @@ class Tier:
 
     def corrupt_skipped(self, agent_id: Optional[str] = None) -> int:
         """Distinct damaged records skipped in this tier (one agent's, or all), its store's listings included."""
-        in_store = getattr(self.store, "corrupt_skipped", None)
-        return self.corruption.count(agent_id) + (in_store(agent_id) if in_store is not None else 0)
+        return self.corruption.count(agent_id) + self.store.corrupt_skipped(agent_id)

@@ -123,14 +123,14 @@ def test_redis_bad_content_does_not_break_maintenance(make_backend_system):
 
 
 @pytest.mark.redis
-@pytest.mark.xfail(reason="RedisStore.records()/get_many() must skip blobs unpack_record rejects (redis.py's "
-                          "store methods are edited elsewhere); until then a rebuild raises CorruptDataError")
 def test_redis_bad_header_is_skipped_by_an_index_rebuild(make_backend_system):
     system = make_backend_system()
     ids = system.store_agent_states("a", _states(5))
     _client(make_backend_system.url).set(_redis_key(system, make_backend_system.url, ids[1]), b"12345")
     other = make_backend_system(system.config.namespace)
-    assert len(other.retrieve_similar_states("a", _states(5)[0], k=10)) == 4
+    with pytest.warns(CorruptDataWarning, match=ids[1]):
+        assert len(other.retrieve_similar_states("a", _states(5)[0], k=10)) == 4
+    assert other.get_memory_statistics("a")["tiers"]["stm"]["corrupt_skipped"] == 1
 
 
 # -- LTM rows ---------------------------------------------------------------------------------------------

@@ -57,6 +57,10 @@ class MemoryStore(Protocol):
     def version(self, agent_id: str) -> int:
         """The agent's write counter (0 when it never wrote)."""
 
+    def corrupt_skipped(self, agent_id: Optional[str] = None) -> int:
+        """Distinct damaged records `records()` skipped (one agent's, or all): 0 where bytes cannot rot."""
+        ...
+
     def update_vectors(self, agent_id: str, memory_ids: Sequence[str], vectors: np.ndarray) -> int:
         """Replace stored vectors (after retraining); returns the new version."""
 

@@ -107,6 +107,10 @@ class InMemoryStore:
     def version(self, agent_id: str) -> int:
         return self._versions.get(agent_id, 0)
 
+    def corrupt_skipped(self, agent_id: Optional[str] = None) -> int:
+        """Always 0: records live as Python objects, never as bytes that can be damaged."""
+        return 0
+
     def update_vectors(self, agent_id: str, memory_ids: Sequence[str], vectors: np.ndarray) -> int:
         v = self._versions.get(agent_id, 0) + 1
         self._versions[agent_id] = v

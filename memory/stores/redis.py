@@ -46,7 +46,8 @@ from redis.retry import Retry
 
 from ..config import check_redis_url, redact, scrub, url_secrets  # redact: the one URL-masking function
 from ..entry import MemoryRecord
-from ..errors import ConfigError, StorageError
+from ..errors import ConfigError, CorruptDataError, StorageError
+from ..integrity import CorruptionLog
 from ..retrieval.index import MEMORY_TYPES, TYPE_CODES
 
 _ERRORS = (RedisError, RedisClusterException)  # everything redis-py raises on purpose
@@ -391,6 +392,7 @@ class RedisStore:
         self._token = os.urandom(8).hex()  # names this store's claims and flush markers
         self._flushes = itertools.count()
         self.claim_lease = CLAIM_LEASE
+        self.corruption = CorruptionLog(f"Redis {redact(conn.url)} {namespace}:{tier}")
 
     # -- keys ----------------------------------------------------------------------------------
     def _prefix(self, agent_id: str) -> str:
@@ -627,7 +629,20 @@ class RedisStore:
             blobs = self._mget(agent_id, ids)
         except _ERRORS as exc:
             raise self._err(exc) from exc
-        return [unpack_record(mid, agent_id, blob) for mid, blob in zip(ids, blobs) if blob is not None]
+        return [rec for mid, blob in zip(ids, blobs) if blob is not None
+                for rec in self._decoded(mid, agent_id, blob)]
+
+    def _decoded(self, memory_id: str, agent_id: str, blob: bytes) -> list[MemoryRecord]:
+        """[the record], or [] for a damaged blob (warned once and counted: a listing skips it)."""
+        try:
+            return [unpack_record(memory_id, agent_id, blob)]
+        except CorruptDataError as exc:
+            self.corruption.skip(agent_id, exc)
+            return []
+
+    def corrupt_skipped(self, agent_id: Optional[str] = None) -> int:
+        """Distinct damaged records `records()` skipped (one agent's, or all)."""
+        return self.corruption.count(agent_id)
 
     def count(self, agent_id: str) -> int:
         try:
