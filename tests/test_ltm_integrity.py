@@ -230,3 +230,49 @@ def test_sigkilled_writers_lose_no_committed_memory(tmp_path):
         got = reader.retrieve_states(mids, tier="ltm")
         wrong = [m for m, mem in zip(mids, got) if mem is None or mem["content"] != content(*committed[m])]
         assert not wrong, f"{len(wrong)} of {len(mids)} committed memories lost or changed, e.g. {wrong[:3]}"
+
+
+REMOVE_WORKER = r"""
+import sys
+from memory.stores import SQLiteStore
+store = SQLiteStore(sys.argv[1], 32)
+ids = [f"a:{i}" for i in range(int(sys.argv[2]))]
+print("ready", flush=True)
+sys.stdin.readline()
+print("removed", len(store.remove("a", ids)), flush=True)
+store.close()
+"""
+
+
+def test_processes_removing_the_same_memories_get_each_exactly_once(tmp_path):
+    """Forgetting past the LTM limit (or any removal) in processes that share the file: a memory is
+    returned, so counted as forgotten or moved, by exactly one of them."""
+    import numpy as np
+
+    from memory.entry import MemoryRecord
+
+    path, n = str(tmp_path / "shared.db"), 300
+    store = SQLiteStore(path, 32)
+    store.add([MemoryRecord(f"a:{i}", "a", i, "state", b"x" * 10, 0.5, 0.5, 1.0, 1.0, 1.0, 0, 10,
+                            np.zeros(32, dtype=np.float32)) for i in range(n)])
+    store.close()
+    workers = [_spawn(REMOVE_WORKER, path, n, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                      stderr=subprocess.PIPE) for _ in range(4)]
+    lock = sqlite3.connect(path, isolation_level=None)
+    try:
+        for p in workers:
+            assert p.stdout.readline().strip() == "ready"
+        lock.execute("BEGIN IMMEDIATE")  # every remover meets the others at the write lock
+        for p in workers:
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        time.sleep(0.5)
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    counts = []
+    for p in workers:
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+        counts.append(int(out.split()[-1]))
+    assert sorted(counts) == [0, 0, 0, n], counts  # before: [300, 300, 300, 300]

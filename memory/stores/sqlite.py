@@ -210,12 +210,19 @@ class SQLiteStore:
 
     def _rows_by_id(self, ids: list) -> list[tuple]:
         """The rows of these ids (500 per query)."""
+        return self._run(lambda db: self._select_by_id(db, ids))
+
+    @staticmethod
+    def _select_by_id(db: sqlite3.Connection, ids: list, agent_id: Optional[str] = None) -> list[tuple]:
+        """The rows of these ids (of `agent_id` only, when given), 500 per query, on connection `db`."""
         rows: list[tuple] = []
+        only = " AND agent_id = ?" if agent_id is not None else ""
         for lo in range(0, len(ids), 500):
             chunk = ids[lo:lo + 500]
             marks = ",".join("?" * len(chunk))
-            rows.extend(self._run(lambda db: db.execute(
-                f"SELECT {_COLUMNS} FROM memories WHERE memory_id IN ({marks})", chunk).fetchall()))
+            args = [*chunk, agent_id] if agent_id is not None else chunk
+            rows.extend(db.execute(f"SELECT {_COLUMNS} FROM memories WHERE memory_id IN ({marks}){only}",
+                                   args).fetchall())
         return rows
 
     def touch(self, records: Sequence[MemoryRecord]) -> None:
@@ -234,20 +241,24 @@ class SQLiteStore:
             "UPDATE memories SET retrieval_count = ?, last_accessed = ? WHERE memory_id = ?", rows))
 
     def remove(self, agent_id: str, memory_ids: Sequence[str]) -> list[MemoryRecord]:
+        """Delete these memories of `agent_id`; return the ones this call deleted. The rows are read
+        inside the deleting transaction, so when processes sharing the file remove the same memory at
+        once, exactly one of them gets it back (and counts it as forgotten or moved)."""
         ids = list(memory_ids)
-        removed = [r for r in self._records(self._rows_by_id(ids)) if r.agent_id == agent_id]
 
-        def delete(db: sqlite3.Connection) -> None:  # damaged rows of the agent go too: they were asked for
+        def delete(db: sqlite3.Connection) -> list[tuple]:  # damaged rows of the agent go too: they were asked for
             db.execute("BEGIN IMMEDIATE")
             try:
+                rows = self._select_by_id(db, ids, agent_id)
                 db.executemany("DELETE FROM memories WHERE memory_id = ? AND agent_id = ?",
                                [(m, agent_id) for m in ids])
                 self._bump(db, agent_id)
                 db.execute("COMMIT")
+                return rows
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
-        self._run(delete)
+        removed = self._records(self._run(delete))
         for r in removed:
             self._touched.pop(r.memory_id, None)
         return removed
