@@ -104,7 +104,9 @@ class Codec:
     def decode(self, data: bytes) -> Any:
         """Stored bytes → content; CorruptDataError (no memory id: the tier adds it) when they are damaged."""
         try:
-            content = json_loads(data) if self.portable else marshal.loads(data)
+            if not self.portable:  # in-process bytes (the embedded store): only this process writes them
+                return marshal.loads(data)
+            content = json_loads(data)
         except DECODE_ERRORS as exc:
             raise undecodable(exc) from exc
         if type(content) is dict:
