@@ -98,6 +98,11 @@ def _ops(system: Any, api: MemoryAPI, ids: list[str]) -> dict[str, tuple[Callabl
     small_epochs = st.integers(1, 2) | (scalar.filter(lambda v: not (type(v) is int and v > 2)))
     store = st.fixed_dictionaries({"agent_id": agent, "state_data": state, "step_number": step},
                                   optional={"priority": priority, "tier": store_tier})
+    # the system and the API facade take the same arguments for these
+    similar = st.fixed_dictionaries({"agent_id": agent, "query_state": state},
+                                    optional={"k": k, "tier": search_tier, "memory_type": mtype, "threshold": threshold})
+    step_range = st.fixed_dictionaries({"agent_id": agent, "start_step": step, "end_step": step},
+                                       optional={"memory_type": mtype})
     return {
         "store_agent_state": (system.store_agent_state, store),
         "store_agent_action": (lambda **kw: system.store_agent_action(kw.pop("agent_id"), kw.pop("state_data"), **kw),
@@ -113,11 +118,8 @@ def _ops(system: Any, api: MemoryAPI, ids: list[str]) -> dict[str, tuple[Callabl
             {"memory_id": mid}, optional={"agent_id": opt | agent, "tier": read_tier})),
         "retrieve_states": (system.retrieve_states, st.fixed_dictionaries(
             {"memory_ids": mostly(st.lists(mid, max_size=3), garbage)}, optional={"agent_id": opt, "tier": read_tier})),
-        "retrieve_similar_states": (system.retrieve_similar_states, st.fixed_dictionaries(
-            {"agent_id": agent, "query_state": state},
-            optional={"k": k, "tier": search_tier, "memory_type": mtype, "threshold": threshold})),
-        "retrieve_by_time_range": (system.retrieve_by_time_range, st.fixed_dictionaries(
-            {"agent_id": agent, "start_step": step, "end_step": step}, optional={"memory_type": mtype})),
+        "retrieve_similar_states": (system.retrieve_similar_states, similar),
+        "retrieve_by_time_range": (system.retrieve_by_time_range, step_range),
         "retrieve_by_attributes": (system.retrieve_by_attributes, st.fixed_dictionaries(
             {"agent_id": agent, "attributes": st.dictionaries(key | st.sampled_from(["goals.0", "x", "a.²"]), tree,
                                                               max_size=3) | garbage})),
@@ -144,11 +146,8 @@ def _ops(system: Any, api: MemoryAPI, ids: list[str]) -> dict[str, tuple[Callabl
                       "priorities": mostly(st.lists(priority, max_size=3), opt)})),
         "api.get_memory": (api.get_memory, st.fixed_dictionaries({"memory_id": mid}, optional={"agent_id": opt})),
         "api.retrieve_state": (api.retrieve_state, st.fixed_dictionaries({"memory_id": mid}, optional={"tier": read_tier})),
-        "api.retrieve_similar_states": (api.retrieve_similar_states, st.fixed_dictionaries(
-            {"agent_id": agent, "query_state": state},
-            optional={"k": k, "tier": search_tier, "memory_type": mtype, "threshold": threshold})),
-        "api.retrieve_by_time_range": (api.retrieve_by_time_range, st.fixed_dictionaries(
-            {"agent_id": agent, "start_step": step, "end_step": step}, optional={"memory_type": mtype})),
+        "api.retrieve_similar_states": (api.retrieve_similar_states, similar),
+        "api.retrieve_by_time_range": (api.retrieve_by_time_range, step_range),
         "api.retrieve_by_attributes": (api.retrieve_by_attributes, st.fixed_dictionaries(
             {"agent_id": agent, "attributes": st.dictionaries(key, tree, max_size=3) | garbage})),
         "api.memory_exists": (api.memory_exists, st.fixed_dictionaries({"memory_id": mid}, optional={"tier": read_tier})),
