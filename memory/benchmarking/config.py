@@ -17,7 +17,7 @@ import math
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, Iterable, List, Optional, Type, Union
 
 from memory.errors import ConfigError
 
@@ -187,6 +187,15 @@ def _check_value(key: str, value: Any) -> Any:
     return list(value)
 
 
+def require_category(name: Any, valid: Iterable[str], error: Type[Exception] = ConfigError) -> str:
+    """`name` when it is one of the `valid` categories, else `error` (the caller's own exception type)
+    listing them: the one wording of "unknown category" for the config, the runner and continuous."""
+    valid = list(valid)
+    if name not in valid:
+        raise error(f"unknown category {name!r}; valid: {', '.join(valid) or 'none'}")
+    return name
+
+
 def _check_profile(profile: Any, where: str = "profile") -> str:
     if profile not in PROFILES:
         raise ConfigError(f"{where} must be one of {', '.join(PROFILES)}; got {profile!r}")
@@ -292,9 +301,7 @@ class BenchmarkConfig:
 
     def category(self, name: str) -> Any:
         """The section dataclass of category `name` (e.g. ``config.category("storage")``)."""
-        if name not in _SECTION_TYPES:
-            raise ConfigError(f"unknown category {name!r}; valid: {', '.join(CATEGORIES)}")
-        return getattr(self, name)
+        return getattr(self, require_category(name, CATEGORIES))
 
     def explicit_values(self) -> Dict[str, Dict[str, Any]]:
         """Per category, the values that differ from this profile's defaults."""

@@ -29,7 +29,7 @@ from . import asv_adapter
 from .asvrun import (STATUS_LINE, commit_hash, ensure_asv_machine, fast_install_commands, merge_into_store,
                      parse_asv_errors)
 from .compare import EXIT_ERROR, EXIT_OK, EXIT_REGRESSION, CompareError, Comparison, MetricChange, compare_dirs, report
-from .config import CONFIG_ENV, PROFILE_ENV, BenchmarkConfig
+from .config import CONFIG_ENV, PROFILE_ENV, BenchmarkConfig, require_category
 from .documents import find_documents, stability_lines, unstable_timings
 from .runner import NAMESPACE_LOG_ENV, logged_namespaces, sweep_namespaces
 from . import verdict
@@ -66,10 +66,7 @@ def selection_regexes(categories: Optional[Sequence[str]], benches: Optional[Seq
     out: List[str] = []
     for category in categories or ():
         for part in category.split(","):
-            part = part.strip()
-            if part not in known:
-                raise ContinuousError(f"unknown category {part!r}; valid: {', '.join(known)}")
-            out.append(f"^{re.escape(part)}\\.")
+            out.append(f"^{re.escape(require_category(part.strip(), known, ContinuousError))}\\.")
     for pattern in benches or ():
         try:
             re.compile(pattern)
