@@ -22,7 +22,7 @@ import os
 import platform
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -232,11 +232,6 @@ def load_benchmarks_json(results_dir: os.PathLike) -> Dict[str, Dict[str, Any]]:
 # ---- conversion --------------------------------------------------------------------------------
 
 
-def _stamp(ms: Optional[float]) -> str:
-    when = _dt.datetime.fromtimestamp(ms / 1000.0) if ms else _dt.datetime.now()
-    return when.strftime("%Y%m%d_%H%M%S")
-
-
 def package_versions() -> Dict[str, str]:
     """Installed versions of the packages that shape the numbers (this interpreter's)."""
     from importlib import metadata
@@ -325,6 +320,259 @@ def _parse_grid(entry: Dict[str, Any], info: Dict[str, Any]) -> Tuple[List[str],
     return names, raw
 
 
+MEMORY_TYPES = ("peakmemory", "memory")
+
+
+def _result_values(entry: Dict[str, Any]) -> List[Any]:
+    """asv's results of one benchmark, one per parameter combination (None: failed, NaN: skipped)."""
+    result = entry.get("result")
+    return result if isinstance(result, list) else [result]
+
+
+def _is_skipped(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
+@dataclass
+class _Grid:
+    """Pass 1 of :func:`build_document`: every parameter's values, those measured (not skipped, in
+    order) and its path-key prefix; `fixed`, the parameters measured at one value of several."""
+
+    values: Dict[str, List[Any]] = field(default_factory=dict)
+    measured: Dict[str, List[Any]] = field(default_factory=dict)
+    param_keys: Dict[str, str] = field(default_factory=dict)
+
+    def scan(self, info: Dict[str, Any], entry: Dict[str, Any]) -> None:
+        """Add the grid of one asv benchmark and the values of its measured combinations."""
+        names, raw = _parse_grid(entry, info)
+        for name, values in zip(names, raw):
+            naming.extend_new(self.values.setdefault(name, []), map(naming.parse_param_value, values))
+            self.param_keys[name] = naming.param_key(name, info.get("param_keys"))
+        results = _result_values(entry)
+        for index, combo in enumerate(itertools.product(*raw)):
+            if not _is_skipped(results[index] if index < len(results) else None):
+                for name, text in zip(names, combo):
+                    naming.extend_new(self.measured.setdefault(name, []), [naming.parse_param_value(text)])
+
+    @property
+    def fixed(self) -> Dict[str, Any]:
+        """A parameter whose other values were all skipped (NotImplementedError, e.g. no Redis) is
+        not nested: {name: its one measured value}."""
+        return {name: values[0] for name, values in self.measured.items()
+                if len(values) == 1 and len(self.values.get(name, [])) > 1}
+
+    def backend(self) -> str:
+        """The backend(s) measured: the fixed one, else those measured joined by commas, else "memory"."""
+        return self.fixed.get("backend") or ",".join(str(b) for b in self.measured.get("backend", [])) \
+            or "memory"
+
+
+@dataclass(frozen=True)
+class _Method:
+    """One asv benchmark (a method of the documented class) as pass 2 reads it: its grid, the order
+    its parameters nest in, the metric its value is and the names of the metrics derived from it."""
+
+    info: Dict[str, Any]
+    entry: Dict[str, Any]
+    names: List[str]
+    raw: List[List[Any]]
+    order: List[str]
+    metric: str
+    time_names: Dict[str, str]
+    items_spec: Any  # items a call processes (throughput): a count or an expression of the params
+    ops_spec: Any  # operations a call makes (latency), likewise
+
+    @property
+    def name(self) -> str:
+        """asv's name of the benchmark (``category.Class.method``)."""
+        return self.info["name"]
+
+    @property
+    def is_time(self) -> bool:
+        """A timing (its positive values give throughput and latency metrics)."""
+        return self.info.get("type") == "time"
+
+    def kind(self) -> str:
+        """The main metric's kind: a track's declared ``metric_kind``, else the naming rules'."""
+        declared = self.info.get("metric_kind")
+        if self.info.get("type") not in ("time", *MEMORY_TYPES) and declared in verdict.KINDS:
+            return declared
+        return naming.metric_kind(self.metric, self.info.get("type", ""))
+
+
+def _metric_names(info: Dict[str, Any], primary_time: Optional[str],
+                  single_memory: bool) -> Tuple[str, Dict[str, str]]:
+    """(main metric, {"total"/"items"/"throughput"/"latency": metric} of a timing, else {}) of one
+    asv benchmark: the naming rules, or the class's ``metric_names`` override of the method."""
+    _, _, method = naming.split_asv_name(info["name"])
+    btype = info.get("type", "")
+    overrides = info.get("metric_names") or {}
+    if btype == "time":
+        time_names = naming.time_metric_names(method, info["name"] == primary_time)
+        if method in overrides:
+            time_names["total"] = overrides[method]
+        return time_names["total"], time_names
+    if btype in MEMORY_TYPES:
+        return overrides.get(method) or naming.memory_metric_name(btype, method, single_memory), {}
+    return overrides.get(method) or naming.track_metric_name(method, info.get("unit")), {}
+
+
+@dataclass
+class _Metrics:
+    """Pass 2 of :func:`build_document`: the results tree and what ``metadata`` says of its metrics."""
+
+    tree: Dict[str, Any] = field(default_factory=dict)
+    stats: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    failed: List[Dict[str, Any]] = field(default_factory=list)
+    skipped: List[Dict[str, Any]] = field(default_factory=list)
+    units: Dict[str, str] = field(default_factory=dict)
+    sources: Dict[str, str] = field(default_factory=dict)
+    directions: Dict[str, int] = field(default_factory=dict)
+    kinds: Dict[str, str] = field(default_factory=dict)
+    derived: Dict[str, str] = field(default_factory=dict)
+    unstable: List[Dict[str, Any]] = field(default_factory=list)
+    seed_metrics: Dict[str, Any] = field(default_factory=dict)
+    started: List[float] = field(default_factory=list)
+    duration: float = 0.0
+
+    def _declare(self, metric: str, unit: str, source: str, kind: str, derived_from: Optional[str] = None) -> None:
+        self.units[metric] = unit
+        self.sources[metric] = source
+        if derived_from is not None:
+            self.derived[metric] = derived_from
+        self.kinds[metric] = kind
+
+    def add_method(self, method: _Method) -> None:
+        """Add one asv benchmark: its run time, its metric's metadata, then each parameter combination."""
+        info, entry = method.info, method.entry
+        if entry.get("started_at"):
+            self.started.append(entry["started_at"])
+        self.duration += float(entry.get("duration") or 0.0)
+        self._declare(method.metric, info.get("unit", ""), method.name, method.kind())
+        if info.get("seed_metrics"):
+            self.seed_metrics[method.name] = info["seed_metrics"]
+        if isinstance(info.get("higher_is_better"), bool):
+            self.directions[method.metric] = 1 if info["higher_is_better"] else -1
+        results = _result_values(entry)
+        for index, combo in enumerate(itertools.product(*method.raw)):
+            self._add_value(method, index, combo, results[index] if index < len(results) else None)
+
+    def _add_value(self, method: _Method, index: int, combo: Tuple[Any, ...], value: Any) -> None:
+        """One parameter combination's value: failed (None), skipped (NaN), or a leaf with its statistics."""
+        values = {n: naming.parse_param_value(v) for n, v in zip(method.names, combo)}
+        keys = method.info.get("param_keys")
+        path = [naming.path_key(n, values[n], keys) for n in method.order]
+        full = naming.join_path(naming.path_key(n, values[n], keys) for n in method.names)
+        if value is None or _is_skipped(value):
+            (self.failed if value is None else self.skipped).append({"asv_name": method.name, "params": full})
+            return
+        cell = _asv_stats(method.entry, index)
+        if cell:
+            cell["asv_params"] = list(combo)  # asv's "name(p1, p2)" selects this combination again
+        path_stats = self.stats.setdefault(naming.join_path(path), {})
+        _set_leaf(self.tree, path, method.metric, value)
+        if cell:
+            path_stats[method.metric] = cell
+            if self.kinds[method.metric] == "timing" and cell.get("spread", 0.0) > verdict.UNSTABLE_SPREAD:
+                self.unstable.append({"asv_name": method.name, "params": full, "metric": method.metric,
+                                      "spread": cell["spread"], "n": cell.get("n", 0)})
+        if method.is_time and value > 0:
+            self._add_rates(method, values, path, value, cell)
+
+    def _add_rates(self, method: _Method, values: Dict[str, Any], path: List[str], value: float,
+                   cell: Dict[str, Any]) -> None:
+        """The metrics a positive timing gives: items and throughput (``items_per_call``), latency
+        (``ops_per_call``, unless 1)."""
+        items = naming.evaluate_count(method.items_spec, values)
+        if items is not None:
+            _set_leaf(self.tree, path, method.time_names["items"], int(items) if items.is_integer() else items)
+            self._add_rate(method, path, "throughput", items / value, "ops/s",
+                           _scaled(cell, items, invert=True) if cell else None)
+        ops = naming.evaluate_count(method.ops_spec, values)
+        if ops is not None and ops != 1:
+            self._add_rate(method, path, "latency", value / ops, "seconds",
+                           _scaled(cell, ops, invert=False) if cell else None)
+
+    def _add_rate(self, method: _Method, path: List[str], role: str, value: float, unit: str,
+                  stats: Optional[Dict[str, Any]]) -> None:
+        metric = method.time_names[role]
+        _set_leaf(self.tree, path, metric, value)
+        self._declare(metric, unit, method.name, "timing", derived_from=method.metric)
+        if stats is not None:
+            self.stats[naming.join_path(path)][metric] = stats
+
+    def started_at(self) -> Optional[float]:
+        """When asv started the first of these benchmarks (ms since the epoch), or None."""
+        return min(self.started) if self.started else None
+
+
+def _methods(infos: List[Dict[str, Any]], decoded: Dict[str, Any], fixed: Dict[str, Any]) -> List[_Method]:
+    """The asv benchmarks of `infos` found in the result file, in declaration order. Metric names follow
+    the class's declared benchmarks, not the ones this run selected, so a run of a subset (asv -b, a
+    confirmation pass) names its metrics as a run of the whole class does."""
+    single_memory = sum(1 for i in infos if i.get("type") in MEMORY_TYPES) == 1
+    primary_time = next((i["name"] for i in infos if i.get("type") == "time"), None)
+    methods = []
+    for info in infos:
+        if info["name"] not in decoded:
+            continue
+        entry = decoded[info["name"]]
+        names, raw = _parse_grid(entry, info)
+        order = [n for n in naming.nesting_order(names, info.get("items_per_call")) if n not in fixed]
+        metric, time_names = _metric_names(info, primary_time, single_memory)
+        methods.append(_Method(info, entry, names, raw, order, metric, time_names,
+                               _items_spec(info, names), info.get("ops_per_call")))
+    return methods
+
+
+def _metadata(metrics: _Metrics, grid: _Grid, infos: List[Dict[str, Any]], result: Dict[str, Any],
+              params: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """A document's ``metadata``: the run, the machine, the grid and what each metric is."""
+    machine_info = dict(result.get("params") or {})
+    started = metrics.started_at()
+    metadata: Dict[str, Any] = {
+        "execution_time": round(metrics.duration, 6),
+        "params": params if params is not None else grid.values,
+        "asv_params": grid.values,
+        "fixed_params": grid.fixed,
+        "param_keys": grid.param_keys,
+        "commit": result.get("commit_hash"),
+        "machine": machine_info.get("machine"),
+        "machine_info": machine_info,
+        "python": machine_info.get("python") or result.get("python"),
+        "python_version": platform.python_version(),
+        "env_name": result.get("env_name"),
+        "backend": grid.backend(),
+        "packages": package_versions(),
+        "requirements": result.get("requirements") or {},
+        "asv_benchmarks": [i["name"] for i in infos],
+        "metric_sources": metrics.sources,
+        "units": metrics.units,
+        "metric_kinds": metrics.kinds,
+        "derived_metrics": metrics.derived,
+        "unstable": sorted(metrics.unstable, key=lambda u: -u["spread"]),
+        "stats": {k: v for k, v in metrics.stats.items() if v},
+        "source": result.get("path"),
+        "started_at": (_dt.datetime.fromtimestamp(started / 1000.0, _dt.timezone.utc).isoformat()
+                       if started else None),
+    }
+    optional = (("metric_directions", metrics.directions), ("seed_metrics", metrics.seed_metrics),
+                ("failed", metrics.failed), ("skipped", metrics.skipped))
+    metadata.update((key, value) for key, value in optional if value)
+    return metadata
+
+
+def _document_error(found_any: bool, failed: List[Dict[str, Any]], error: Optional[str]) -> Optional[str]:
+    """A document's ``error``: `error` (the runner's) or a summary, when asv recorded nothing or some
+    combinations failed; None when all went well."""
+    if not found_any:
+        return error or "asv recorded no result for this benchmark"
+    if not failed:
+        return None
+    names = naming.dedupe(f["asv_name"] + (f" [{f['params']}]" if f["params"] else "") for f in failed)
+    return error or ("failed: " + "; ".join(names[:10]) + (f" (+{len(names) - 10} more)" if len(names) > 10 else ""))
+
+
 def build_document(category: str, benchmark: str, infos: List[Dict[str, Any]], result: Dict[str, Any],
                    params: Optional[Dict[str, Any]] = None, error: Optional[str] = None,
                    extra_metadata: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
@@ -338,175 +586,22 @@ def build_document(category: str, benchmark: str, infos: List[Dict[str, Any]], r
     ``metadata.fixed_params``."""
     decoded = result["decoded"]
     infos = sorted(infos, key=lambda i: (i.get("lineno") or 0, i["name"]))
-    present = [i for i in infos if i["name"] in decoded]
-    # Names follow the class's declared benchmarks, not the ones this run selected, so a run of
-    # a subset (asv -b, a confirmation pass) names its metrics as a run of the whole class does.
-    memory_types = [i for i in infos if i.get("type") in ("peakmemory", "memory")]
-    primary_time = next((i["name"] for i in infos if i.get("type") == "time"), None)
-
-    # Pass 1: the grid, and which values were measured (not skipped) per parameter.
-    grid: Dict[str, List[Any]] = {}
-    measured: Dict[str, List[Any]] = {}
-    param_keys: Dict[str, str] = {}
-    for info in present:
-        entry = decoded[info["name"]]
-        names, raw = _parse_grid(entry, info)
-        values_list = entry.get("result") if isinstance(entry.get("result"), list) else [entry.get("result")]
-        for name, values in zip(names, raw):
-            known = grid.setdefault(name, [])
-            known.extend(v for v in (naming.parse_param_value(x) for x in values) if v not in known)
-            param_keys[name] = naming.param_key(name, info.get("param_keys"))
-        for index, combo in enumerate(itertools.product(*raw) if raw else [()]):
-            value = values_list[index] if index < len(values_list) else None
-            if isinstance(value, float) and math.isnan(value):
-                continue
-            for name, text in zip(names, combo):
-                seen = measured.setdefault(name, [])
-                parsed = naming.parse_param_value(text)
-                if parsed not in seen:
-                    seen.append(parsed)
-    # A parameter whose other values were all skipped (NotImplementedError, e.g. no Redis) is not nested.
-    fixed = {name: values[0] for name, values in measured.items()
-             if len(values) == 1 and len(grid.get(name, [])) > 1}
-
-    # Pass 2: the results tree and its statistics.
-    tree: Dict[str, Any] = {}
-    stats: Dict[str, Dict[str, Any]] = {}
-    failed: List[Dict[str, Any]] = []
-    skipped: List[Dict[str, Any]] = []
-    units: Dict[str, str] = {}
-    sources: Dict[str, str] = {}
-    directions: Dict[str, int] = {}
-    kinds: Dict[str, str] = {}
-    derived: Dict[str, str] = {}
-    unstable: List[Dict[str, Any]] = []
-    seed_metrics: Dict[str, Any] = {}
-    started: List[float] = []
-    duration = 0.0
-    for info in present:
-        entry = decoded[info["name"]]
-        names, raw = _parse_grid(entry, info)
-        order = [n for n in naming.nesting_order(names, info.get("items_per_call")) if n not in fixed]
-        if entry.get("started_at"):
-            started.append(entry["started_at"])
-        duration += float(entry.get("duration") or 0.0)
-        _, _, method = naming.split_asv_name(info["name"])
-        btype = info.get("type", "")
-        overrides = info.get("metric_names") or {}
-        if btype == "time":
-            time_names = naming.time_metric_names(method, info["name"] == primary_time)
-            if method in overrides:
-                time_names["total"] = overrides[method]
-            main_metric = time_names["total"]
-        elif btype in ("peakmemory", "memory"):
-            main_metric = overrides.get(method) or naming.memory_metric_name(btype, method, len(memory_types) == 1)
-        else:
-            main_metric = overrides.get(method) or naming.track_metric_name(method, info.get("unit"))
-        units[main_metric] = info.get("unit", "")
-        sources[main_metric] = info["name"]
-        declared = info.get("metric_kind")
-        kinds[main_metric] = declared if btype not in ("time", "peakmemory", "memory") \
-            and declared in verdict.KINDS else naming.metric_kind(main_metric, btype)
-        if info.get("seed_metrics"):
-            seed_metrics[info["name"]] = info["seed_metrics"]
-        if isinstance(info.get("higher_is_better"), bool):
-            directions[main_metric] = 1 if info["higher_is_better"] else -1
-        items_spec = _items_spec(info, names)
-        ops_spec = info.get("ops_per_call")
-        values_list = entry.get("result") if isinstance(entry.get("result"), list) else [entry.get("result")]
-        for index, combo in enumerate(itertools.product(*raw) if raw else [()]):
-            values = {n: naming.parse_param_value(v) for n, v in zip(names, combo)}
-            path = [naming.path_key(n, values[n], info.get("param_keys")) for n in order]
-            full = naming.join_path(naming.path_key(n, values[n], info.get("param_keys")) for n in names)
-            value = values_list[index] if index < len(values_list) else None
-            if value is None:
-                failed.append({"asv_name": info["name"], "params": full})
-                continue
-            if isinstance(value, float) and math.isnan(value):
-                skipped.append({"asv_name": info["name"], "params": full})
-                continue
-            where = naming.join_path(path)
-            cell = _asv_stats(entry, index)
-            if cell:
-                cell["asv_params"] = list(combo)  # asv's "name(p1, p2)" selects this combination again
-            path_stats = stats.setdefault(where, {})
-            _set_leaf(tree, path, main_metric, value)
-            if cell:
-                path_stats[main_metric] = cell
-                if kinds[main_metric] == "timing" and cell.get("spread", 0.0) > verdict.UNSTABLE_SPREAD:
-                    unstable.append({"asv_name": info["name"], "params": full, "metric": main_metric,
-                                     "spread": cell["spread"], "n": cell.get("n", 0)})
-            if btype != "time" or not value > 0:
-                continue
-            items = naming.evaluate_count(items_spec, values)
-            if items is not None:
-                _set_leaf(tree, path, time_names["items"], int(items) if items.is_integer() else items)
-                _set_leaf(tree, path, time_names["throughput"], items / value)
-                units[time_names["throughput"]] = "ops/s"
-                sources[time_names["throughput"]] = info["name"]
-                derived[time_names["throughput"]] = main_metric
-                kinds[time_names["throughput"]] = "timing"
-                if cell:
-                    path_stats[time_names["throughput"]] = _scaled(cell, items, invert=True)
-            ops = naming.evaluate_count(ops_spec, values)
-            if ops is not None and ops != 1:
-                _set_leaf(tree, path, time_names["latency"], value / ops)
-                units[time_names["latency"]] = "seconds"
-                sources[time_names["latency"]] = info["name"]
-                derived[time_names["latency"]] = main_metric
-                kinds[time_names["latency"]] = "timing"
-                if cell:
-                    path_stats[time_names["latency"]] = _scaled(cell, ops, invert=False)
-    machine_info = dict(result.get("params") or {})
-    backend = fixed.get("backend") or ",".join(str(b) for b in measured.get("backend", [])) or "memory"
-    metadata: Dict[str, Any] = {
-        "execution_time": round(duration, 6),
-        "params": params if params is not None else grid,
-        "asv_params": grid,
-        "fixed_params": fixed,
-        "param_keys": param_keys,
-        "commit": result.get("commit_hash"),
-        "machine": machine_info.get("machine"),
-        "machine_info": machine_info,
-        "python": machine_info.get("python") or result.get("python"),
-        "python_version": platform.python_version(),
-        "env_name": result.get("env_name"),
-        "backend": backend,
-        "packages": package_versions(),
-        "requirements": result.get("requirements") or {},
-        "asv_benchmarks": [i["name"] for i in infos],
-        "metric_sources": sources,
-        "units": units,
-        "metric_kinds": kinds,
-        "derived_metrics": derived,
-        "unstable": sorted(unstable, key=lambda u: -u["spread"]),
-        "stats": {k: v for k, v in stats.items() if v},
-        "source": result.get("path"),
-        "started_at": (_dt.datetime.fromtimestamp(min(started) / 1000.0, _dt.timezone.utc).isoformat()
-                       if started else None),
-    }
-    if directions:
-        metadata["metric_directions"] = directions
-    if seed_metrics:
-        metadata["seed_metrics"] = seed_metrics
-    if failed:
-        metadata["failed"] = failed
-    if skipped:
-        metadata["skipped"] = skipped
+    grid = _Grid()
+    for info in infos:
+        if info["name"] in decoded:
+            grid.scan(info, decoded[info["name"]])
+    methods = _methods(infos, decoded, grid.fixed)
+    metrics = _Metrics()
+    for method in methods:
+        metrics.add_method(method)
+    metadata = _metadata(metrics, grid, infos, result, params)
     metadata.update(extra_metadata or {})
-    document: Dict[str, Any] = {
-        "benchmark": benchmark,
-        "category": category,
-        "timestamp": _stamp(min(started) if started else None),
-        "results": tree,
-        "metadata": metadata,
-    }
-    if not present:
-        document["error"] = error or "asv recorded no result for this benchmark"
-    elif failed:
-        names = naming.dedupe(f["asv_name"] + (f" [{f['params']}]" if f["params"] else "") for f in failed)
-        document["error"] = error or ("failed: " + "; ".join(names[:10])
-                                      + (f" (+{len(names) - 10} more)" if len(names) > 10 else ""))
+    document: Dict[str, Any] = {"benchmark": benchmark, "category": category,
+                                "timestamp": documents.result_timestamp(metrics.started_at()),
+                                "results": metrics.tree, "metadata": metadata}
+    message = _document_error(bool(methods), metrics.failed, error)
+    if message is not None:
+        document["error"] = message
     return document
 
 
@@ -514,8 +609,7 @@ def write_document(document: Dict[str, Any], output_dir: os.PathLike) -> str:
     """Write `document` to ``<output_dir>/<category>/<benchmark>_<timestamp>.json`` (a numbered
     suffix avoids overwriting); return the path. Names from asv's files become safe file names, so
     the path stays inside `output_dir`; ResultsError when a folder there links elsewhere."""
-    return documents.write_new_document(output_dir, document["category"], document["benchmark"],
-                                        document["timestamp"], document)
+    return documents.write_new_document(output_dir, document)
 
 
 def merge_infos(from_results: Dict[str, Dict[str, Any]],

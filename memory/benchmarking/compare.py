@@ -302,13 +302,13 @@ def _chart(comparison: Comparison) -> Optional[str]:
     """The change-per-metric bar chart as an inline image, or None (nothing to draw, or matplotlib
     could not draw it: the page is written without the chart, with a warning)."""
     from .documents import warn
-    from .results import _matplotlib, plot_label
+    from .results import plot_label, pyplot
 
     changes = [c for c in comparison.changes if math.isfinite(c.change) and c.status != "not enough data"]
     if not changes:
         return None
     changes = sorted(changes, key=lambda c: -abs(c.change))[:30]
-    plt = _matplotlib()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(9, max(2.5, 0.32 * len(changes) + 1)))
     labels = [plot_label(f"{c.benchmark} {c.path} {c.metric}".replace("  ", " ")) for c in changes]
     # Plot "goodness": positive = better, whatever the metric's direction.

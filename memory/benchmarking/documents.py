@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import os
 import re
@@ -48,32 +49,57 @@ def confined_path(root: os.PathLike, *parts: str) -> Path:
     return target
 
 
-def write_new_document(root: os.PathLike, category: Any, benchmark: Any, stamp: Any,
-                       document: Dict[str, Any]) -> str:
-    """Write `document` as JSON to a new file ``<root>/<category>/<benchmark>_<stamp>.json`` (``_2``,
-    ``_3``... appended when taken) and return its path. Each name passes through :func:`safe_name`; the
-    file is created exclusively, never through a symbolic link. ResultsError for a folder outside `root`
-    and for a document :func:`find_documents` would skip (:func:`shape_problem`: e.g. an empty name)."""
+def result_timestamp(epoch_ms: Optional[float] = None) -> str:
+    """The documented timestamp (``YYYYmmdd_HHMMSS``, local time) of `epoch_ms` milliseconds since the
+    epoch (asv's ``started_at``), else of now: the one format of every result file's name and field."""
+    when = _dt.datetime.fromtimestamp(epoch_ms / 1000.0) if epoch_ms else _dt.datetime.now()
+    return when.strftime("%Y%m%d_%H%M%S")
+
+
+def new_document(benchmark: str, category: str, results: Dict[str, Any],
+                 metadata: Optional[Dict[str, Any]] = None, stamp: Optional[str] = None,
+                 error: Optional[str] = None) -> Dict[str, Any]:
+    """A result document in the documented format (``error`` only when given), stamped now unless
+    `stamp` is given: what :func:`write_new_document` writes for a result made outside asv."""
+    document = {"benchmark": benchmark, "category": category, "timestamp": stamp or result_timestamp(),
+                "results": results, "metadata": dict(metadata or {})}
+    if error is not None:
+        document["error"] = error
+    return document
+
+
+def write_new_document(root: os.PathLike, document: Dict[str, Any]) -> str:
+    """Write `document` as JSON to a new file ``<root>/<category>/<benchmark>_<timestamp>.json`` (``_2``,
+    ``_3``... appended when taken) and return its path: the one writer of result files. Each name passes
+    through :func:`safe_name`; the file is created exclusively, never through a symbolic link.
+    ResultsError for a folder outside `root` and for a document :func:`find_documents` would skip
+    (:func:`shape_problem`: e.g. an empty name)."""
     problem = shape_problem(document) or (f"nested deeper than {MAX_DEPTH} levels"
                                           if nesting_exceeds(document, MAX_DEPTH) else None)
     if problem:  # never write what find_documents would skip
         raise ResultsError(f"not a valid benchmark result ({problem})")
-    folder = confined_path(root, safe_name(category))
+    folder = confined_path(root, safe_name(document["category"]))
     folder.mkdir(parents=True, exist_ok=True)
-    confined_path(root, safe_name(category))  # still inside once it exists
-    stem = f"{safe_name(benchmark)}_{safe_name(stamp)}"
+    confined_path(root, safe_name(document["category"]))  # still inside once it exists
+    stem = f"{safe_name(document['benchmark'])}_{safe_name(document.get('timestamp', ''))}"
     text = json.dumps(document, indent=2, default=str) + "\n"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     for counter in range(1, 10_000):
         target = folder / (f"{stem}.json" if counter == 1 else f"{stem}_{counter}.json")
-        try:
-            fd = os.open(target, flags, 0o644)
-        except FileExistsError:
-            continue
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        return str(target)
+        if _create_exclusively(target, text):
+            return str(target)
     raise ResultsError(f"no free file name for {stem} in {folder}")
+
+
+def _create_exclusively(target: Path, text: str) -> bool:
+    """Write `text` to `target` when no file (nor link) has that name yet; False when one has."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)  # no O_NOFOLLOW on Windows
+    try:
+        fd = os.open(target, flags, 0o644)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    return True
 
 
 # ---- reading: one hostile file costs only itself -------------------------------------------------

@@ -255,6 +255,15 @@ def is_finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def extend_new(target: List[Any], values: Iterable[Any]) -> List[Any]:
+    """Append to `target` each of `values` it does not hold yet (by equality, so unhashable parameter
+    values work too); return `target`."""
+    for value in values:
+        if value not in target:
+            target.append(value)
+    return target
+
+
 def dedupe(items: Iterable[str]) -> List[str]:
     """Items in first-seen order without duplicates."""
     seen: Dict[str, None] = {}

@@ -9,7 +9,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from . import htmlpage, naming
 from .documents import (ResultsError, confined_path, find_documents, metric_rows, metric_stats, param_prefixes,
-                        read_document, safe_name, sample_quartiles, warn, write_new_document)
+                        new_document, read_document, safe_name, sample_quartiles, warn,
+                        write_new_document)
 from .verdict import UNSTABLE_SPREAD
 
 # Metrics drawn in reports, in order of preference (leaf name suffixes).
@@ -28,7 +29,9 @@ def plot_label(text: Any) -> str:
     return shown.replace("$", r"\$")
 
 
-def _matplotlib():
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (files and inline images, never a window): what every
+    chart of the results, report and comparison pages draws with."""
     import matplotlib
     if matplotlib.get_backend().lower() != "agg":
         matplotlib.use("Agg")
@@ -48,10 +51,8 @@ class BenchmarkResults:
                     metadata: Optional[Dict[str, Any]] = None, timestamp: Optional[str] = None) -> str:
         """Write a result in the documented format; return its path, always inside results_dir (names
         become safe file names; ResultsError for a category folder linking elsewhere)."""
-        stamp = timestamp or _dt.datetime.now().strftime("%Y%m%d_%H%M%S")
-        document = {"benchmark": benchmark_name, "category": category, "timestamp": stamp,
-                    "results": results, "metadata": dict(metadata or {})}
-        return write_new_document(self.results_dir, category, benchmark_name, stamp, document)
+        return write_new_document(self.results_dir, new_document(benchmark_name, category, results, metadata,
+                                                                 stamp=timestamp))
 
     def load_result(self, filepath: str) -> Dict[str, Any]:
         """Load one result file (a path, or a name relative to results_dir); ResultsError if invalid."""
@@ -129,7 +130,7 @@ class BenchmarkResults:
         """A matplotlib Figure of leaf metric `metric` across runs: against parameter `x_axis` (e.g.
         "batch_size", read from path keys like "batch_100"), one line per run and other parameters;
         without `x_axis`, one point per run (in time order). ValueError when no run has the metric."""
-        plt = _matplotlib()
+        plt = pyplot()
         docs = self._load_many(filepaths)
         fig, ax = plt.subplots(figsize=(8, 4.8))
         plotted = 0
