@@ -20,16 +20,18 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from memory.errors import ConfigError
 
-from . import asv_adapter
+from . import asv_adapter, naming
 from .asvrun import (ERROR_LINE, STATUS_LINE, ensure_asv_machine, git_head, merge_into_store,
                      parse_asv_errors, resolve_asv_name, scratch_repo)
-from .config import CATEGORIES, CONFIG_ENV, PROFILE_ENV, BenchmarkConfig
-from .documents import ResultsError, read_document, stability_lines, unstable_timings
+from .config import CATEGORIES, CONFIG_ENV, PROFILE_ENV, BenchmarkConfig, require_category
+from .documents import (ResultsError, new_document, read_document, stability_lines, unstable_timings,
+                        write_new_document)
 from .results import BenchmarkResults
 
 RUN_TIMEOUT_SECONDS = 3 * 3600
@@ -44,18 +46,6 @@ _NAMESPACE_PID = re.compile(r"asvbench-(?:probe-)?(\d+)-")
 
 class RunnerError(Exception):
     """A run cannot start: unknown category or benchmark, no asv suite, bad parameters."""
-
-
-def _save_error_document(output_dir: str, category: str, benchmark: str, params: Dict[str, Any],
-                         error: str, extra: Dict[str, Any]) -> Optional[str]:
-    try:
-        path = BenchmarkResults(output_dir).save_result(benchmark, category, {}, dict(extra, params=params))
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-        doc["error"] = error
-        Path(path).write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
-        return path
-    except Exception:  # noqa: BLE001 - the output dir itself is unusable
-        return None
 
 
 def available_cores() -> int:
@@ -129,113 +119,210 @@ def sweep_namespaces(namespaces: Sequence[str], url: Optional[str] = None) -> Tu
     return len(keys), len(owners)
 
 
-def execute_group(task: Dict[str, Any], events: Any = None) -> List[Dict[str, Any]]:
+@dataclass(frozen=True)
+class BenchSpec:
+    """One documented benchmark to run: its asv benchmarks (infos from discovery) and the config
+    section recorded as its ``metadata.params``."""
+
+    category: str
+    benchmark: str
+    asv_names: Tuple[str, ...]
+    infos: List[Dict[str, Any]]
+    params: Dict[str, Any]
+
+    @property
+    def key(self) -> str:
+        """``category/benchmark``, the key of progress events and ``completed_benchmarks``."""
+        return f"{self.category}/{self.benchmark}"
+
+
+@dataclass(frozen=True)
+class GroupTask:
+    """The benchmarks one ``asv run`` measures (one worker process each when parallel, so it is
+    pickled: plain data only) and where their results go."""
+
+    conf_path: str
+    config: Dict[str, Any]  # BenchmarkConfig.to_dict()
+    output_dir: str
+    benchmarks: Tuple[BenchSpec, ...]
+    extra_metadata: Dict[str, Any] = field(default_factory=dict)
+    private_home: bool = False  # a HOME of its own, so concurrent runs never share ~/.asv-machine.json
+    namespace_log: Optional[str] = None  # where the suite logs the Redis namespaces it creates
+    timeout_seconds: float = RUN_TIMEOUT_SECONDS
+
+
+class _GroupTracker:
+    """Which benchmarks of a group asv has measured, from its status lines; sends "measured" events."""
+
+    def __init__(self, benches: Sequence[BenchSpec], events: Any):
+        self.started = time.monotonic()
+        self.owner = {name: bench.key for bench in benches for name in bench.asv_names}
+        self.names = list(self.owner)
+        self.pending = {bench.key: set(bench.asv_names) for bench in benches}
+        self.finished_at: Dict[str, float] = {}
+        self.events = events
+
+    def feed(self, line: str) -> None:
+        """Note one line of asv's output; the last asv benchmark of a documented one finishes it."""
+        found = STATUS_LINE.match(line.strip())
+        name = resolve_asv_name(found.group(1), self.names) if found else None
+        if name is None:
+            return
+        key = self.owner[name]
+        self.pending[key].discard(name)
+        if self.pending[key] or key in self.finished_at:
+            return
+        self.finished_at[key] = time.monotonic()
+        if self.events is not None:
+            self.events.put({"key": key, "event": "measured", "elapsed_seconds": self.elapsed(key)})
+
+    def elapsed(self, key: Optional[str] = None) -> float:
+        """Seconds from the group's start until benchmark `key` was measured (else until now)."""
+        end = self.finished_at.get(key, time.monotonic()) if key else time.monotonic()
+        return end - self.started
+
+    def outcome(self, bench: BenchSpec, path: Optional[str], error: Optional[str],
+                until_measured: bool = True) -> Dict[str, Any]:
+        """The result of one benchmark as execute_group returns it; its time runs until asv measured
+        it, or until now (`until_measured` False: the group failed)."""
+        return {"key": bench.key, "path": path, "error": error, "worker_pid": os.getpid(),
+                "elapsed_seconds": self.elapsed(bench.key if until_measured else None)}
+
+
+@dataclass(frozen=True)
+class _Workspace:
+    """A group's scratch asv project: the project, the private asv.conf.json, the commit measured."""
+
+    project: asv_adapter.AsvProject
+    scratch: Path
+    conf_path: Path
+    commit: str
+    real_commit: bool  # False: a scratch commit of a repository without commits (nothing to store)
+
+
+def _workspace(task: GroupTask, scratch: Path, extra: Dict[str, Any]) -> _Workspace:
+    """Write the config and a private asv.conf.json (its own results dir) into `scratch`; a repository
+    without commits gets a scratch commit, noted in `extra`."""
+    project = asv_adapter.load_project(task.conf_path)
+    (scratch / "benchmark_config.json").write_text(json.dumps(task.config, indent=2), encoding="utf-8")
+    commit = git_head(project.repo)
+    conf = project.private_conf(scratch / "results", scratch / "html")
+    real_commit = commit is not None
+    if commit is None:  # a repository without commits: attribute results to a scratch commit
+        commit = scratch_repo(scratch / "repo")
+        conf.update(repo=str(scratch / "repo"), branches=["main"])
+        extra.update(commit=None, commit_note="the repository has no commit; asv results were not stored")
+    ensure_asv_machine()
+    conf_path = scratch / "asv.conf.json"
+    conf_path.write_text(json.dumps(conf, indent=2), encoding="utf-8")
+    return _Workspace(project, scratch, conf_path, commit, real_commit)
+
+
+def _asv_env(task: GroupTask, scratch: Path) -> Dict[str, str]:
+    """The environment of the group's ``asv run``: the config file, the profile, the namespace log."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    if task.private_home:
+        # Every `asv run` rewrites ~/.asv-machine.json; concurrent workers would read it half
+        # written. Give each worker its own copy (a private HOME for the asv process).
+        home = scratch / "home"
+        home.mkdir()
+        machine_file = Path.home() / ".asv-machine.json"
+        if machine_file.is_file():
+            shutil.copy2(machine_file, home / ".asv-machine.json")
+        env["HOME"] = str(home)
+    env[CONFIG_ENV] = str(scratch / "benchmark_config.json")
+    env[PROFILE_ENV] = task.config.get("profile", "default")
+    if task.namespace_log:
+        env[NAMESPACE_LOG_ENV] = task.namespace_log
+    return env
+
+
+def _run_asv(task: GroupTask, workspace: _Workspace, tracker: _GroupTracker) -> List[str]:
+    """Run ``asv run`` on the group's benchmarks, feeding `tracker`; return its output lines (a
+    TimeoutError line last when it ran past the task's timeout and was killed)."""
+    # asv matches parameterised benchmarks as "name(p1, p2)": allow the parenthesised suffix.
+    regex = "^(" + "|".join(re.escape(n) for n in tracker.names) + r")(\(.*\))?$"
+    cmd = [sys.executable, "-m", "asv", "run", "--python=same", "--set-commit-hash", workspace.commit,
+           "--bench", regex, "--config", str(workspace.conf_path), "--show-stderr", "--record-samples"]
+    lines: List[str] = []
+    deadline = tracker.started + task.timeout_seconds
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          env=_asv_env(task, workspace.scratch), cwd=str(workspace.project.root),
+                          bufsize=1) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line.rstrip("\n"))
+            tracker.feed(line)
+            if time.monotonic() > deadline:
+                proc.kill()
+                lines.append(f"TimeoutError: asv run exceeded {task.timeout_seconds} s")
+                break
+        proc.wait()
+    return lines
+
+
+def _save_error_document(output_dir: str, bench: BenchSpec, error: str, extra: Dict[str, Any]) -> Optional[str]:
+    """Write the result document of a benchmark asv left no result for (``error`` says why); its path,
+    or None when the output directory itself is unusable."""
+    document = new_document(bench.benchmark, bench.category, {}, dict(extra, params=bench.params), error=error)
+    try:
+        return write_new_document(output_dir, document)
+    except Exception:  # noqa: BLE001 - the output dir itself is unusable
+        return None
+
+
+def _export_benchmark(task: GroupTask, bench: BenchSpec, result_file: Optional[Path], errors: Dict[str, str],
+                      tail: List[str], extra: Dict[str, Any]) -> Tuple[Optional[str], Optional[str]]:
+    """Export one benchmark of the group from asv's result file (with the errors asv printed for it),
+    else write its error document; (path, error)."""
+    own = [f"{name.split('.')[-1]}: {message}" for name, message in errors.items() if name in bench.asv_names]
+    message = "; ".join(own) or None
+    if result_file is not None:
+        written = asv_adapter.export_results(
+            [result_file], task.output_dir, infos=bench.infos, only=[(bench.category, bench.benchmark)],
+            params=bench.params, errors={bench.key: message} if message else None, extra_metadata=extra)
+        if written:
+            return written[0], json.loads(Path(written[0]).read_text(encoding="utf-8")).get("error")
+    last_error = next((ln for ln in reversed(tail) if ERROR_LINE.match(ln)), tail[-1] if tail else "")
+    error = message or f"asv run produced no result: {last_error}"
+    return _save_error_document(task.output_dir, bench, error, dict(extra, asv_output_tail=tail)), error
+
+
+def _measure_group(task: GroupTask, scratch: Path, extra: Dict[str, Any], tracker: _GroupTracker,
+                   outcomes: List[Dict[str, Any]]) -> None:
+    """execute_group's work: run asv in `scratch`, export each benchmark into `outcomes`, then merge
+    asv's results into the project's store."""
+    workspace = _workspace(task, scratch, extra)
+    lines = _run_asv(task, workspace, tracker)
+    files = [p for p in (scratch / "results").glob("*/*.json") if p.name != "machine.json"]
+    errors = parse_asv_errors("\n".join(lines), tracker.names)
+    tail = [ln.strip() for ln in lines if ln.strip()][-20:]
+    for bench in task.benchmarks:
+        path, error = _export_benchmark(task, bench, files[0] if files else None, errors, tail, extra)
+        outcomes.append(tracker.outcome(bench, path, error))
+    if files and workspace.real_commit:
+        try:
+            merge_into_store(files[0], scratch / "results", workspace.project.results_dir)
+        except (OSError, ValueError) as exc:
+            print(f"warning: could not merge results into {workspace.project.results_dir}: {exc}",
+                  file=sys.stderr)
+
+
+def execute_group(task: GroupTask, events: Any = None) -> List[Dict[str, Any]]:
     """Run a group of documented benchmarks in one ``asv run`` and export one JSON per benchmark
     (also in a worker process). `events` (a queue) receives a dict per finished benchmark.
-
-    `task`: conf_path, config (dict), output_dir, extra_metadata, benchmarks: [{category, benchmark,
-    asv_names, infos, params}]. Returns [{key, path, error, elapsed_seconds, worker_pid}]."""
-    started = time.monotonic()
-    benches = task["benchmarks"]
-    keys = [f"{b['category']}/{b['benchmark']}" for b in benches]
-    owner = {name: key for b, key in zip(benches, keys) for name in b["asv_names"]}
-    pending = {key: set(b["asv_names"]) for b, key in zip(benches, keys)}
-    finished_at: Dict[str, float] = {}
+    Returns [{key, path, error, elapsed_seconds, worker_pid}], one per benchmark, whatever failed."""
+    tracker = _GroupTracker(task.benchmarks, events)
     outcomes: List[Dict[str, Any]] = []
     scratch = Path(tempfile.mkdtemp(prefix="agentmemory-bench-"))
-    extra = dict(task.get("extra_metadata") or {})
-    output = ""
+    extra = dict(task.extra_metadata)
     try:
-        project = asv_adapter.load_project(task["conf_path"])
-        config_path = scratch / "benchmark_config.json"
-        config_path.write_text(json.dumps(task["config"], indent=2), encoding="utf-8")
-        commit = git_head(project.repo)
-        conf = project.private_conf(scratch / "results", scratch / "html")
-        real_commit = commit is not None
-        if not real_commit:  # a repository without commits: attribute results to a scratch commit
-            commit = scratch_repo(scratch / "repo")
-            conf.update(repo=str(scratch / "repo"), branches=["main"])
-            extra.update(commit=None, commit_note="the repository has no commit; asv results were not stored")
-        ensure_asv_machine()
-        private_conf = scratch / "asv.conf.json"
-        private_conf.write_text(json.dumps(conf, indent=2), encoding="utf-8")
-        # asv matches parameterised benchmarks as "name(p1, p2)": allow the parenthesised suffix.
-        regex = "^(" + "|".join(re.escape(n) for n in owner) + r")(\(.*\))?$"
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        if task.get("private_home"):
-            # Every `asv run` rewrites ~/.asv-machine.json; concurrent workers would read it half
-            # written. Give each worker its own copy (a private HOME for the asv process).
-            home = scratch / "home"
-            home.mkdir()
-            machine_file = Path.home() / ".asv-machine.json"
-            if machine_file.is_file():
-                shutil.copy2(machine_file, home / ".asv-machine.json")
-            env["HOME"] = str(home)
-        env[CONFIG_ENV] = str(config_path)
-        env[PROFILE_ENV] = task["config"].get("profile", "default")
-        if task.get("namespace_log"):
-            env[NAMESPACE_LOG_ENV] = task["namespace_log"]
-        cmd = [sys.executable, "-m", "asv", "run", "--python=same", "--set-commit-hash", commit,
-               "--bench", regex, "--config", str(private_conf), "--show-stderr", "--record-samples"]
-        lines: List[str] = []
-        deadline = started + task.get("timeout_seconds", RUN_TIMEOUT_SECONDS)
-        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                              cwd=str(project.root), bufsize=1) as proc:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                lines.append(line.rstrip("\n"))
-                found = STATUS_LINE.match(line.strip())
-                name = resolve_asv_name(found.group(1), list(owner)) if found else None
-                if name is not None:
-                    key = owner[name]
-                    pending[key].discard(name)
-                    if not pending[key] and key not in finished_at:
-                        finished_at[key] = time.monotonic()
-                        if events is not None:
-                            events.put({"key": key, "event": "measured",
-                                        "elapsed_seconds": finished_at[key] - started})
-                if time.monotonic() > deadline:
-                    proc.kill()
-                    lines.append(f"TimeoutError: asv run exceeded {task.get('timeout_seconds', RUN_TIMEOUT_SECONDS)} s")
-                    break
-            proc.wait()
-        output = "\n".join(lines)
-        files = [p for p in (scratch / "results").glob("*/*.json") if p.name != "machine.json"]
-        errors = parse_asv_errors(output, list(owner))
-        tail = [ln.strip() for ln in lines if ln.strip()][-20:]
-        for bench, key in zip(benches, keys):
-            own_errors = {n: m for n, m in errors.items() if owner.get(n) == key}
-            message = "; ".join(f"{n.split('.')[-1]}: {m}" for n, m in own_errors.items()) or None
-            path = None
-            if files:
-                written = asv_adapter.export_results(
-                    files[:1], task["output_dir"], infos=bench["infos"],
-                    only=[(bench["category"], bench["benchmark"])], params=bench["params"],
-                    errors={key: message} if message else None, extra_metadata=extra)
-                path = written[0] if written else None
-            if path is None:
-                last_error = next((ln for ln in reversed(tail) if ERROR_LINE.match(ln)), tail[-1] if tail else "")
-                error = message or f"asv run produced no result: {last_error}"
-                path = _save_error_document(task["output_dir"], bench["category"], bench["benchmark"],
-                                            bench["params"], error, dict(extra, asv_output_tail=tail))
-            else:
-                error = json.loads(Path(path).read_text(encoding="utf-8")).get("error")
-            outcomes.append({"key": key, "path": path, "error": error, "worker_pid": os.getpid(),
-                             "elapsed_seconds": finished_at.get(key, time.monotonic()) - started})
-        if files and real_commit:
-            try:
-                merge_into_store(files[0], scratch / "results", project.results_dir)
-            except (OSError, ValueError) as exc:
-                print(f"warning: could not merge results into {project.results_dir}: {exc}", file=sys.stderr)
+        _measure_group(task, scratch, extra, tracker, outcomes)
     except Exception as exc:  # never let one group stop the run: every benchmark gets its error
         error = f"{type(exc).__name__}: {exc}"
         done = {o["key"] for o in outcomes}
-        for bench, key in zip(benches, keys):
-            if key not in done:
-                outcomes.append({"key": key, "error": error, "worker_pid": os.getpid(),
-                                 "elapsed_seconds": time.monotonic() - started,
-                                 "path": _save_error_document(task["output_dir"], bench["category"],
-                                                              bench["benchmark"], bench["params"], error, extra)})
+        outcomes += [tracker.outcome(bench, _save_error_document(task.output_dir, bench, error, extra), error,
+                                     until_measured=False) for bench in task.benchmarks if bench.key not in done]
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     if events is not None:
@@ -244,24 +331,99 @@ def execute_group(task: Dict[str, Any], events: Any = None) -> List[Dict[str, An
     return outcomes
 
 
-class _ListQueue:
-    """A stand-in for a multiprocessing queue in the sequential case: calls `sink` at once."""
+class _RunEvents:
+    """The events of a run's groups (a queue's ``put``) become the runner's progress lines and its
+    ``running_benchmarks`` / ``completed_benchmarks``; `paths` collects the JSON files written."""
 
-    def __init__(self, sink: Callable[[Dict[str, Any]], None]):
-        self.sink = sink
+    def __init__(self, runner: "BenchmarkRunner", benches: Sequence[BenchSpec]):
+        self.runner, self.total = runner, len(benches)
+        self.start = time.monotonic()
+        self.measured: List[str] = []
+        self.paths: List[str] = []
+        for bench in benches:
+            runner.running_benchmarks[bench.key] = self.start
 
-    def put(self, item: Dict[str, Any]) -> None:
-        self.sink(item)
+    def put(self, event: Dict[str, Any]) -> None:
+        """Take one event: "measured" (asv finished it) or "done" (its JSON is written, or it failed)."""
+        key = event["key"]
+        if event["event"] == "measured":
+            self.measured.append(key)
+            self.runner.progress(f"[{len(self.measured)}/{self.total}] {key} measured "
+                                 f"({self.total - len(self.measured)} left; "
+                                 f"elapsed {time.monotonic() - self.start:.1f}s)")
+            return
+        outcome = {k: v for k, v in event.items() if k != "event"}
+        self.runner.running_benchmarks.pop(key, None)
+        self.runner.completed_benchmarks[key] = outcome
+        if outcome.get("path"):
+            self.paths.append(outcome["path"])
+        status = f"FAILED: {outcome['error']}" if outcome.get("error") else "ok"
+        self.runner.progress(f"{key}: {status}" + (f" -> {outcome['path']}" if outcome.get("path") else ""))
+
+    def worker_ended(self, future: concurrent.futures.Future, task: GroupTask) -> None:
+        """A worker process returned: when it died instead, its benchmarks not yet done fail."""
+        try:
+            future.result()
+        except Exception as exc:  # a worker process died
+            for bench in task.benchmarks:
+                if bench.key not in self.runner.completed_benchmarks:
+                    self.put({"event": "done", "key": bench.key, "path": None,
+                              "elapsed_seconds": time.monotonic() - self.start,
+                              "error": f"worker failed: {type(exc).__name__}: {exc}"})
 
 
-def _drain(queue: Any, sink: Callable[[Dict[str, Any]], None]) -> None:
+def _drain(queue: Any, sink: _RunEvents) -> None:
     import queue as queue_module
     while True:
         try:
             item = queue.get_nowait()
         except (queue_module.Empty, EOFError, OSError):
             return
-        sink(item)
+        sink.put(item)
+
+
+def _run_in_workers(tasks: Sequence[GroupTask], events: _RunEvents) -> None:
+    """Run each task in a worker process of its own (spawned), passing their events on as they come."""
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager:
+        queue = manager.Queue()
+        with concurrent.futures.ProcessPoolExecutor(max_workers=len(tasks), mp_context=context) as pool:
+            _collect({pool.submit(execute_group, task, queue): task for task in tasks}, queue, events)
+        _drain(queue, events)
+
+
+def _collect(futures: Dict[concurrent.futures.Future, GroupTask], queue: Any, events: _RunEvents) -> None:
+    """Pass the workers' events on until every worker has returned (or died)."""
+    remaining = set(futures)
+    while remaining:
+        done, remaining = concurrent.futures.wait(remaining, timeout=0.2)
+        _drain(queue, events)
+        for future in done:
+            events.worker_ended(future, futures[future])
+
+
+def _apply_fields(config: BenchmarkConfig, values: Dict[str, Any], category: Optional[str]) -> None:
+    """Apply ``{field: value}`` to `category`, or (None) each field to the one category that has it;
+    ConfigError when none or several have it."""
+    if category is not None:
+        config.apply_overrides(values, category=category)
+        return
+    for name, value in values.items():
+        owners = [c for c in CATEGORIES if hasattr(config.category(c), name)]
+        if len(owners) != 1:
+            raise ConfigError(f"unknown parameter {name!r}" if not owners else
+                              f"parameter {name!r} is ambiguous ({', '.join(owners)}); "
+                              "use {\"<category>\": {...}}")
+        config.apply_overrides({name: value}, category=owners[0])
+
+
+def _param_grid(infos: Sequence[Dict[str, Any]]) -> Dict[str, List[Any]]:
+    """{parameter: its values} over the asv benchmarks of one documented benchmark (first seen first)."""
+    grid: Dict[str, List[Any]] = {}
+    for info in infos:
+        for name, values in zip(info.get("param_names", []), info.get("params", [])):
+            naming.extend_new(grid.setdefault(name, []), map(naming.parse_param_value, values))
+    return grid
 
 
 # ---- the runner --------------------------------------------------------------------------------
@@ -306,26 +468,21 @@ class BenchmarkRunner:
             self._catalog[cache_key] = asv_adapter.group_benchmarks(infos)
         return self._catalog[cache_key]
 
+    def _category(self, category: str, config: BenchmarkConfig) -> Dict[str, List[Dict[str, Any]]]:
+        """{benchmark: its asv infos} of `category` under `config`; RunnerError when it is unknown."""
+        suite = self._suite(config)
+        return suite[require_category(category, sorted(suite), RunnerError)]
+
     def discover_benchmarks(self, category: Optional[str] = None) -> Dict[str, Dict[str, Dict[str, Any]]]:
         """``{category: {benchmark_name: {"asv_benchmarks", "params", "doc"}}}`` of the asv suite,
         optionally of one category (RunnerError listing the valid ones when unknown)."""
         suite = self._suite(self.config)
-        if category is not None and category not in suite:
-            raise RunnerError(f"unknown category {category!r}; valid: {', '.join(sorted(suite)) or 'none'}")
+        chosen = [category] if category is not None else sorted(suite)
         out: Dict[str, Dict[str, Dict[str, Any]]] = {}
-        for cat in sorted(suite):
-            if category is not None and cat != category:
-                continue
-            out[cat] = {}
-            for bench, infos in sorted(suite[cat].items()):
-                grid: Dict[str, List[Any]] = {}
-                for info in infos:
-                    for name, values in zip(info.get("param_names", []), info.get("params", [])):
-                        known = grid.setdefault(name, [])
-                        from .naming import parse_param_value
-                        known.extend(v for v in map(parse_param_value, values) if v not in known)
-                out[cat][bench] = {"asv_benchmarks": [i["name"] for i in infos], "params": grid,
-                                   "doc": next((i.get("doc") for i in infos if i.get("doc")), "")}
+        for cat in chosen:
+            out[cat] = {bench: {"asv_benchmarks": [i["name"] for i in infos], "params": _param_grid(infos),
+                                "doc": next((i.get("doc") for i in infos if i.get("doc")), "")}
+                        for bench, infos in sorted(self._category(cat, self.config).items())}
         return out
 
     # ---- parameters ---------------------------------------------------------------------------
@@ -343,54 +500,48 @@ class BenchmarkRunner:
         if sectioned:
             config.apply_overrides(sectioned)
         if flat:
-            if category is not None:
-                config.apply_overrides(flat, category=category)
-            else:
-                for name, value in flat.items():
-                    owners = [c for c in CATEGORIES if hasattr(config.category(c), name)]
-                    if len(owners) != 1:
-                        raise ConfigError(f"unknown parameter {name!r}" if not owners else
-                                          f"parameter {name!r} is ambiguous ({', '.join(owners)}); "
-                                          "use {\"<category>\": {...}}")
-                    config.apply_overrides({name: value}, category=owners[0])
+            _apply_fields(config, flat, category)
         return config
 
     # ---- running ------------------------------------------------------------------------------
 
-    def _bench(self, category: str, benchmark: str, config: BenchmarkConfig) -> Dict[str, Any]:
-        suite = self._suite(config)
-        if category not in suite:
-            raise RunnerError(f"unknown category {category!r}; valid: {', '.join(sorted(suite))}")
-        if benchmark not in suite[category]:
+    def _bench(self, category: str, benchmark: str, config: BenchmarkConfig) -> BenchSpec:
+        benches = self._category(category, config)
+        if benchmark not in benches:
             raise RunnerError(f"unknown benchmark {benchmark!r} in category {category!r}; valid: "
-                              f"{', '.join(sorted(suite[category]))}")
-        infos = suite[category][benchmark]
+                              f"{', '.join(sorted(benches))}")
+        infos = benches[benchmark]
         recorded = json.loads(json.dumps(vars(config.category(category))))
-        return {"category": category, "benchmark": benchmark, "asv_names": [i["name"] for i in infos],
-                "infos": infos, "params": recorded}
+        return BenchSpec(category, benchmark, tuple(i["name"] for i in infos), infos, recorded)
 
-    def _run(self, benches: List[Dict[str, Any]], config: BenchmarkConfig, params: Optional[Dict[str, Any]],
+    def _run(self, benches: List[BenchSpec], config: BenchmarkConfig, params: Optional[Dict[str, Any]],
              parallel: bool, max_workers: int) -> List[str]:
         """Run `benches` (one asv invocation, or one per worker process); report progress; return paths."""
-        total = len(benches)
-        workers = worker_count(max_workers, total) if parallel else 1
-        if parallel and workers < min(int(max_workers), total):
-            self.progress(f"{max_workers} workers requested, capped at {workers}: {available_cores()} CPU "
-                          "core(s) here, and more benchmark processes than cores only slow each other down "
-                          "(Redis replies time out)")
+        workers = self._workers(parallel, max_workers, len(benches))
         extra = {"profile": config.profile, "param_overrides": params or {}, "parallel": bool(parallel),
                  "workers": workers}
-        groups = [benches[i::workers] for i in range(workers)]
         logs = Path(tempfile.mkdtemp(prefix="agentmemory-bench-ns-"))
-        tasks = [{"conf_path": str(self.project.conf_path), "config": config.to_dict(),
-                  "output_dir": config.output_dir, "extra_metadata": extra, "benchmarks": group,
-                  "private_home": workers > 1, "namespace_log": str(logs / f"namespaces-{i}.log")}
-                 for i, group in enumerate(groups) if group]
+        tasks = [GroupTask(conf_path=str(self.project.conf_path), config=config.to_dict(),
+                           output_dir=config.output_dir, benchmarks=tuple(benches[i::workers]),
+                           extra_metadata=extra, private_home=workers > 1,
+                           namespace_log=str(logs / f"namespaces-{i}.log"))
+                 for i in range(workers) if benches[i::workers]]
         try:
             return self._run_tasks(benches, tasks, parallel, workers, config)
         finally:
             self._sweep(sorted(logs.glob("*.log")))
             shutil.rmtree(logs, ignore_errors=True)
+
+    def _workers(self, parallel: bool, requested: int, total: int) -> int:
+        """Worker processes for `total` benchmarks (1 unless parallel); says so when cores cap them."""
+        if not parallel:
+            return 1
+        workers = worker_count(requested, total)
+        if workers < min(int(requested), total):
+            self.progress(f"{requested} workers requested, capped at {workers}: {available_cores()} CPU "
+                          "core(s) here, and more benchmark processes than cores only slow each other down "
+                          "(Redis replies time out)")
+        return workers
 
     def _sweep(self, logs: Sequence[Path]) -> None:
         """Remove the Redis keys a failed or killed benchmark process left (every process has ended)."""
@@ -399,60 +550,19 @@ class BenchmarkRunner:
             self.progress(f"removed {removed} Redis key(s) left behind by {owners} benchmark namespace(s) "
                           "(benchmark processes that failed or were killed before their teardown)")
 
-    def _run_tasks(self, benches: List[Dict[str, Any]], tasks: List[Dict[str, Any]], parallel: bool,
+    def _run_tasks(self, benches: List[BenchSpec], tasks: List[GroupTask], parallel: bool,
                    workers: int, config: BenchmarkConfig) -> List[str]:
         """Run the asv invocations of `tasks` (in this process, or one worker process each); report
         progress; return the paths written."""
-        total = len(benches)
-        start = time.monotonic()
-        for bench in benches:
-            self.running_benchmarks[f"{bench['category']}/{bench['benchmark']}"] = start
-        measured: List[str] = []
-        paths: List[str] = []
-
-        def on_event(event: Dict[str, Any]) -> None:
-            key = event["key"]
-            if event["event"] == "measured":
-                measured.append(key)
-                self.progress(f"[{len(measured)}/{total}] {key} measured ({total - len(measured)} left; "
-                              f"elapsed {time.monotonic() - start:.1f}s)")
-                return
-            outcome = {k: v for k, v in event.items() if k != "event"}
-            self.running_benchmarks.pop(key, None)
-            self.completed_benchmarks[key] = outcome
-            if outcome.get("path"):
-                paths.append(outcome["path"])
-            status = f"FAILED: {outcome['error']}" if outcome.get("error") else "ok"
-            self.progress(f"{key}: {status}" + (f" -> {outcome['path']}" if outcome.get("path") else ""))
-
+        events = _RunEvents(self, benches)
         where = f"{workers} worker process{'es' if workers > 1 else ''}" if parallel else "one asv run"
-        self.progress(f"running {total} benchmark(s) in {where} (profile {config.profile}; "
+        self.progress(f"running {len(benches)} benchmark(s) in {where} (profile {config.profile}; "
                       f"results in {config.output_dir})")
         if len(tasks) == 1 and not parallel:
-            queue: Any = _ListQueue(on_event)
-            execute_group(tasks[0], queue)
+            execute_group(tasks[0], events)
         else:
-            context = multiprocessing.get_context("spawn")
-            with context.Manager() as manager:
-                queue = manager.Queue()
-                with concurrent.futures.ProcessPoolExecutor(max_workers=len(tasks), mp_context=context) as pool:
-                    futures = {pool.submit(execute_group, task, queue): task for task in tasks}
-                    remaining = set(futures)
-                    while remaining:
-                        done, remaining = concurrent.futures.wait(remaining, timeout=0.2)
-                        _drain(queue, on_event)
-                        for future in done:
-                            try:
-                                future.result()
-                            except Exception as exc:  # a worker process died
-                                for bench in futures[future]["benchmarks"]:
-                                    key = f"{bench['category']}/{bench['benchmark']}"
-                                    if key not in self.completed_benchmarks:
-                                        on_event({"event": "done", "key": key, "path": None,
-                                                  "elapsed_seconds": time.monotonic() - start,
-                                                  "error": f"worker failed: {type(exc).__name__}: {exc}"})
-                    _drain(queue, on_event)
-        return paths
+            _run_in_workers(tasks, events)
+        return events.paths
 
     def run_benchmark(self, category: str, benchmark_name: str, params: Optional[Dict[str, Any]] = None) -> str:
         """Run one benchmark through asv; return the path of the JSON written (it holds "error" when
@@ -461,18 +571,15 @@ class BenchmarkRunner:
         bench = self._bench(category, benchmark_name, config)
         paths = self._run([bench], config, params, False, 1)
         if not paths:
-            outcome = self.completed_benchmarks.get(f"{category}/{benchmark_name}", {})
-            raise RunnerError(f"{category}/{benchmark_name}: {outcome.get('error')}")
+            outcome = self.completed_benchmarks.get(bench.key, {})
+            raise RunnerError(f"{bench.key}: {outcome.get('error')}")
         return paths[0]
 
     def run_category(self, category: str, params: Optional[Dict[str, Any]] = None, parallel: bool = False,
                      max_workers: int = 4) -> List[str]:
         """Run every benchmark of `category`; return the JSON paths (parallel: worker processes)."""
         config = self.config_with_params(category, params)
-        suite = self._suite(config)
-        if category not in suite:
-            raise RunnerError(f"unknown category {category!r}; valid: {', '.join(sorted(suite))}")
-        benches = [self._bench(category, b, config) for b in sorted(suite[category])]
+        benches = [self._bench(category, b, config) for b in sorted(self._category(category, config))]
         return self._run(benches, config, params, parallel, max_workers)
 
     def run_all(self, params: Optional[Dict[str, Any]] = None, parallel: bool = False,
@@ -482,10 +589,7 @@ class BenchmarkRunner:
         suite = self._suite(config)
         wanted = list(categories) if categories else [c for c in CATEGORIES if c in suite] + \
             sorted(c for c in suite if c not in CATEGORIES)
-        for cat in wanted:
-            if cat not in suite:
-                raise RunnerError(f"unknown category {cat!r}; valid: {', '.join(sorted(suite))}")
-        benches = [self._bench(cat, b, config) for cat in wanted for b in sorted(suite[cat])]
+        benches = [self._bench(cat, b, config) for cat in wanted for b in sorted(self._category(cat, config))]
         paths = self._run(benches, config, params, parallel, max_workers)
         out: Dict[str, List[str]] = {cat: [] for cat in wanted}
         for path in paths:
