@@ -16,6 +16,7 @@ from typing import Any, Dict, List
 # Attributes the adapter understands, read from the method first, then its class, then its module.
 NAMING_ATTRS = ("benchmark_name", "items_per_call", "ops_per_call", "metric_names", "param_keys",
                 "higher_is_better", "seed_metrics", "metric_kind")
+_MISSING = object()
 
 
 def _jsonable(value: Any) -> bool:
@@ -32,39 +33,53 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _attr_sources(bench: Any) -> List[Any]:
+    """Where asv reads a benchmark's attributes, in order: ``[method, instance, module]`` of a class's
+    benchmark, ``[function, module]`` of a free one (asv's own list, rebuilt from public attributes)."""
+    func = bench.func
+    if inspect.ismethod(func):
+        return [func, func.__self__, sys.modules[type(func.__self__).__module__]]
+    return [func, sys.modules[func.__module__]]
+
+
+def _first_plain(sources: List[Any], attr: str) -> Any:
+    """The first value of `attr` along `sources` that is plain JSON (not callable), else _MISSING."""
+    for source in sources:
+        target = getattr(source, "__func__", source)  # a bound method's attributes live on its function
+        value = _plain(getattr(target, attr, _MISSING))
+        if value is not _MISSING and not callable(value) and _jsonable(value):
+            return value
+    return _MISSING
+
+
+def _naming_attrs(sources: List[Any]) -> Dict[str, Any]:
+    """The adapter's naming attributes (NAMING_ATTRS) that `sources` declare, as plain JSON."""
+    found = {attr: _first_plain(sources, attr) for attr in NAMING_ATTRS}
+    return {attr: value for attr, value in found.items() if value is not _MISSING}
+
+
+def _describe(bench: Any) -> Dict[str, Any]:
+    """One asv benchmark as the adapter reads it: name, type, unit, params, doc, line, naming attributes."""
+    sources = _attr_sources(bench)
+    func, owner = sources[0], sources[1] if len(sources) > 2 else None
+    doc = inspect.getdoc(type(owner)) if owner is not None else inspect.getdoc(func)
+    info: Dict[str, Any] = {"name": bench.name, "type": bench.type, "unit": bench.unit, "params": bench.params,
+                            "param_names": list(bench.param_names),
+                            "doc": (doc or "").strip().split("\n\n")[0].replace("\n", " ")}
+    info.update(_naming_attrs(sources))
+    # a decorator's __wrapped__ may lead to any callable: not every one has code
+    code = getattr(inspect.unwrap(getattr(func, "__func__", func)), "__code__", None)
+    info["lineno"] = code.co_firstlineno if code is not None else 0
+    return info
+
+
 def discover(benchmark_dir: str) -> List[Dict[str, Any]]:
     """Import the suite at `benchmark_dir` and describe each benchmark (name, type, unit, params...)."""
-    from asv_runner._aux import update_sys_path
-    from asv_runner.discovery import disc_benchmarks
+    from asv_runner.discovery import disc_benchmarks, update_sys_path
 
     root = os.path.abspath(benchmark_dir)
     update_sys_path(root)
-    out: List[Dict[str, Any]] = []
-    for bench in disc_benchmarks(root):
-        sources = list(getattr(bench, "_attr_sources", []))
-        info: Dict[str, Any] = {
-            "name": bench.name,
-            "type": getattr(bench, "type", ""),
-            "unit": getattr(bench, "unit", ""),
-            "params": getattr(bench, "params", []),
-            "param_names": list(getattr(bench, "param_names", [])),
-        }
-        func = sources[0] if sources else None
-        owner = sources[1] if len(sources) > 2 else None
-        doc = inspect.getdoc(type(owner)) if owner is not None else inspect.getdoc(func)
-        info["doc"] = (doc or "").strip().split("\n\n")[0].replace("\n", " ")
-        for attr in NAMING_ATTRS:
-            for source in sources:
-                target = getattr(source, "__func__", source)
-                if hasattr(target, attr):
-                    value = _plain(getattr(target, attr))
-                    if not callable(value) and _jsonable(value):
-                        info[attr] = value
-                        break
-        code = getattr(inspect.unwrap(getattr(func, "__func__", func)), "__code__", None)
-        info["lineno"] = code.co_firstlineno if code is not None else 0
-        out.append(info)
-    return out
+    return [_describe(bench) for bench in disc_benchmarks(root)]
 
 
 def main(argv: List[str]) -> int:
