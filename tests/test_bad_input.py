@@ -4,7 +4,10 @@ import math
 
 import pytest
 
-from memory import AgentMemoryError, InvalidMemoryError, InvalidValueError
+import memory
+from memory import (AgentMemoryError, AgentMemorySystem, ConfigError, CorruptDataError, InvalidMemoryError,
+                    InvalidValueError, MemoryConfig, MemoryNotFoundError, StorageError)
+from memory.api import MemoryAPI
 
 
 class Thing:
@@ -94,5 +97,111 @@ def test_bad_query_arguments(system):
         system.store_agent_states("a", {"x": 1})
 
 
+# README "Errors": each class derives from AgentMemoryError and from the built-in a caller may already catch
+DOCUMENTED_ERRORS = [
+    (ConfigError, ValueError),
+    (StorageError, AgentMemoryError),
+    (CorruptDataError, StorageError),
+    (MemoryNotFoundError, KeyError),
+    (InvalidMemoryError, TypeError),
+    (InvalidValueError, ValueError),
+]
+
+
 def test_errors_are_typed_for_callers():
-    assert issubclass(InvalidMemoryError, TypeError) and issubclass(InvalidValueError, ValueError)
+    assert issubclass(AgentMemoryError, Exception)
+    assert not issubclass(AgentMemoryError, (TypeError, ValueError, KeyError, OSError))
+    for cls, base in DOCUMENTED_ERRORS:
+        assert getattr(memory, cls.__name__) is cls and cls.__name__ in memory.__all__
+        assert issubclass(cls, AgentMemoryError) and issubclass(cls, base), cls
+    # and no class is a built-in it is not documented to be (a TypeError handler must not catch a bad value)
+    assert not issubclass(InvalidMemoryError, ValueError) and not issubclass(InvalidValueError, TypeError)
+    assert not issubclass(StorageError, (TypeError, ValueError, KeyError))
+    assert not issubclass(MemoryNotFoundError, (TypeError, ValueError))
+    assert CorruptDataError("row 'a:1' is damaged", memory_id="a:1").memory_id == "a:1"
+    assert str(MemoryNotFoundError("no memory 'a:1'")) == "no memory 'a:1'"  # not KeyError's repr: "\"no ...\""
+
+
+def _config_with_stm_limit_zero():
+    config = MemoryConfig()
+    config.stm_config.memory_limit = 0
+    return config
+
+
+# (call on a system and its MemoryAPI facade, the documented type, what the message must name)
+BAD_CALLS = {
+    "step_number<0": (lambda s, api: s.store_agent_state("a", {"x": 1}, -1), InvalidValueError, "step_number"),
+    "step_number>2**53": (lambda s, api: s.store_agent_state("a", {"x": 1}, 2**53 + 1), InvalidValueError,
+                          "step_number"),
+    "step_number float": (lambda s, api: s.store_agent_state("a", {"x": 1}, 1.5), InvalidMemoryError,
+                          "step_number"),
+    "priority<0": (lambda s, api: s.store_agent_state("a", {"x": 1}, 0, priority=-0.5), InvalidValueError,
+                   "priority"),
+    "priority str": (lambda s, api: s.store_agent_state("a", {"x": 1}, 0, priority="high"), InvalidMemoryError,
+                     "priority"),
+    "agent_id empty": (lambda s, api: s.store_agent_state("", {"x": 1}, 0), InvalidValueError, "agent_id"),
+    "agent_id int": (lambda s, api: s.store_agent_state(7, {"x": 1}, 0), InvalidMemoryError, "agent_id"),
+    "agent_id surrogate+newline": (lambda s, api: s.store_agent_state("a\n\ud800", {"x": 1}, 0), InvalidValueError,
+                                   "agent_id"),
+    "store tier": (lambda s, api: s.store_agent_state("a", {"x": 1}, 0, tier="dis\nk"), InvalidValueError, "tier"),
+    "state path+newline set": (lambda s, api: s.store_agent_state("a", {"a\nb": {"c": {1}}}, 0), InvalidMemoryError,
+                               "'a\\nb.c'"),
+    "state path nan": (lambda s, api: s.store_agent_state("a", {"g": [{"v": float("nan")}]}, 0), InvalidValueError,
+                       "'g.0.v'"),
+    "state key int": (lambda s, api: s.store_agent_state("a", {"a": {3: 1}}, 0), InvalidMemoryError, "'a'"),
+    "state big int": (lambda s, api: s.store_agent_state("a", {"n": 10**5000}, 0), InvalidValueError, "'n'"),
+    "api state_data": (lambda s, api: api.store_agent_state("a", [1], 0), InvalidMemoryError, "state_data"),
+    "state_data": pytest.param(
+        lambda s, api: s.store_agent_state("a", [1, 2], 0), InvalidMemoryError, "state_data",
+        marks=pytest.mark.xfail(strict=True, reason="system says 'a state must be a dict' without naming "
+                                "state_data (the MemoryAPI facade names it)")),
+    "query_state": pytest.param(
+        lambda s, api: s.retrieve_similar_states("a", ["x"]), InvalidMemoryError, "query_state",
+        marks=pytest.mark.xfail(strict=True, reason="system says 'a state must be a dict' without naming "
+                                "query_state (the MemoryAPI facade names it)")),
+    "states[i]": pytest.param(
+        lambda s, api: s.store_agent_states("a", [{"x": 1}, [1]]), InvalidMemoryError, "states[1]",
+        marks=pytest.mark.xfail(strict=True, reason="a non-dict state in a batch is 'a state must be a dict' "
+                                "without its index (step_numbers[i] is named)")),
+    "states not list": (lambda s, api: s.store_agent_states("a", {"x": 1}), InvalidMemoryError, "states"),
+    "step_numbers[i]": (lambda s, api: s.store_agent_states("a", [{"x": 1}, {"x": 2}], step_numbers=[1, -2]),
+                        InvalidValueError, "step_numbers[1]"),
+    "step_numbers length": (lambda s, api: s.store_agent_states("a", [{"x": 1}], step_numbers=[1, 2]),
+                            InvalidValueError, "step_numbers"),
+    "k": (lambda s, api: s.retrieve_similar_states("a", {"x": 1}, k=0), InvalidValueError, "k must"),
+    "k str": (lambda s, api: s.retrieve_similar_states("a", {"x": 1}, k="5"), InvalidMemoryError, "k must"),
+    "search tier": (lambda s, api: s.retrieve_similar_states("a", {"x": 1}, tier="cache"), InvalidValueError, "tier"),
+    "memory_type": (lambda s, api: s.retrieve_similar_states("a", {"x": 1}, memory_type="dr\neam"),
+                    InvalidValueError, "memory_type"),
+    "threshold": (lambda s, api: s.retrieve_similar_states("a", {"x": 1}, threshold=float("nan")),
+                  InvalidValueError, "threshold"),
+    "end_step<start_step": (lambda s, api: s.retrieve_by_time_range("a", 5, 2), InvalidValueError, "end_step"),
+    "start_step<0": (lambda s, api: s.retrieve_by_time_range("a", -1, 2), InvalidValueError, "start_step"),
+    "end_step>int64": (lambda s, api: s.retrieve_by_time_range("a", 0, 2**64), InvalidValueError, "end_step"),
+    "attributes str": (lambda s, api: s.retrieve_by_attributes("a", "status=idle"), InvalidMemoryError,
+                       "attributes"),
+    "attributes empty": (lambda s, api: s.retrieve_by_attributes("a", {}), InvalidValueError, "attributes"),
+    "retrieve tier": (lambda s, api: s.retrieve_state("x", tier="l2"), InvalidValueError, "tier"),
+    "memory_id int": (lambda s, api: s.memory_exists(123), InvalidMemoryError, "memory_id"),
+    "memory_id surrogate": (lambda s, api: s.retrieve_state("a:\n\ud800"), InvalidValueError, "memory_id"),
+    "memory_ids str": (lambda s, api: s.retrieve_states("a:1"), InvalidMemoryError, "memory_ids"),
+    "epochs": (lambda s, api: s.train_compression(epochs=0), InvalidValueError, "epochs"),
+    "get_memory": (lambda s, api: api.get_memory("a:no\npe"), MemoryNotFoundError, "'a:no\\npe'"),
+    "config field": (lambda s, api: MemoryConfig(backend="dis\nk").validate(), ConfigError, "backend"),
+    "config at build": (lambda s, api: AgentMemorySystem(MemoryConfig(redis_timeout=0)), ConfigError,
+                        "redis_timeout"),
+    "config nested field": (lambda s, api: AgentMemorySystem(_config_with_stm_limit_zero()), ConfigError,
+                            "stm_config.memory_limit"),
+}
+
+
+@pytest.mark.parametrize("call, kind, names", list(BAD_CALLS.values()), ids=list(BAD_CALLS))
+def test_errors_are_the_documented_type_with_a_one_line_message_naming_the_argument(system, call, kind, names):
+    system.store_agent_state("a", {"x": 1}, 0)
+    with pytest.raises(AgentMemoryError) as err:
+        call(system, MemoryAPI(system))
+    assert type(err.value) is kind  # exactly the documented class, not only some AgentMemoryError
+    message = str(err.value)
+    assert message and "\n" not in message and "\r" not in message, repr(message)  # hostile values are repr'd
+    assert names in message, message
+    assert system.get_memory_statistics("a")["total_memories"] == 1

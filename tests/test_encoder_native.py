@@ -49,6 +49,7 @@ def test_compiled_walk_is_built_where_a_compiler_exists():
     assert StateEncoder(64, native=False)._native is None
 
 
+@pytest.mark.slow  # ~23 s: 300 examples through both walks
 @settings(max_examples=300, deadline=None)
 @given(states=st.lists(json_state, min_size=1, max_size=6))
 def test_same_features_and_vectors_as_python(states):
@@ -149,6 +150,7 @@ def test_system_stores_huge_ints_and_still_searches():
         assert hits[0]["memory_id"] == mid
 
 
+@pytest.mark.slow  # 1.7-2.4 s: 300 examples
 @settings(max_examples=300, deadline=None)
 @given(content=json_value, precision=st.integers(1, 17))
 def test_round_floats_same_as_python(content, precision):

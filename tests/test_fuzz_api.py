@@ -161,6 +161,7 @@ def _count(system: Any, agent_id: str) -> int:
     return system.get_memory_statistics(agent_id)["total_memories"]
 
 
+@pytest.mark.slow  # 2-3.5 s embedded, 2-5.6 s on Redis
 @pytest.mark.parametrize("backend", ["memory", pytest.param("redis", marks=pytest.mark.redis)])
 def test_garbage_raises_only_documented_errors_and_never_poisons(make_backend_system, backend):
     system = make_backend_system(stm_limit=4, im_limit=4, cleanup_interval=3)

@@ -65,6 +65,7 @@ def _spawn(code: str, *args: Any, **kwargs: Any) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", code, *map(str, args)], cwd=REPO, text=True, **kwargs)
 
 
+@pytest.mark.slow  # four writer processes, each importing the package: 2.2 s on 2 busy cores
 def test_concurrent_first_writers_agree_on_one_dictionary(tmp_path):
     """Four processes whose first LTM writes meet on a fresh file: every archived memory reads back exactly."""
     path = str(tmp_path / "shared.db")
@@ -187,6 +188,7 @@ with AgentMemorySystem(c) as s, open(side, "a", buffering=1) as log:
 '''
 
 
+@pytest.mark.slow  # rounds of SIGKILLed writer processes for up to 10 s (8 s measured)
 def test_sigkilled_writers_lose_no_committed_memory(tmp_path):
     """Writers of one LTM file SIGKILLed mid-write, round after round: every memory a writer saw stored
     reads back exactly, and the file passes SQLite's integrity check."""

@@ -256,6 +256,7 @@ def test_entries_are_never_half_visible(redis_backend, make_backend_system):
 
 
 # -- IM expiry through Redis --------------------------------------------------------------------------
+@pytest.mark.slow  # sleeps 2.3 s for Redis to expire the records
 def test_im_records_expire_in_redis(redis_backend, make_backend_system):
     system = make_backend_system(im_ttl=1.0, cleanup_interval=10_000)  # Redis expiry: ttl + 1 s grace
     ids = system.store_agent_states("a", _states(10), tier="im")

@@ -92,6 +92,7 @@ def test_redis_timeout_is_validated():
             MemoryConfig(redis_timeout=bad).validate()
 
 
+@pytest.mark.slow  # ~5.5 s of hangs and retries
 def test_stores_during_a_hang_land_at_most_once_and_say_outcome_unknown(hang_server):
     system = _system(hang_server)
     try:
