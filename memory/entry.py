@@ -7,6 +7,9 @@ from typing import Any, Optional
 
 import numpy as np
 
+MEMORY_TYPES = ("state", "action", "interaction")  # a record's memory_type; its code is its position here
+TYPE_CODES = {name: code for code, name in enumerate(MEMORY_TYPES)}  # memory_type -> code (indexes, Redis header)
+
 
 @dataclass(slots=True)
 class MemoryRecord:
@@ -15,7 +18,7 @@ class MemoryRecord:
     memory_id: str
     agent_id: str
     step_number: int
-    memory_type: str          # "state" | "action" | "interaction"
+    memory_type: str          # one of MEMORY_TYPES
     content: bytes            # as stored (the tier's codec)
     priority: float
     importance: float

@@ -15,10 +15,10 @@ import struct
 import sys
 from typing import Any, Callable, Iterable, Optional, Sequence
 
+from .entry import MEMORY_TYPES
 from .errors import InvalidMemoryError, InvalidValueError
 
 TIERS = ("stm", "im", "ltm")
-MEMORY_TYPES = ("state", "action", "interaction")
 INT64_MAX = 2**63 - 1  # SQLite INTEGER, the Redis record header: the bound of a step range in a query
 MAX_STEP = 2**53  # the largest stored step: every step up to it is exact in float64 (the index's pending rows)
 MAX_INT_DIGITS = 4300  # Python's default int <-> str limit: JSON (IM, LTM, STM on Redis) needs the str form

@@ -12,8 +12,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-MEMORY_TYPES = ("state", "action", "interaction")
-TYPE_CODES = {name: code for code, name in enumerate(MEMORY_TYPES)}
+from ..entry import TYPE_CODES  # (re-exported: system.py and tiers.py still import it from here)
 
 
 class VectorIndex:

@@ -45,10 +45,10 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from ..config import check_redis_url, redact, scrub, url_secrets  # redact: the one URL-masking function
-from ..entry import MemoryRecord
+from ..entry import MEMORY_TYPES, TYPE_CODES, MemoryRecord
 from ..errors import ConfigError, CorruptDataError, StorageError
 from ..integrity import CorruptionLog
-from ..retrieval.index import MEMORY_TYPES, TYPE_CODES
+from .ids import agent_of, split_id, suffix_of
 
 _ERRORS = (RedisError, RedisClusterException)  # everything redis-py raises on purpose
 
@@ -278,7 +278,6 @@ def unpack_record(memory_id: str, agent_id: str, blob: bytes) -> MemoryRecord:
 
 def _damaged(memory_id: str, blob: bytes) -> StorageError:
     """The error for a blob unpack_record refused, saying what is wrong with it."""
-    from ..errors import CorruptDataError  # (here, not at the top: this module's imports are edited elsewhere)
     size = len(blob) if isinstance(blob, (bytes, bytearray, memoryview)) else None
     if size is None:
         why = f"a {type(blob).__name__}, not bytes"
@@ -369,6 +368,44 @@ class _Connection:
                 pass
 
 
+class _ErrorTranslation:
+    """A `with` block whose driver errors leave as StorageError naming the (masked) URL: the one place
+    that translates them. For a write (`what` given) the error carries `memory_ids`; when the reply was lost
+    (timeout, dropped connection) the write may still have been applied, and the message says so and what
+    is safe next (`after`)."""
+
+    __slots__ = ("_conn", "_what", "_memory_ids", "_after")
+
+    def __init__(self, conn: _Connection, what: Optional[str] = None, memory_ids: Iterable[str] = (),
+                 after: str = "") -> None:
+        self._conn = conn
+        self._what = what
+        self._memory_ids = memory_ids  # listed only when the write fails
+        self._after = after
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        if exc is not None and isinstance(exc, _ERRORS):  # (`is not None` first: ~30 ns less per clean exit)
+            raise self._error(exc) from exc
+        return False
+
+    def _error(self, exc: BaseException) -> StorageError:
+        """The StorageError for driver error `exc` raised inside the block."""
+        err = self._conn.error(exc)
+        if self._what is None:
+            return err
+        memory_ids = list(self._memory_ids)
+        if isinstance(exc, _LOST_REPLY):
+            n = len(memory_ids)
+            shown = ", ".join(repr(m) for m in memory_ids[:3]) + (f" and {n - 3} more" if n > 3 else "")
+            err = StorageError(f"{err}; {self._what} {n} memor{'y' if n == 1 else 'ies'} ({shown}): "
+                               f"outcome unknown: {self._after}")
+        err.memory_ids = tuple(memory_ids)  # type: ignore[attr-defined]
+        return err
+
+
 class RedisStore:
     """One tier's records on Redis, partitioned by agent (see the module docstring for the layout)."""
 
@@ -393,6 +430,7 @@ class RedisStore:
         self._flushes = itertools.count()
         self.claim_lease = CLAIM_LEASE
         self.corruption = CorruptionLog(f"Redis {redact(conn.url)} {namespace}:{tier}")
+        self._read_errors = _ErrorTranslation(conn)  # stateless: every read shares it
 
     # -- keys ----------------------------------------------------------------------------------
     def _prefix(self, agent_id: str) -> str:
@@ -405,30 +443,23 @@ class RedisStore:
         p = self._prefix(agent_id)
         return [p + "ver", p + "ids", p + "sz"]
 
-    def _err(self, exc: BaseException) -> StorageError:
-        return self._conn.error(exc)
-
-    def _write_err(self, exc: BaseException, what: str, memory_ids: Sequence[str], after: str) -> StorageError:
-        """A failed write as StorageError carrying `memory_ids`; when the reply was lost (timeout, dropped
-        connection) the write may still have been applied, and the message says so and what is safe next."""
-        err = self._err(exc)
-        if isinstance(exc, _LOST_REPLY):
-            n = len(memory_ids)
-            shown = ", ".join(repr(m) for m in memory_ids[:3]) + (f" and {n - 3} more" if n > 3 else "")
-            err = StorageError(f"{err}; {what} {n} memor{'y' if n == 1 else 'ies'} ({shown}): "
-                               f"outcome unknown: {after}")
-        err.memory_ids = tuple(memory_ids)  # type: ignore[attr-defined]
-        return err
+    def _translate_errors(self, what: Optional[str] = None, memory_ids: Iterable[str] = (),
+                          after: str = "") -> _ErrorTranslation:
+        """`with self._translate_errors():` driver errors inside leave as StorageError; a write passes what it
+        does ("storing"), the ids it writes and what is safe after an unknown outcome (see _ErrorTranslation)."""
+        if what is None:
+            return self._read_errors
+        return _ErrorTranslation(self._conn, what, memory_ids, after)
 
     def _claim_keys(self, agent_id: str, memory_ids: Sequence[str]) -> list[str]:
         """The record keys, then the claim keys, of `memory_ids` (all of one agent: one slot)."""
         p = self._prefix(agent_id)
-        suffixes = [m.rpartition(":")[2] for m in memory_ids]
+        suffixes = [suffix_of(m) for m in memory_ids]
         return [p + "m:" + s for s in suffixes] + [p + "c:" + s for s in suffixes]
 
     def _own_ids(self, agent_id: str, memory_ids: Sequence[str]) -> list[str]:
         """`memory_ids` of `agent_id`, each once, in order (others' or malformed ids dropped)."""
-        return [m for m in dict.fromkeys(memory_ids) if type(m) is str and m.rpartition(":")[0] == agent_id]
+        return [m for m in dict.fromkeys(memory_ids) if type(m) is str and split_id(m)[0] == agent_id]
 
     # -- the protocol --------------------------------------------------------------------------
     def add(self, records: Sequence[MemoryRecord]) -> int:
@@ -440,14 +471,14 @@ class RedisStore:
         keys, blobs, ids, sizes = [], [], [], []
         pack_sizes = _SIZES.pack
         for r in records:
-            head, _, suffix = r.memory_id.rpartition(":")
+            head, suffix = split_id(r.memory_id)
             if head != agent_id or r.agent_id != agent_id:
                 raise ValueError(f"memory id {r.memory_id!r} must be '<agent_id>:<suffix>' of agent {agent_id!r}")
             keys.append(mp + suffix)
             blobs.append(pack_record(r))
             ids.append(r.memory_id)
             sizes.append(pack_sizes(len(r.content), r.raw_bytes))
-        try:
+        with self._translate_errors("storing", ids, _AFTER_STORE):
             if agent_id not in self._registered:
                 self._r.sadd(self._agents_key, agent_id)
                 self._registered.add(agent_id)
@@ -473,20 +504,16 @@ class RedisStore:
                 *_, count, version = pipe.execute()
             if count == len(records):  # the agent-tier was empty: make sure it is listed (after a clear elsewhere)
                 self._r.sadd(self._agents_key, agent_id)
-        except _ERRORS as exc:
-            raise self._write_err(exc, "storing", ids, _AFTER_STORE) from exc
         return version
 
     def get(self, memory_id: str) -> Optional[MemoryRecord]:
         if type(memory_id) is not str:
             return None
-        agent_id, sep, suffix = memory_id.rpartition(":")
+        agent_id, suffix = split_id(memory_id)
         if not agent_id:
             return None
-        try:
+        with self._translate_errors():
             blob = self._r.get(self._prefix(agent_id) + "m:" + suffix)
-        except _ERRORS as exc:
-            raise self._err(exc) from exc
         if blob is None:
             return None
         rec = unpack_record(memory_id, agent_id, blob)
@@ -499,13 +526,13 @@ class RedisStore:
         groups: dict[str, list[int]] = {}
         for i, mid in enumerate(ids):
             if type(mid) is str:
-                agent_id = mid.rpartition(":")[0]
+                agent_id = agent_of(mid)
                 if agent_id:
                     groups.setdefault(agent_id, []).append(i)
         out: list[Optional[MemoryRecord]] = [None] * len(ids)
         if not groups:
             return out
-        try:
+        with self._translate_errors():
             if len(groups) == 1:
                 (agent_id, rows), = groups.items()
                 replies = [self._mget(agent_id, [ids[i] for i in rows])]
@@ -513,10 +540,8 @@ class RedisStore:
                 pipe = self._r.pipeline(transaction=False)
                 for agent_id, rows in groups.items():
                     mp = self._prefix(agent_id) + "m:"
-                    pipe.execute_command("MGET", *[mp + ids[i].rpartition(":")[2] for i in rows])
+                    pipe.execute_command("MGET", *[mp + suffix_of(ids[i]) for i in rows])
                 replies = pipe.execute()
-        except _ERRORS as exc:
-            raise self._err(exc) from exc
         touches = self._touches
         for (agent_id, rows), blobs in zip(groups.items(), replies):
             for i, blob in zip(rows, blobs):
@@ -528,7 +553,7 @@ class RedisStore:
 
     def _mget(self, agent_id: str, memory_ids: Sequence[str]) -> list[Optional[bytes]]:
         mp = self._prefix(agent_id) + "m:"
-        keys = [mp + m.rpartition(":")[2] for m in memory_ids]
+        keys = [mp + suffix_of(m) for m in memory_ids]
         if len(keys) <= 2000:
             return self._r.mget(keys) if keys else []
         pipe = self._r.pipeline(transaction=False)
@@ -565,7 +590,7 @@ class RedisStore:
         touches, self._touches = self._touches, {}
         groups: dict[str, tuple[list, list]] = {}
         for mid, (delta, last) in touches.items():
-            agent_id, _, suffix = mid.rpartition(":")
+            agent_id, suffix = split_id(mid)
             group = groups.get(agent_id)
             if group is None:
                 marker = f"{self._prefix(agent_id)}t:{self._token}{next(self._flushes):x}"
@@ -573,11 +598,9 @@ class RedisStore:
             group[0].append(self._prefix(agent_id) + "m:" + suffix)
             group[1].append(delta)
             group[1].append(repr(last))
-        try:
+        with self._translate_errors("writing the retrieval counts of", touches, _AFTER_TOUCH):
             for keys, args in groups.values():
                 self._conn.eval("touch", keys, args)
-        except _ERRORS as exc:
-            raise self._write_err(exc, "writing the retrieval counts of", list(touches), _AFTER_TOUCH) from exc
 
     def claim(self, agent_id: str, memory_ids: Sequence[str]) -> list[MemoryRecord]:
         """Claim records that are leaving this tier: returns those this store now holds (present and not
@@ -586,11 +609,9 @@ class RedisStore:
         mids = self._own_ids(agent_id, memory_ids)
         if not mids:
             return []
-        try:
+        with self._translate_errors("claiming", mids, _AFTER_LEAVE):
             blobs = self._conn.eval("claim", self._claim_keys(agent_id, mids),
                                     [self._token, max(1, int(self.claim_lease * 1000))])
-        except _ERRORS as exc:
-            raise self._write_err(exc, "claiming", mids, _AFTER_LEAVE) from exc
         out = []
         for mid, blob in zip(mids, blobs):
             if blob:
@@ -607,10 +628,8 @@ class RedisStore:
         if not mids:
             return []
         keys = self._base_keys(agent_id) + self._claim_keys(agent_id, mids)
-        try:
+        with self._translate_errors("removing", mids, _AFTER_LEAVE):
             version, blobs = self._conn.eval("remove", keys, [self.ttl_ms, self._token, *mids])
-        except _ERRORS as exc:
-            raise self._write_err(exc, "removing", mids, _AFTER_LEAVE) from exc
         out = []
         touches = self._touches
         for mid, blob in zip(mids, blobs):
@@ -624,11 +643,9 @@ class RedisStore:
 
     def records(self, agent_id: str) -> list[MemoryRecord]:
         self.flush_touches()
-        try:
+        with self._translate_errors():
             ids = [m.decode("utf-8") for m in self._r.zrange(self._prefix(agent_id) + "ids", 0, -1)]
             blobs = self._mget(agent_id, ids)
-        except _ERRORS as exc:
-            raise self._err(exc) from exc
         return [rec for mid, blob in zip(ids, blobs) if blob is not None
                 for rec in self._decoded(mid, agent_id, blob)]
 
@@ -645,15 +662,13 @@ class RedisStore:
         return self.corruption.count(agent_id)
 
     def count(self, agent_id: str) -> int:
-        try:
+        with self._translate_errors():
             if not self.ttl_ms:
                 return self._r.zcard(self._prefix(agent_id) + "ids")
             return self._conn.eval("stats", self._base_keys(agent_id), [self.ttl_ms])[0]
-        except _ERRORS as exc:
-            raise self._err(exc) from exc
 
     def agent_ids(self) -> Iterable[str]:
-        try:
+        with self._translate_errors():
             agents = sorted(m.decode("utf-8") for m in self._r.smembers(self._agents_key))
             if not agents:
                 return []
@@ -661,40 +676,32 @@ class RedisStore:
             for a in agents:
                 pipe.zcard(self._prefix(a) + "ids")
             counts = pipe.execute()
-        except _ERRORS as exc:
-            raise self._err(exc) from exc
         return [a for a, n in zip(agents, counts) if n]
 
     def stored_bytes(self, agent_id: str) -> tuple[int, int]:
-        try:
+        with self._translate_errors():
             _, c, r = self._conn.eval("stats", self._base_keys(agent_id), [self.ttl_ms])
-        except _ERRORS as exc:
-            raise self._err(exc) from exc
         return int(c), int(r)
 
     def version(self, agent_id: str) -> int:
-        try:
+        with self._translate_errors():
             v = self._r.get(self._prefix(agent_id) + "ver")
-        except _ERRORS as exc:
-            raise self._err(exc) from exc
         return int(v) if v is not None else 0
 
     def update_vectors(self, agent_id: str, memory_ids: Sequence[str], vectors: np.ndarray) -> int:
         mp = self._prefix(agent_id) + "m:"
         vecs = np.asarray(vectors, dtype=np.float32)
-        keys = self._base_keys(agent_id) + [mp + m.rpartition(":")[2] for m in memory_ids]
+        keys = self._base_keys(agent_id) + [mp + suffix_of(m) for m in memory_ids]
         args = [self.ttl_ms] + [v.tobytes() for v in vecs]
-        try:
+        with self._translate_errors("re-embedding", memory_ids, _AFTER_VECTORS):
             return self._conn.eval("vectors", keys, args)
-        except _ERRORS as exc:
-            raise self._write_err(exc, "re-embedding", list(memory_ids), _AFTER_VECTORS) from exc
 
     def clear(self) -> None:
         """Delete this tier's keys in this namespace (SCAN + UNLINK; never FLUSHDB)."""
         self._touches.clear()
         self._registered.clear()
         pattern = f"{_glob_escape(self.namespace)}:{{*}}:{self.tier}:*"
-        try:
+        with self._translate_errors():
             batch: list = []
             for key in self._r.scan_iter(match=pattern, count=1000):
                 batch.append(key)
@@ -704,8 +711,6 @@ class RedisStore:
             if batch:
                 self._r.unlink(*batch)
             self._r.unlink(self._agents_key)
-        except _ERRORS as exc:
-            raise self._err(exc) from exc
 
     def close(self) -> None:
         if self._closed:
@@ -726,8 +731,7 @@ def im_expiry_grace(ttl: float) -> float:
 
 def create_redis_stores(config, im_grace: Optional[float] = None) -> tuple[RedisStore, RedisStore]:
     """The STM and IM stores of a system on `config.redis_url` (a cluster when asked), in `config.namespace`."""
-    conn = _Connection(config.redis_url, bool(getattr(config, "redis_cluster", False)),
-                       float(getattr(config, "redis_timeout", SOCKET_TIMEOUT)))
+    conn = _Connection(config.redis_url, bool(config.redis_cluster), float(config.redis_timeout))
     ttl = config.im_config.ttl
     grace = im_expiry_grace(ttl) if im_grace is None else im_grace
     return (RedisStore(conn, config.namespace, "stm"),

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from typing import Iterable, Optional, Sequence
+from contextlib import contextmanager
+from typing import Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 
-from ..entry import MemoryRecord
+from ..entry import TYPE_CODES, MemoryRecord
 from ..errors import CorruptDataError, StorageError
 from ..integrity import CorruptionLog
-from ..retrieval.index import TYPE_CODES
 
 SCHEMA_VERSION = 1
 _COLUMNS = ("memory_id, agent_id, step_number, memory_type, content, priority, importance, created_at, "
@@ -73,7 +73,28 @@ class SQLiteStore:
             try:
                 return fn(self._db)
             except sqlite3.Error as exc:
-                raise StorageError(f"LTM database {self.path!r}: {exc}") from exc
+                raise self._error(exc) from exc
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """`with self._transaction() as db:` the block as one BEGIN IMMEDIATE transaction, under the lock:
+        committed when the block ends, rolled back on any exception (re-raised; sqlite3.Error as StorageError)."""
+        with self._lock:
+            db = self._db
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield db
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise self._error(exc) from exc
+
+    def _error(self, exc: sqlite3.Error) -> StorageError:
+        """A driver error as StorageError naming the file."""
+        return StorageError(f"LTM database {self.path!r}: {exc}")
 
     def _bump(self, db: sqlite3.Connection, agent_id: str) -> int:
         db.execute("INSERT INTO agent_versions VALUES (?, 1) ON CONFLICT(agent_id) DO UPDATE SET version = version + 1",
@@ -151,19 +172,12 @@ class SQLiteStore:
         """Store dictionary 1 unless one exists (first writer wins, in one transaction); returns the winner.
 
         A file of the previous format keeps its one dictionary: it becomes number 1 instead of `proposal`."""
-        def agree(db: sqlite3.Connection) -> tuple:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                db.execute("INSERT OR IGNORE INTO dictionaries (number, data) VALUES "
-                           "(1, COALESCE((SELECT value FROM meta WHERE key = ?), ?))",
-                           (LEGACY_DICTIONARY_KEY, bytes(proposal)))
-                row = db.execute("SELECT number, data FROM dictionaries ORDER BY number DESC LIMIT 1").fetchone()
-                db.execute("COMMIT")
-                return row
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-        return self._dictionary_row(self._run(agree))
+        with self._transaction() as db:
+            db.execute("INSERT OR IGNORE INTO dictionaries (number, data) VALUES "
+                       "(1, COALESCE((SELECT value FROM meta WHERE key = ?), ?))",
+                       (LEGACY_DICTIONARY_KEY, bytes(proposal)))
+            row = db.execute("SELECT number, data FROM dictionaries ORDER BY number DESC LIMIT 1").fetchone()
+        return self._dictionary_row(row)
 
     def legacy_dictionary(self) -> Optional[bytes]:
         """The dictionary of headerless records (files written before records named theirs), or None."""
@@ -185,18 +199,9 @@ class SQLiteStore:
                  r.created_at, r.entered_at, r.last_accessed, r.retrieval_count, r.raw_bytes,
                  None if r.vector is None else np.asarray(r.vector, dtype=np.float32).tobytes())
                 for r in records]
-
-        def write(db: sqlite3.Connection) -> int:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                db.executemany(f"INSERT OR REPLACE INTO memories ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
-                version = self._bump(db, records[0].agent_id)
-                db.execute("COMMIT")
-                return version
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-        return self._run(write)
+        with self._transaction() as db:
+            db.executemany(f"INSERT OR REPLACE INTO memories ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            return self._bump(db, records[0].agent_id)
 
     def get(self, memory_id: str) -> Optional[MemoryRecord]:
         row = self._run(lambda db: db.execute(
@@ -245,20 +250,11 @@ class SQLiteStore:
         inside the deleting transaction, so when processes sharing the file remove the same memory at
         once, exactly one of them gets it back (and counts it as forgotten or moved)."""
         ids = list(memory_ids)
-
-        def delete(db: sqlite3.Connection) -> list[tuple]:  # damaged rows of the agent go too: they were asked for
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                rows = self._select_by_id(db, ids, agent_id)
-                db.executemany("DELETE FROM memories WHERE memory_id = ? AND agent_id = ?",
-                               [(m, agent_id) for m in ids])
-                self._bump(db, agent_id)
-                db.execute("COMMIT")
-                return rows
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-        removed = self._records(self._run(delete))
+        with self._transaction() as db:  # damaged rows of the agent go too: they were asked for
+            rows = self._select_by_id(db, ids, agent_id)
+            db.executemany("DELETE FROM memories WHERE memory_id = ? AND agent_id = ?", [(m, agent_id) for m in ids])
+            self._bump(db, agent_id)
+        removed = self._records(rows)
         for r in removed:
             self._touched.pop(r.memory_id, None)
         return removed
@@ -295,24 +291,15 @@ class SQLiteStore:
 
     def update_vectors(self, agent_id: str, memory_ids: Sequence[str], vectors: np.ndarray) -> int:
         rows = [(np.asarray(v, dtype=np.float32).tobytes(), m) for m, v in zip(memory_ids, vectors)]
-
-        def write(db: sqlite3.Connection) -> int:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                db.executemany("UPDATE memories SET embedding = ? WHERE memory_id = ?", rows)
-                version = self._bump(db, agent_id)
-                db.execute("COMMIT")
-                return version
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-        return self._run(write)
+        with self._transaction() as db:
+            db.executemany("UPDATE memories SET embedding = ? WHERE memory_id = ?", rows)
+            return self._bump(db, agent_id)
 
     def clear(self) -> None:
         self._touched.clear()
-        self._run(lambda db: db.executescript(
-            "BEGIN IMMEDIATE; DELETE FROM memories; "
-            "UPDATE agent_versions SET version = version + 1; COMMIT;"))
+        with self._transaction() as db:  # a failing statement rolls both back: no transaction is left open
+            db.execute("DELETE FROM memories")
+            db.execute("UPDATE agent_versions SET version = version + 1")
 
     def close(self) -> None:
         with self._lock:
