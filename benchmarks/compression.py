@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import (CATEGORIES, CONFIG, NO_AUTO_CLEANUP, TIERS, CachedBenchmark, SystemBenchmark,
-                     category_states, clustered_states, fresh_system, metrics, sorted_unique, test_states)
+from .conventions import metrics
+from .lifecycle import CachedBenchmark, SystemBenchmark
+from .settings import CONFIG, TIERS, roomy, sorted_unique
+from .systems import fresh_system
+from .workloads import CATEGORIES, category_states, clustered_states, test_states
 
 AGENT = "benchmark_agent"
 DATASET_SIZES = sorted_unique(CONFIG.compression.dataset_sizes)
@@ -38,9 +41,11 @@ def _dims_for(target: int):
     return (STM_DIM, im, target)
 
 
-def _roomy(n: int) -> dict:
-    room = max(int(n), 1000) + 1
-    return {"stm_limit": room, "im_limit": room, "cleanup_interval": NO_AUTO_CLEANUP}
+def no_room(target_dim: int):
+    """Why a combination with LTM at `target_dim` is skipped (None: the dims fit)."""
+    if _dims_for(target_dim) is None:
+        return f"target_dim {target_dim} does not fit below stm_dim {STM_DIM}"
+    return None
 
 
 class EmbeddingQuality(CachedBenchmark):
@@ -92,7 +97,7 @@ def _bytes_per_memory(complexity):
     """{tier: (stored+embedding bytes per memory, raw bytes per memory, compression_ratio)} for the
     same RATIO_N states written directly into each tier (one agent per tier)."""
     out = {}
-    with fresh_system("memory", **_roomy(RATIO_N)) as system:
+    with fresh_system("memory", **roomy(RATIO_N)) as system:
         states = test_states(RATIO_N, complexity)
         for tier in TIERS:
             agent = f"{AGENT}_{tier}"
@@ -173,11 +178,11 @@ class TrainingEfficiency(SystemBenchmark):
     items_per_call = ("dataset_size", TIMED_EPOCHS)
     ops_per_call = 1
 
+    def skip(self, benchmark, dataset_size, target_dim):
+        return no_room(target_dim)
+
     def prepare(self, dataset_size, target_dim):
-        dims = _dims_for(target_dim)
-        if dims is None:
-            raise NotImplementedError(f"target_dim {target_dim} does not fit below stm_dim {STM_DIM}")
-        self.system = self.new_system("memory", ltm="memory", dims=dims)
+        self.system = self.new_system("memory", ltm="memory", dims=_dims_for(target_dim))
         self.states = list(clustered_states(dataset_size, seed=0)[0])
 
     @metrics("training_time_seconds", "samples_per_second")
@@ -196,11 +201,11 @@ class TrainingLoss(CachedBenchmark):
     def setup_cache(self):
         return self.compute_cache()
 
+    def skip(self, benchmark, dataset_size, target_dim):
+        return no_room(target_dim)
+
     def measure(self, dataset_size, target_dim):
-        dims = _dims_for(target_dim)
-        if dims is None:
-            raise NotImplementedError(f"target_dim {target_dim} does not fit below stm_dim {STM_DIM}")
-        with fresh_system("memory", ltm="memory", dims=dims) as system:
+        with fresh_system("memory", ltm="memory", dims=_dims_for(target_dim)) as system:
             report = system.train_compression(states=list(clustered_states(dataset_size, seed=0)[0]),
                                               epochs=EPOCHS)
         return {"im": float(report["tiers"]["im"]["final_loss"]),

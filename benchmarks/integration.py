@@ -16,8 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, Callable, Iterator, List, Sequence
 
-from .common import (CONFIG, NO_AUTO_CLEANUP, SystemBenchmark, fresh_system, metrics, sampled, sorted_unique,
-                     test_states)
+from .conventions import metrics, sampled
+from .lifecycle import SystemBenchmark
+from .settings import CONFIG, roomy, sorted_unique
+from .systems import fresh_system
+from .workloads import test_states
 
 AGENT = "benchmark_agent"
 OPS = int(CONFIG.integration.operations_per_test)
@@ -29,11 +32,6 @@ MESA_STEPS = max(5, OPS // MESA_AGENTS)
 #: Each side of an overhead pair runs at least this long: a side whose one call is shorter makes
 #: several calls (the count is set once, in prepare).
 PAIR_SECONDS = 0.02
-
-
-def _roomy(n: int) -> dict:
-    room = max(int(n), 1000) + 1
-    return {"stm_limit": room, "im_limit": room, "cleanup_interval": NO_AUTO_CLEANUP}
 
 
 # ---- overhead percent: one sample = one interleaved pair ------------------------------------
@@ -84,7 +82,7 @@ class _ApiBase(SystemBenchmark):
     def _build(self):
         from memory.api import MemoryAPI
 
-        self.system = self.new_system("memory", **_roomy(PRELOAD + 4 * OPS))
+        self.system = self.new_system("memory", **roomy(PRELOAD + 4 * OPS))
         self.api = MemoryAPI(self.system)
         self.ids = self.system.store_agent_states(AGENT, test_states(PRELOAD, 1), list(range(PRELOAD)))
         self.new_states = test_states(OPS, 1, seed=21)
@@ -231,7 +229,7 @@ class HookOverhead(SystemBenchmark):
     def _agent(self, mode):
         if mode == "none":
             return PlainAgent(AGENT)
-        system = self.new_system("memory", ltm="memory", **_roomy(4 * OPS))
+        system = self.new_system("memory", ltm="memory", **roomy(4 * OPS))
         return ManualAgent(AGENT, system) if mode == "manual" else _hooked_class()(AGENT, system)
 
     @metrics("hook_time_seconds")
@@ -259,7 +257,7 @@ class HookOverheadPercent(SystemBenchmark):
     def _agent(self, kind):
         if kind == "none":
             return PlainAgent(AGENT)
-        system = self.new_system("memory", ltm="memory", **_roomy(4 * OPS))
+        system = self.new_system("memory", ltm="memory", **roomy(4 * OPS))
         return ManualAgent(AGENT, system) if kind == "manual" else _hooked_class()(AGENT, system)
 
     def _loop(self, agent):
@@ -318,7 +316,7 @@ class CartPoleRunner:
 
 
 def _cartpole(benchmark: SystemBenchmark, memory: bool) -> CartPoleRunner:
-    system = benchmark.new_system("memory", ltm="memory", **_roomy(2 * OPS)) if memory else None
+    system = benchmark.new_system("memory", ltm="memory", **roomy(2 * OPS)) if memory else None
     runner = CartPoleRunner(system)
     benchmark.defer(runner.close)
     return runner
@@ -327,7 +325,7 @@ def _cartpole(benchmark: SystemBenchmark, memory: bool) -> CartPoleRunner:
 @contextlib.contextmanager
 def _fresh_cartpole() -> Iterator[CartPoleRunner]:
     """A CartPole runner with memory on a fresh, empty system, closed and removed on exit."""
-    with fresh_system("memory", ltm="memory", **_roomy(2 * OPS)) as system:
+    with fresh_system("memory", ltm="memory", **roomy(2 * OPS)) as system:
         runner = CartPoleRunner(system)
         try:
             yield runner
@@ -432,7 +430,7 @@ class MesaModelLoop(SystemBenchmark):
     ops_per_call = MESA_STEPS
 
     def prepare(self, memory):
-        system = self.new_system("memory", ltm="memory", **_roomy(MESA_STEPS * MESA_AGENTS * 2)) if memory == "on" else None
+        system = self.new_system("memory", ltm="memory", **roomy(MESA_STEPS * MESA_AGENTS * 2)) if memory == "on" else None
         self.model = _mesa_model(system, MESA_AGENTS)
 
     @metrics("per_step_time_seconds")
@@ -450,7 +448,7 @@ def _mesa_steps(model) -> None:
 @contextlib.contextmanager
 def _fresh_mesa() -> Iterator[Any]:
     """A Mesa model with memory on a fresh, empty system, closed and removed on exit."""
-    with fresh_system("memory", ltm="memory", **_roomy(MESA_STEPS * MESA_AGENTS * 2)) as system:
+    with fresh_system("memory", ltm="memory", **roomy(MESA_STEPS * MESA_AGENTS * 2)) as system:
         yield _mesa_model(system, MESA_AGENTS)
 
 

@@ -15,8 +15,12 @@ import numpy as np
 
 from memory import MemoryConfig
 
-from .common import (CONFIG, NO_AUTO_CLEANUP, CachedBenchmark, SystemBenchmark, fresh_system, leaves,
-                     metrics, rank_correlation, sorted_unique, test_states)
+from .conventions import metrics
+from .lifecycle import CachedBenchmark, SystemBenchmark
+from .settings import CONFIG, NO_AUTO_CLEANUP, sorted_unique
+from .stats import leaves, rank_correlation
+from .systems import fresh_system
+from .workloads import test_states
 
 AGENT = "benchmark_agent"
 THRESHOLDS = sorted_unique(CONFIG.memory_transition.transition_thresholds)

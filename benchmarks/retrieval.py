@@ -14,9 +14,12 @@ import time
 
 import numpy as np
 
-from .common import (BACKENDS, CONFIG, NO_AUTO_CLEANUP, SEARCH_TIERS, STATUSES, TIERS, CachedBenchmark,
-                     SystemBenchmark, clustered_states, fresh_system, metrics, percentile, sampled,
-                     sorted_unique, test_states)
+from .conventions import metrics, sampled
+from .lifecycle import CachedBenchmark, SystemBenchmark
+from .settings import BACKENDS, CONFIG, SEARCH_TIERS, TIERS, roomy, sorted_unique
+from .stats import percentile
+from .systems import fresh_system
+from .workloads import STATUSES, clustered_states, test_states
 
 AGENT = "benchmark_agent"
 DATASET = int(CONFIG.retrieval.dataset_size)
@@ -30,11 +33,6 @@ THRESHOLDS = sorted_unique(CONFIG.retrieval.similarity_thresholds)
 K = 10
 RECALL_KS = [1, K]
 RANGE_WIDTH = 20
-
-
-def _roomy(n: int) -> dict:
-    room = max(int(n), 1000) + 1
-    return {"stm_limit": room, "im_limit": room, "cleanup_interval": NO_AUTO_CLEANUP}
 
 
 def load_clustered(system, volume: int, tier: str):
@@ -68,7 +66,7 @@ class SimilaritySearchLatency(SystemBenchmark):
     items_per_call = N_QUERIES
 
     def prepare(self, volume, tier, backend):
-        self.system = self.new_system(backend, **_roomy(volume))
+        self.system = self.new_system(backend, **roomy(volume))
         load_clustered(self.system, volume, tier)
         self.queries, _ = queries()
 
@@ -87,7 +85,7 @@ class SimilaritySearchP95(SystemBenchmark):
     param_names = ["tier", "backend"]
 
     def prepare(self, tier, backend):
-        self.system = self.new_system(backend, **_roomy(DATASET))
+        self.system = self.new_system(backend, **roomy(DATASET))
         load_clustered(self.system, DATASET, tier)
         self.queries, _ = queries()
         search = self.system.retrieve_similar_states
@@ -119,11 +117,12 @@ class SearchLatencyByDimension(SystemBenchmark):
     ops_per_call = N_QUERIES
     items_per_call = N_QUERIES
 
+    def skip(self, benchmark, dimension):
+        return "dimension must be at least 4 (stm > im > ltm)" if dimension < 4 else None
+
     def prepare(self, dimension):
-        if dimension < 4:
-            raise NotImplementedError("dimension must be at least 4 (stm > im > ltm)")
         dims = (dimension, max(2, dimension // 2), max(1, dimension // 4))
-        self.system = self.new_system("memory", ltm="memory", dims=dims, **_roomy(DATASET))
+        self.system = self.new_system("memory", ltm="memory", dims=dims, **roomy(DATASET))
         load_clustered(self.system, DATASET, "stm")
         self.queries, _ = queries()
 
@@ -160,7 +159,7 @@ class SearchRecall(CachedBenchmark):
         out = {}
         qs, _ = queries()
         for tier in SEARCH_TIERS:
-            with fresh_system("memory", ltm="memory", **_roomy(DATASET)) as system:
+            with fresh_system("memory", ltm="memory", **roomy(DATASET)) as system:
                 states, _, ids = load_clustered(system, DATASET, tier)
                 for k in RECALL_KS:
                     exact = _exact_neighbours(system, states, ids, qs, k)
@@ -193,7 +192,7 @@ class SearchPrecision(CachedBenchmark):
         out = {}
         qs, q_labels = queries()
         for tier in SEARCH_TIERS:
-            with fresh_system("memory", ltm="memory", **_roomy(DATASET)) as system:
+            with fresh_system("memory", ltm="memory", **roomy(DATASET)) as system:
                 _, labels, ids = load_clustered(system, DATASET, tier)
                 label_of = dict(zip(ids, labels))
                 for threshold in THRESHOLDS:
@@ -230,7 +229,7 @@ class StepRangeQuery(SystemBenchmark):
     items_per_call = N_QUERIES
 
     def prepare(self, volume, backend):
-        self.system = self.new_system(backend, **_roomy(volume))
+        self.system = self.new_system(backend, **roomy(volume))
         self.system.store_agent_states(AGENT, test_states(volume, 1), list(range(volume)))
         stride = 7919
         span = max(1, volume - RANGE_WIDTH)
@@ -253,7 +252,7 @@ class AttributeQuery(SystemBenchmark):
     items_per_call = ATTRIBUTE_QUERIES
 
     def prepare(self, volume, key, backend):
-        self.system = self.new_system(backend, **_roomy(volume))
+        self.system = self.new_system(backend, **roomy(volume))
         self.system.store_agent_states(AGENT, test_states(volume, 1), list(range(volume)))
         values = list(STATUSES) if key == "status" else ["goal_0", "goal_1"]
         self.queries = [{key: values[i % len(values)]} for i in range(ATTRIBUTE_QUERIES)]

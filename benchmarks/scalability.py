@@ -13,8 +13,11 @@ import multiprocessing
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from .common import (BACKENDS, CONFIG, NO_AUTO_CLEANUP, SystemBenchmark, make_config, metrics,
-                     require_backend, sampled, sorted_unique, test_states)
+from .backends import make_config
+from .conventions import metrics, sampled
+from .lifecycle import SystemBenchmark
+from .settings import BACKENDS, CONFIG, roomy, sorted_unique
+from .workloads import test_states
 
 AGENT_COUNTS = sorted_unique(CONFIG.scalability.agent_counts)
 MEMORY_SIZES = sorted_unique(CONFIG.scalability.memory_sizes)
@@ -24,11 +27,6 @@ STORES, READS, SEARCHES = 10, 5, 3
 OPS_PER_AGENT = STORES + READS + SEARCHES
 SIZE_OPS = 100  # operations per call in memory-size scaling
 CPU_OPS = 1000
-
-
-def _roomy(n: int) -> dict:
-    room = max(int(n), 1000) + 1
-    return {"stm_limit": room, "im_limit": room, "cleanup_interval": NO_AUTO_CLEANUP}
 
 
 def agent_workload(system, agent_index: int, round_index: int = 0) -> int:
@@ -78,8 +76,7 @@ class AgentCountScaling(SystemBenchmark):
 
     def prepare(self, agents, workers, mode):
         kind, backend = mode.split("-")
-        require_backend(backend)
-        self.system = self.new_system(backend, **_roomy(agents * STORES * 50))
+        self.system = self.new_system(backend, **roomy(agents * STORES * 50))
         self.pairs = itertools.count(1)  # the scaling track's pairs (round 0 is time_agent_workload's)
         self.warmed = False
         if kind == "threads":
@@ -89,7 +86,7 @@ class AgentCountScaling(SystemBenchmark):
             self.dispatch = lambda agent_ids, r: sum(pool.map(lambda a: agent_workload(self.system, a, r), agent_ids))
         else:
             config = make_config(backend, namespace=self.namespace, db_path=":memory:",
-                                 **_roomy(agents * STORES * 50)).to_dict()
+                                 **roomy(agents * STORES * 50)).to_dict()
             ctx = multiprocessing.get_context("fork")
             proc_pool = ctx.Pool(workers, initializer=_worker_init, initargs=(config,))
 
@@ -143,7 +140,7 @@ class MemorySizeScaling(SystemBenchmark):
     ops_per_call = SIZE_OPS
 
     def prepare(self, memory_size, operation, backend):
-        self.system = self.new_system(backend, **_roomy(memory_size + SIZE_OPS))
+        self.system = self.new_system(backend, **roomy(memory_size + SIZE_OPS))
         agent = "benchmark_agent"
         self.ids = self.system.store_agent_states(agent, test_states(memory_size, 1), list(range(memory_size)))
         self.new_states = test_states(SIZE_OPS, 1, seed=99)
@@ -176,7 +173,7 @@ class ResourceUse(SystemBenchmark):
     items_per_call = "memory_size"
 
     def prepare(self, memory_size, backend):
-        self.system = self.new_system(backend, **_roomy(memory_size + CPU_OPS))
+        self.system = self.new_system(backend, **roomy(memory_size + CPU_OPS))
         self.states = test_states(memory_size, 1)
         self.next_round = None  # the CPU track's next round index; None until the volume is stored
 

@@ -11,8 +11,12 @@ from __future__ import annotations
 import itertools
 import time
 
-from .common import (BACKENDS, CONFIG, NO_AUTO_CLEANUP, PROFILE, TIERS, CachedBenchmark, SystemBenchmark,
-                     fresh_system, metrics, percentile, sampled, sorted_unique, test_states)
+from .conventions import metrics, sampled
+from .lifecycle import CachedBenchmark, SystemBenchmark
+from .settings import BACKENDS, CONFIG, PROFILE, TIERS, roomy, sorted_unique
+from .stats import percentile
+from .systems import fresh_system
+from .workloads import test_states
 
 AGENT = "benchmark_agent"
 BATCH_SIZES = sorted_unique(CONFIG.storage.batch_sizes)
@@ -27,34 +31,22 @@ EFFICIENCY_N = max(100, min(10 * NUM_SAMPLES, 10000))
 #: On Redis a per-state store loop is round-trip bound: its cost per state is flat in the batch size
 #: (1 000 and 10 000 states give the same per-state time within noise, ~0.2 ms), so loops longer than
 #: this run on Redis at the lowest complexity only (default profile; the full profile runs them all).
+#: A loop of single stores into IM or LTM costs the same per state at 1 000 and 10 000 states too
+#: (each is its own Lua call or SQLite transaction): TierWriteThroughput's loops stop here on every
+#: backend.  time_store_batch keeps the large batches.
 REDIS_LOOP_MAX = 1000
 
 
-def redis_loop_skips(batch_sizes, complexities, profile: str = PROFILE) -> list:
-    """asv ``skip_params`` of WriteThroughput.time_store_loop: (batch_size, complexity, "redis") for
-    batches above REDIS_LOOP_MAX and every complexity but the lowest (none in the full profile)."""
-    if profile == "full":
-        return []
-    low = min(complexities)
-    return [(b, c, "redis") for b in sorted(set(batch_sizes)) if b > REDIS_LOOP_MAX
-            for c in sorted(set(complexities)) if c != low]
+def long_loop(benchmark: str, batch_size: int) -> bool:
+    """Whether `benchmark` is a store loop longer than REDIS_LOOP_MAX outside the full profile."""
+    return benchmark == "time_store_loop" and batch_size > REDIS_LOOP_MAX and PROFILE != "full"
 
 
-def tier_loop_skips(batch_sizes, profile: str = PROFILE) -> list:
-    """asv ``skip_params`` of TierWriteThroughput.time_store_loop: (batch_size, tier, backend) for
-    batches above REDIS_LOOP_MAX (none in the full profile). A loop of single stores into IM or LTM
-    costs the same per state at 1 000 and 10 000 states (each is its own Lua call or SQLite
-    transaction); time_store_batch keeps the large batches."""
-    if profile == "full":
-        return []
-    return [(b, tier, backend) for b in sorted(set(batch_sizes)) if b > REDIS_LOOP_MAX
-            for tier in ("im", "ltm") for backend in BACKENDS]
-
-
-def skip_duplicate_ltm(tier: str, backend: str) -> None:
-    """LTM is SQLite on every backend: measure it once, under backend="memory" (asv skips the rest)."""
+def duplicate_ltm(tier: str, backend: str):
+    """LTM is SQLite on every backend: measured once, under backend="memory" (the reason to skip the rest)."""
     if tier == "ltm" and backend != "memory":
-        raise NotImplementedError("LTM is SQLite on every backend; measured with backend='memory'")
+        return "LTM is SQLite on every backend; measured with backend='memory'"
+    return None
 
 
 def fresh_agents():
@@ -64,12 +56,6 @@ def fresh_agents():
     return (f"{AGENT}-{n}" for n in itertools.count())
 
 
-def _roomy(n: int) -> dict:
-    """Limits that hold `n` memories in any tier without transitions."""
-    room = max(int(n), 1000) + 1
-    return {"stm_limit": room, "im_limit": room, "cleanup_interval": NO_AUTO_CLEANUP}
-
-
 class WriteThroughput(SystemBenchmark):
     """Writing states into STM: the seed's loop of store_agent_state, and store_agent_states."""
 
@@ -77,10 +63,15 @@ class WriteThroughput(SystemBenchmark):
     param_names = ["batch_size", "complexity", "backend"]
     items_per_call = "batch_size"
 
+    def skip(self, benchmark, batch_size, complexity, backend):
+        if backend == "redis" and complexity != COMPLEXITIES[0] and long_loop(benchmark, batch_size):
+            return f"a Redis store loop above {REDIS_LOOP_MAX} states runs at the lowest complexity only"
+        return None
+
     def prepare(self, batch_size, complexity, backend):
         self.states = test_states(batch_size, complexity)
         self.steps = list(range(batch_size))
-        self.system = self.new_system(backend, **_roomy(batch_size))
+        self.system = self.new_system(backend, **roomy(batch_size))
         self.agents = fresh_agents()
 
     @metrics("throughput_ops_per_second", "total_time_seconds", "items_processed", ops_per_call="batch_size")
@@ -90,8 +81,6 @@ class WriteThroughput(SystemBenchmark):
         for step, state in zip(self.steps, self.states):
             store(agent, state, step)
 
-    # asv skips these combinations (n/a) without running setup: see REDIS_LOOP_MAX
-    time_store_loop.skip_params = redis_loop_skips(BATCH_SIZES, COMPLEXITIES)
 
     @metrics("throughput_ops_per_second", "total_time_seconds", "items_processed", ops_per_call=1)
     def time_store_batch(self, batch_size, complexity, backend):
@@ -106,11 +95,15 @@ class TierWriteThroughput(SystemBenchmark):
     param_names = ["batch_size", "tier", "backend"]
     items_per_call = "batch_size"
 
+    def skip(self, benchmark, batch_size, tier, backend):
+        if long_loop(benchmark, batch_size):
+            return f"a store loop into IM or LTM above {REDIS_LOOP_MAX} states repeats the one of {REDIS_LOOP_MAX}"
+        return duplicate_ltm(tier, backend)
+
     def prepare(self, batch_size, tier, backend):
-        skip_duplicate_ltm(tier, backend)
         self.states = test_states(batch_size, COMPLEXITIES[0])
         self.steps = list(range(batch_size))
-        self.system = self.new_system(backend, **_roomy(batch_size))
+        self.system = self.new_system(backend, **roomy(batch_size))
         self.agents = fresh_agents()
 
     @metrics("throughput_ops_per_second", "total_time_seconds", "items_processed", ops_per_call="batch_size")
@@ -120,8 +113,6 @@ class TierWriteThroughput(SystemBenchmark):
         for step, state in zip(self.steps, self.states):
             store(agent, state, step, tier=tier)
 
-    # asv skips these combinations (n/a) without running setup: see tier_loop_skips
-    time_store_loop.skip_params = tier_loop_skips(BATCH_SIZES)
 
     @metrics("throughput_ops_per_second", "total_time_seconds", "items_processed", ops_per_call=1)
     def time_store_batch(self, batch_size, tier, backend):
@@ -135,9 +126,11 @@ class _ReadBase(SystemBenchmark):
     ops_per_call = NUM_SAMPLES
     items_per_call = (NUM_SAMPLES, "batch_size")
 
+    def skip(self, benchmark, batch_size, tier, backend):
+        return duplicate_ltm(tier, backend)
+
     def prepare(self, batch_size, tier, backend):
-        skip_duplicate_ltm(tier, backend)
-        self.system = self.new_system(backend, **_roomy(READ_POOL))
+        self.system = self.new_system(backend, **roomy(READ_POOL))
         states = test_states(READ_POOL, COMPLEXITIES[0])
         ids = self.system.store_agent_states(AGENT, states, list(range(READ_POOL)), tier=tier)
         # NUM_SAMPLES requests spread over the pool, each of batch_size distinct ids
@@ -221,7 +214,7 @@ class MemoryEfficiency(CachedBenchmark):
         return self.compute_cache()
 
     def measure(self, tier, complexity):
-        with fresh_system("memory", **_roomy(EFFICIENCY_N)) as system:
+        with fresh_system("memory", **roomy(EFFICIENCY_N)) as system:
             states = test_states(EFFICIENCY_N, complexity)
             system.store_agent_states(AGENT, states, list(range(EFFICIENCY_N)), tier=tier)
             stats = system.get_memory_statistics(AGENT)["tiers"][tier]
@@ -268,7 +261,7 @@ class BulkLoadMemory(SystemBenchmark):
 
     def prepare(self, batch_size, complexity):
         self.states = test_states(batch_size, complexity)
-        self.system = self.new_system("memory", **_roomy(batch_size))
+        self.system = self.new_system("memory", **roomy(batch_size))
 
     @metrics("peak_memory_bytes")
     def peakmem_bulk_load(self, batch_size, complexity):

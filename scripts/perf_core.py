@@ -19,7 +19,7 @@ from typing import Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import test_states  # noqa: E402  (the suite's seeded generate_test_state)
+from benchmarks.workloads import test_states  # noqa: E402  (the suite's seeded generate_test_state)
 from memory import AgentMemorySystem, MemoryConfig  # noqa: E402
 from memory.config import redact  # noqa: E402  (never print a password)
 from memory.embeddings.encoder import NATIVE_WALK  # noqa: E402

@@ -145,7 +145,7 @@ def redis_keys(pattern: str = REDIS_KEY_PATTERN) -> Optional[int]:
 
 def redis_backend_usable() -> bool:
     """Whether the suite can use the Redis backend here (same probe as benchmarks/common.py)."""
-    code = ("import sys; sys.path.insert(0, %r); from benchmarks.common import redis_backend_status;"
+    code = ("import sys; sys.path.insert(0, %r); from benchmarks.backends import redis_backend_status;"
             "print(int(redis_backend_status()[0]))" % str(REPO))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     return proc.returncode == 0 and proc.stdout.strip().endswith("1")

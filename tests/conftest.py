@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo root: benchmarks/ for the generator
 
-from benchmarks.common import generate_test_state  # noqa: E402
+from benchmarks.workloads import generate_test_state  # noqa: E402
 from config_overrides import apply_overrides  # noqa: E402
 from memory import AgentMemorySystem, MemoryConfig  # noqa: E402
 

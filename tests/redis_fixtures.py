@@ -182,7 +182,7 @@ def redis_namespace(redis_url) -> Iterator[str]:
 
 def seed_state(complexity: int = 1, rng: Optional[random.Random] = None, step: int = 0) -> dict[str, Any]:
     """The seed's generate_test_state(complexity) (the suite's generator), seeded by `step` by default."""
-    from benchmarks.common import generate_test_state
+    from benchmarks.workloads import generate_test_state
     return generate_test_state(complexity, rng or random.Random(step), step)
 
 

@@ -2,12 +2,15 @@
 no leftovers, a real virtualenv build of HEAD, and the published site rendered in Chromium.
 
 Everything runs in a throw-away copy of the project (its own git repository, results and html
-under it), with a private HOME (asv's machine file) and TMPDIR, so the repo's .asv stays clean.
+under it), with a private HOME (asv's machine file), TMPDIR and Redis namespace log, so the repo's
+.asv stays clean and the leftover checks see this run's files and keys only (other processes on
+the machine use the system temp dir and the same Redis server).
 """
 
 from __future__ import annotations
 
 import http.server
+import itertools
 import json
 import math
 import os
@@ -23,18 +26,20 @@ import pytest
 
 from asv_helpers import (MACHINE, REPO, asv_env, catalog, expected_combos, fetch_vendor, finite, git,
                          load_results, localize_site, machine, make_project, redis_backend_usable, redis_keys,
-                         result_files, run_asv, suite_tempfiles, temp_listing)
+                         result_files, run_asv, temp_listing)
 
 pytestmark = [pytest.mark.asv]
 
 CATEGORIES = ["storage", "compression", "memory_transition", "retrieval", "scalability", "integration"]
+#: Where the project's benchmark processes log their Redis namespaces (under the project's root).
+NAMESPACE_LOG = "namespaces.log"
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     root = tmp_path_factory.mktemp("asvsuite")
     proj = make_project(root)
-    env = asv_env(root)
+    env = asv_env(root, AGENTMEMORY_BENCH_NAMESPACE_LOG=str(root / NAMESPACE_LOG))
     machine(proj, env)
     return root, proj, env
 
@@ -91,7 +96,8 @@ def _suite_method(name):
 def test_catalog_declares_metric_kinds(suite_catalog):
     """time_* are timing and peakmem_* resource; every track_ declares a kind: timing exactly for the
     sampled tracks (made by common.sampled), deterministic for the rest and for every CachedBenchmark."""
-    from benchmarks.common import CachedBenchmark, sampled
+    from benchmarks.conventions import sampled
+    from benchmarks.lifecycle import CachedBenchmark
 
     sampled_code = sampled(lambda self: 0.0).__code__  # the wrapper every sampled track shares
     tracks = {name: entry for name, entry in suite_catalog.items() if entry["type"] == "track"}
@@ -111,7 +117,7 @@ def test_catalog_declares_metric_kinds(suite_catalog):
 def test_sampled_decorator_contract():
     """sampled: samples_per_track() calls of the body, asv's timing-result dict, the method's name, doc
     and attributes kept (also those set after decoration), and a non-finite sample raises."""
-    from benchmarks.common import metrics, sampled, samples_per_track
+    from benchmarks.conventions import metrics, sampled, samples_per_track
 
     class Probe:
         def __init__(self, values):
@@ -169,7 +175,9 @@ def test_sampled_track_records_samples(tmp_path):
 _DETERMINISTIC_VALUES = r"""
 import importlib, inspect, itertools, json, sys
 sys.path.insert(0, sys.argv[1])
-from benchmarks.common import MODULES, Benchmark, CachedBenchmark, metric_kind_of
+from benchmarks.catalog import MODULES
+from benchmarks.conventions import metric_kind_of
+from benchmarks.lifecycle import Benchmark, CachedBenchmark
 out = {}
 for module_name in MODULES:
     module = importlib.import_module(f"benchmarks.{module_name}")
@@ -186,6 +194,8 @@ for module_name in MODULES:
             params = getattr(cls, "params", None) or []
             params = params if not params or isinstance(params[0], list) else [params]
             for combo in itertools.product(*params):
+                if combo in getattr(getattr(cls, attr), "skip_params", []):
+                    continue
                 bench = cls()
                 bench.setup(*combo)
                 try:
@@ -233,27 +243,136 @@ def _skippable(combo, redis_ok, entry=None):
             or tuple(combo) in declared)
 
 
-def test_redis_loop_skips_keep_a_large_loop_per_backend():
-    """Default profile: Redis store loops above 1 000 states only at the lowest complexity (the batch
-    grid and the memory backend run whole); the full profile skips nothing."""
-    from benchmarks.storage import REDIS_LOOP_MAX, redis_loop_skips
-
-    grid, levels = [10, 100, 1000, 10000], [1, 5, 10]
-    assert REDIS_LOOP_MAX == 1000
-    assert redis_loop_skips(grid, levels, "default") == [(10000, 5, "redis"), (10000, 10, "redis")]
-    assert redis_loop_skips(grid, levels, "full") == []
-    assert redis_loop_skips([10, 100], [1], "quick") == []
-    assert redis_loop_skips([5000], [10, 1], "default") == [(5000, 10, "redis")]
+def _skipped(cls, benchmark, grid):
+    """The combinations of `grid` (lists of values) that cls's skip() declares for `benchmark`."""
+    bench = cls()
+    return [combo for combo in itertools.product(*grid) if bench.skip(benchmark, *combo)]
 
 
+@pytest.mark.parametrize("profile", ["quick", "default", "full"])
+def test_redis_store_loops_above_the_cap_run_at_the_lowest_complexity_only(monkeypatch, profile):
+    """Default and quick profiles: Redis store loops above 1 000 states only at the lowest complexity
+    (the batch grid and the memory backend run whole); the full profile skips nothing."""
+    from benchmarks import storage
 
-def test_tier_loop_skips_keep_the_batch_and_the_full_profile():
-    from benchmarks.storage import tier_loop_skips
+    monkeypatch.setattr(storage, "PROFILE", profile)
+    monkeypatch.setattr(storage, "COMPLEXITIES", [1, 5, 10])
+    grid = [[10, 100, 1000, 10000], [1, 5, 10], ["memory", "redis"]]
+    assert storage.REDIS_LOOP_MAX == 1000
+    expected = [] if profile == "full" else [(10000, 5, "redis"), (10000, 10, "redis")]
+    assert _skipped(storage.WriteThroughput, "time_store_loop", grid) == expected
+    assert _skipped(storage.WriteThroughput, "time_store_batch", grid) == []
 
-    assert tier_loop_skips([10, 1000, 10000], "default") == [
-        (10000, "im", "memory"), (10000, "im", "redis"), (10000, "ltm", "memory"), (10000, "ltm", "redis")]
-    assert tier_loop_skips([10, 1000, 10000], "full") == []
-    assert tier_loop_skips([10, 100], "quick") == []
+
+@pytest.mark.parametrize("profile", ["quick", "default", "full"])
+def test_tier_store_loops_stop_at_the_cap_and_ltm_runs_once(monkeypatch, profile):
+    """TierWriteThroughput: loops above 1 000 states skipped on every backend (not in the full profile),
+    the batches kept; LTM (SQLite everywhere) measured under backend="memory" only."""
+    from benchmarks import storage
+
+    monkeypatch.setattr(storage, "PROFILE", profile)
+    grid = [[10, 1000, 10000], ["im", "ltm"], ["memory", "redis"]]
+    ltm_on_redis = [(b, "ltm", "redis") for b in (10, 1000, 10000)]
+    loops = [] if profile == "full" else [(10000, "im", "memory"), (10000, "im", "redis"), (10000, "ltm", "memory")]
+    assert sorted(_skipped(storage.TierWriteThroughput, "time_store_loop", grid)) == sorted(loops + ltm_on_redis)
+    assert _skipped(storage.TierWriteThroughput, "time_store_batch", grid) == ltm_on_redis
+    assert _skipped(storage.ReadLatency, "time_read", [[1], ["stm", "ltm"], ["memory", "redis"]]) == [
+        (1, "ltm", "redis")]
+
+
+def test_every_skip_reaches_asv_as_skip_params():
+    """Each benchmark method's asv skip_params are exactly the combinations its class's skip() names
+    (asked at class creation); a method without any has none."""
+    import importlib
+
+    from benchmarks.catalog import MODULES
+    from benchmarks.lifecycle import Benchmark, benchmark_names
+
+    seen = 0
+    for module_name in MODULES:
+        module = importlib.import_module(f"benchmarks.{module_name}")
+        for cls in vars(module).values():
+            if not (isinstance(cls, type) and issubclass(cls, Benchmark) and cls.__module__ == module.__name__):
+                continue
+            bench = cls()
+            for name in benchmark_names(cls):
+                declared = [combo for combo in cls.combinations() if bench.skip(name, *combo)]
+                assert list(getattr(getattr(cls, name), "skip_params", [])) == declared, f"{cls.__name__}.{name}"
+                seen += bool(declared)
+    assert seen >= 3  # the storage loops and LTM under Redis, at least
+
+
+def test_a_forgotten_override_or_a_hand_made_skip_fails_when_the_class_is_defined():
+    from benchmarks.lifecycle import CachedBenchmark, SystemBenchmark
+
+    with pytest.raises(TypeError, match="prepare"):
+        class NoPrepare(SystemBenchmark):
+            def time_x(self):
+                pass
+    with pytest.raises(TypeError, match="measure"):
+        class NoMeasure(CachedBenchmark):
+            def setup_cache(self):
+                return self.compute_cache()
+
+            def track_x(self, cache):
+                return 0.0
+    with pytest.raises(TypeError, match="setup_cache"):
+        class NoCache(CachedBenchmark):
+            def measure(self):
+                return {"x": 0.0}
+
+            def track_x(self, cache):
+                return 0.0
+    with pytest.raises(TypeError, match="skip"):
+        class HandMadeSkip(SystemBenchmark):
+            params = [[1, 2]]
+
+            def prepare(self, n):
+                pass
+
+            def time_x(self, n):
+                pass
+
+            time_x.skip_params = [(2,)]
+
+    class Base(SystemBenchmark):  # no benchmarks of its own: a base class may leave prepare abstract
+        pass
+
+
+def test_cached_benchmark_skips_declared_combinations_and_measures_the_rest():
+    from benchmarks.lifecycle import CachedBenchmark
+
+    class Halves(CachedBenchmark):
+        params = [[1, 2, 3]]
+        param_names = ["n"]
+
+        def setup_cache(self):
+            return self.compute_cache()
+
+        def skip(self, benchmark, n):
+            return "odd" if n % 2 else None
+
+        def measure(self, n):
+            return {"half": n / 2}
+
+        def track_half(self, cache, n):
+            return self.value(cache, (n,), "half")
+
+    assert Halves.track_half.skip_params == [(1,), (3,)]
+    cache = Halves().setup_cache()
+    assert cache == {(1,): "skipped: odd", (2,): {"half": 1.0}, (3,): "skipped: odd"}
+    with pytest.raises(NotImplementedError, match="odd"):
+        Halves().setup(cache, 1)
+
+
+def test_the_workload_generators_import_without_the_suite():
+    """benchmarks.workloads needs neither memory nor redis nor the configuration: tests and scripts
+    that want states import it alone."""
+    code = ("import sys; sys.path.insert(0, %r); import benchmarks.workloads as w; w.test_states(3, 2);"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('memory', 'redis', 'numpy')"
+            " or m in ('benchmarks.common', 'benchmarks.backends', 'benchmarks.settings')))" % str(REPO))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert proc.stdout.strip() == "[]", proc.stdout
 
 
 @pytest.mark.slow
@@ -261,8 +380,7 @@ def test_tier_loop_skips_keep_the_batch_and_the_full_profile():
 def test_category_quick_run(project, suite_catalog, redis_ok, category):
     root, proj, env = project
     tmp_before = temp_listing(root / "tmp")
-    system_tmp_before = suite_tempfiles()
-    keys_before = redis_keys()
+    redis_up = redis_keys() is not None
 
     run_asv(proj, env, "run", "--python=same", "--quick", "--set-commit-hash", "HEAD",
             "--show-stderr", "--bench", rf"^{category}\.", timeout=900)
@@ -285,11 +403,13 @@ def test_category_quick_run(project, suite_catalog, redis_ok, category):
             problems.append(f"{name}{combo}: {value!r}")
     assert not problems, "non-finite results:\n" + "\n".join(problems)
 
-    # nothing left behind: the private TMPDIR, the system temp dir, Redis
+    # nothing left behind in this run's TMPDIR, nor in Redis under the namespaces its processes logged
     assert temp_listing(root / "tmp") == tmp_before
-    assert suite_tempfiles() - system_tmp_before == set()
-    if keys_before is not None:
-        assert redis_keys() == keys_before
+    if redis_up:
+        log = root / NAMESPACE_LOG
+        namespaces = set(log.read_text().split()) if log.is_file() else set()
+        left = {ns: redis_keys(f"*{ns}*") for ns in sorted(namespaces)}
+        assert not any(left.values()), {ns: n for ns, n in left.items() if n}
 
     _check_quality(category, results)
 

@@ -203,7 +203,7 @@ def test_errors_after_connecting_stay_masked(password_server):
 # -- the benchmarks' skip reason ------------------------------------------------------------------------
 def test_benchmark_skip_reason_masks_the_password():
     port = free_port()
-    code = "from benchmarks.common import redis_backend_status; print(redis_backend_status())"
+    code = "from benchmarks.backends import redis_backend_status; print(redis_backend_status())"
     for url in (f"redis://user:{SECRET}@127.0.0.1:{port}/0", f"redis://127.0.0.1:{port}/0?password={SECRET}",
                 f"redis://:pa#{SECRET}@127.0.0.1:{port}/0"):
         env = dict(os.environ, AGENTMEMORY_BENCH_REDIS_URL=url)

@@ -1,0 +1,91 @@
+"""The metric convention of the suite's benchmark methods (benchmarks/README.md, "Conventions").
+
+* ``items_per_call`` / ``ops_per_call`` (class or method attributes): memories (or steps) one call
+  handles and public-API calls it makes -- an int, the name of a param whose value is the count,
+  or a tuple of those multiplied together (:func:`count_for`);
+* ``metric_kind``: "timing", "deterministic" or "resource" (:data:`METRIC_KINDS`,
+  :func:`metric_kind_of`);
+* :func:`metrics` -- the seed metric names a method yields, and its per-method counts and kind;
+* :func:`sampled` -- a timing-like ``track_*`` measured as several samples asv treats like a timing.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any, Callable, Dict, Optional, Sequence
+
+from .settings import TIMING
+
+#: What a benchmark's value is (its ``metric_kind``): "timing" -- varies run to run, judged on its
+#: samples; "deterministic" -- the same in every run and process, any change is real; "resource" --
+#: bytes of memory (``peakmem_*``).  time_* are timing and peakmem_* resource by type; every track_
+#: declares its kind (:func:`sampled`, ``@metrics(..., kind=...)``, or its class's attribute).
+METRIC_KINDS = ("timing", "deterministic", "resource")
+
+
+def metric_kind_of(cls: type, attr: str) -> Optional[str]:
+    """The ``metric_kind`` of benchmark `attr` of `cls`: the method's, else the class's, else by type
+    (time_* "timing", peakmem_* "resource"); None for a track_ that declares none."""
+    declared = getattr(getattr(cls, attr), "metric_kind", None) or getattr(cls, "metric_kind", None)
+    return declared or {"time": "timing", "peakmem": "resource"}.get(attr.split("_", 1)[0])
+
+
+def count_for(spec: Any, param_names: Sequence[str], params: Sequence[Any]) -> float:
+    """Evaluate an ``items_per_call``/``ops_per_call`` spec for one parameter combination."""
+    if isinstance(spec, (list, tuple)):
+        out = 1.0
+        for part in spec:
+            out *= count_for(part, param_names, params)
+        return out
+    if isinstance(spec, str):
+        value = params[list(param_names).index(spec)]
+        return float(value)
+    return float(spec)
+
+
+def metrics(*names: str, items_per_call: Any = None, ops_per_call: Any = None, kind: Optional[str] = None):
+    """Decorator: the seed metric names a benchmark method yields (recorded in the catalogue), and
+    optionally per-method ``items_per_call``/``ops_per_call`` overriding the class's and its
+    ``metric_kind`` (one of METRIC_KINDS; e.g. ``kind="deterministic"`` for a count or fraction)."""
+    if kind is not None and kind not in METRIC_KINDS:
+        raise ValueError(f"metric kind must be one of {METRIC_KINDS}; got {kind!r}")
+
+    def mark(func):
+        func.seed_metrics = names
+        if items_per_call is not None:
+            func.items_per_call = items_per_call
+        if ops_per_call is not None:
+            func.ops_per_call = ops_per_call
+        if kind is not None:
+            if getattr(func, "metric_kind", kind) != kind:
+                raise ValueError(f"{func.__name__} is already a {func.metric_kind} metric, not {kind}")
+            func.metric_kind = kind
+        return func
+    return mark
+
+
+def samples_per_track() -> int:
+    """Samples a :func:`sampled` track takes in one benchmark process (the profile's ``track_samples``)."""
+    return max(1, int(TIMING.get("track_samples", 5)))
+
+
+def sampled(func: Callable[..., float]) -> Callable[..., Dict[str, Any]]:
+    """Decorator for a timing-like ``track_*``: the body measures ONE sample (a float) and is called
+    :func:`samples_per_track` times; asv gets ``{"samples": [...], "number": 1}``, which it treats like a
+    timing (median as the value, quartiles and confidence interval; samples appended across rounds)."""
+    if getattr(func, "metric_kind", "timing") != "timing":
+        raise ValueError(f"{func.__name__} is declared {func.metric_kind}; a sampled track is a timing")
+
+    @functools.wraps(func)
+    def sample_track(self, *params):
+        samples = []
+        for _ in range(samples_per_track()):
+            value = float(func(self, *params))
+            if not math.isfinite(value):
+                raise ValueError(f"{func.__name__}{params}: non-finite sample {value!r}")
+            samples.append(value)
+        return {"samples": samples, "number": 1}
+
+    sample_track.metric_kind = "timing"
+    return sample_track
