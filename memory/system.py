@@ -22,14 +22,13 @@ from .blas import blas_limit
 from .config import MemoryConfig
 from .embeddings.autoencoder import Autoencoder
 from .embeddings.codec import Codec, PresetDictionary, RoundingCodec, marshal_dumps, round_floats
-from .embeddings.encoder import Features, StateEncoder
-from .entry import MemoryRecord, to_memory
+from .embeddings.encoder import StateEncoder
+from .entry import TYPE_CODES, MemoryRecord, to_memory
 from .errors import AgentMemoryError, ConfigError, CorruptDataError, InvalidMemoryError, InvalidValueError, StorageError
-from .importance import importance_score
 from .retrieval.attributes import matches_attributes, parse_attributes
-from .retrieval.index import TYPE_CODES
-from .stores import SQLiteStore, create_fast_stores
-from .tiers import PENDING_FLUSH, Tier
+from .records import RecordMaker
+from .stores import MemoryStore, SQLiteStore, create_fast_stores
+from .tiers import Tier
 from .transitions import maintain_agent
 
 _TIER_ORDER = ("stm", "im", "ltm")
@@ -152,26 +151,25 @@ class AgentMemorySystem:
             raise
         self._load_encoders(ltm_store)
         portable = stm_store.shared
-        self.stm = Tier("stm", stm_store, Codec(portable=portable), self.encoder)
-        self.im = Tier("im", im_store, RoundingCodec(config.im_config.float_precision),
-                       self.encoder, self._im_ae)
+        # ids are "<agent_id>:<12 hex of this system><counter>" (see RecordMaker)
+        id_prefix, counter = os.urandom(6).hex(), itertools.count(1)
+        stm_codec = Codec(portable=portable)
+        encode_raw = marshal_dumps if not portable else stm_codec.encode  # the full-resolution bytes
+
+        def make_tier(name: str, store: MemoryStore, codec: Codec, projector: Optional[Autoencoder]) -> Tier:
+            encode = None if codec is stm_codec else codec.encode
+            return Tier(name, store, codec, self.encoder, projector,
+                        RecordMaker(config, id_prefix, counter, encode_raw, encode))
+        self.stm = make_tier("stm", stm_store, stm_codec, None)
+        self.im = make_tier("im", im_store, RoundingCodec(config.im_config.float_precision), self._im_ae)
         zdict = PresetDictionary(ltm_store)  # agreed once per file; each record names its dictionary
-        self.ltm = Tier("ltm", ltm_store, RoundingCodec(config.ltm_config.float_precision,
-                        compress_level=config.ltm_config.compression_level, dictionary=zdict),
-                        self.encoder, self._ltm_ae)
+        self.ltm = make_tier("ltm", ltm_store, RoundingCodec(config.ltm_config.float_precision,
+                        compress_level=config.ltm_config.compression_level, dictionary=zdict), self._ltm_ae)
         self.tiers = {"stm": self.stm, "im": self.im, "ltm": self.ltm}
         self._all_tiers = (self.stm, self.im, self.ltm)
-        # the single-store hot path calls these directly
-        self._encode_stm = marshal_dumps if not portable else self.stm.codec.encode
-        self._add_stm = getattr(stm_store, "add_one", None) or (lambda rec: stm_store.add((rec,)))
         self._agents: dict[str, AgentState] = {}
         self._maintenance_failures: dict[str, int] = {}  # per agent: transitions that raised (logged, skipped)
-        # ids are "<agent_id>:<12 hex of this system><counter>": unique across processes, and they carry
-        # their partition key, so a shared store finds an agent's keys from the id alone
-        self._id_prefix = os.urandom(6).hex()
         _open_systems.add(self)
-        self._priority_weight = config.importance_weights.priority
-        self._ids = itertools.count(1)
 
     # -- lifecycle -----------------------------------------------------------------------------
     @classmethod
@@ -238,49 +236,28 @@ class AgentMemorySystem:
     def _store_one(self, agent_id: str, content: dict, step_number: int, priority: float, mtype: str,
                    tier: str) -> str:
         if type(agent_id) is not str or not agent_id or not agent_id.isascii():
-            check.agent_id(agent_id)
+            agent_id = check.agent_id(agent_id)
         if type(step_number) is not int or not 0 <= step_number <= _MAX_STEP:
             step_number = check.step(step_number)
         if type(priority) is not float or not 0.0 <= priority < math.inf:
             priority = check.priority(priority)
+        if type(content) is not dict:
+            check.content(content, f"{mtype}_data")
         if tier != "stm":
-            return self._store_many(agent_id, [content], [step_number], [priority], mtype, tier)[0]
+            tier = check.tier(tier)
         with self._lock:
             if self._closed:
                 self._check_open()
-            stm = self.stm
-            idx = stm._indexes.get(agent_id)
-            feats = stm._features.get(agent_id)
-            if idx is None or feats is None:
-                idx = stm.local_index(agent_id)
-                feats = stm.features(agent_id, idx)
-            self.encoder.add_features(content, feats)  # validates: raises before anything is stored
-            try:
-                data = self._encode_stm(content)
-                now = time.time()
-                mid = f"{agent_id}:{self._id_prefix}{next(self._ids):x}"
-                imp = self._priority_weight * priority
-                if "reward" in content:
-                    imp = importance_score(content, priority, self.config.importance_weights)
-                rec = MemoryRecord(mid, agent_id, step_number, mtype, data, priority, imp, now, now, now, 0, len(data))
-                version = self._add_stm(rec)
-            except BaseException:
-                feats.ends.pop(), feats.nends.pop()
-                raise
-            idx.append(mid, step_number, TYPE_CODES[mtype], now, imp)
-            if stm.store.shared:
-                stm.after_write(agent_id, version)
-            if len(idx._pending) >= PENDING_FLUSH:
-                idx.flush()
+            rec = self.tiers[tier].write(agent_id, (content,), (step_number,), (priority,), mtype)[0]
             self._after_insert(agent_id, 1)
-            return mid
+        return rec.memory_id
 
     def store_agent_states(self, agent_id: str, states: Sequence[dict], step_numbers: Optional[Sequence[int]] = None,
                            priorities: Optional[Sequence[float]] = None, tier: str = "stm",
                            memory_type: str = "state") -> list[str]:
         """Store many states of one agent at once (same effect as the loop, much faster); returns ids."""
         agent_id = check.agent_id(agent_id)
-        states = check.sequence(states, "states")
+        states = check.contents(states, "states")
         if step_numbers is None:
             with self._lock:
                 base = self._next_step(agent_id)
@@ -292,37 +269,15 @@ class AgentMemorySystem:
             raise InvalidValueError(f"states, step_numbers and priorities differ in length: "
                                     f"{len(states)}, {len(step_numbers)}, {len(priorities)}")
         check.memory_type(memory_type)
-        return self._store_many(agent_id, states, step_numbers, priorities, memory_type or "state", tier)
+        tier = check.tier(tier)
+        with self._lock:
+            self._check_open()
+            records = self.tiers[tier].write(agent_id, states, step_numbers, priorities, memory_type or "state")
+            self._after_insert(agent_id, len(records))
+        return [r.memory_id for r in records]
 
     def _next_step(self, agent_id: str) -> int:
         return max((t.local_index(agent_id).max_step for t in (self.stm, self.im)), default=-1) + 1
-
-    def _store_many(self, agent_id: str, contents: list, steps: list, priorities: list, mtype: str,
-                    tier: str) -> list[str]:
-        tier = check.tier(tier)
-        agent_id = check.agent_id(agent_id)  # _store_one's fast check lets non-ASCII ids through to here
-        with self._lock:
-            self._check_open()
-            target = self.tiers[tier]
-            feats = Features()
-            self.encoder.add_features_many(contents, feats)  # validates all before storing any
-            full = self.encoder.vectors(feats)
-            now = time.time()
-            weights = self.config.importance_weights
-            encode_raw = self._encode_stm
-            encode = encode_raw if target is self.stm else target.codec.encode
-            prefix = f"{agent_id}:{self._id_prefix}"
-            counter = self._ids
-            records = []
-            for content, step_number, priority in zip(contents, steps, priorities):
-                raw = encode_raw(content)
-                data = raw if encode is encode_raw else encode(content)
-                records.append(MemoryRecord(f"{prefix}{next(counter):x}", agent_id, step_number, mtype, data,
-                                            priority, importance_score(content, priority, weights),
-                                            now, now, now, 0, len(raw)))
-            target.add(agent_id, records, target.project(full) if target is not self.stm else full)
-            self._after_insert(agent_id, len(records))
-            return [r.memory_id for r in records]
 
     def _after_insert(self, agent_id: str, count: int) -> None:
         """Count inserts; every cleanup_interval of them run the agent's transitions. The memories are
@@ -405,7 +360,7 @@ class AgentMemorySystem:
         tier = check.tier(tier, allow_all=True)
         code = TYPE_CODES[check.memory_type(memory_type)] if memory_type is not None else None
         threshold = check.threshold(threshold)
-        query = self.encoder.encode(query_state)
+        query = self.encoder.encode(check.content(query_state, "query_state"))
         hits: list[tuple[float, int, str]] = []
         tiers = _TIER_ORDER if tier == "all" else (tier,)
         indexes = [(rank, self.tiers[name], self.tiers[name].index(agent_id)) for rank, name in enumerate(tiers)]
@@ -452,17 +407,9 @@ class AgentMemorySystem:
         if end_step < start_step:
             raise InvalidValueError(f"end_step ({end_step}) is before start_step ({start_step})")
         mtype = check.memory_type(memory_type)
-        code = TYPE_CODES[mtype] if mtype is not None else None
         out: list[dict] = []
-        for name in _TIER_ORDER:
-            t = self.tiers[name]
-            if name == "ltm":
-                recs = [r for r in t.store.records_in_steps(agent_id, start_step, end_step)
-                        if mtype is None or r.memory_type == mtype]
-            else:
-                ids = t.index(agent_id).rows_in_steps(start_step, end_step, code)
-                recs = [r for r in t.store.get_many(ids) if r is not None]
-            out.extend(t.memories(recs))  # damaged content skipped (warned once, counted)
+        for t in self._all_tiers:  # damaged content skipped (warned once, counted)
+            out.extend(t.memories(t.records_in_steps(agent_id, start_step, end_step, mtype)))
         out.sort(key=lambda m: m["step_number"])
         return out
 
@@ -475,8 +422,9 @@ class AgentMemorySystem:
         out: list[dict] = []
         for name in _TIER_ORDER:
             t = self.tiers[name]
+            verbatim = t.codec.verbatim_strings
             for rec in t.store.records(agent_id):
-                if not query.might_match(rec.content, t.codec):
+                if not query.might_match(rec.content, verbatim):
                     continue
                 content = t.content_or_skip(rec)
                 if content is not None and matches_attributes(content, query):
@@ -507,9 +455,8 @@ class AgentMemorySystem:
                 report = self._maintain(a, self._agents.setdefault(a, AgentState()), raise_unreachable=True)
                 for key, value in (report or {}).items():
                     total[key] += value
-        flush = getattr(self.ltm.store, "flush_touches", None)
-        if flush is not None:
-            flush()
+        for t in self._all_tiers:  # buffered retrieval counts are persisted by maintenance
+            t.store.flush_touches()
         return total
 
     def _known_agents(self) -> list[str]:
@@ -588,17 +535,11 @@ class AgentMemorySystem:
         report["seconds"] = time.perf_counter() - started
         return report
 
-    def _reembed(self, tier: Tier) -> None:
+    @staticmethod
+    def _reembed(tier: Tier) -> None:
         """Recompute a tier's embeddings with its retrained projection (from the stored content)."""
         for a in list(tier.store.agent_ids()):
-            records, contents = tier.decodable(tier.store.records(a))  # damaged content keeps its old vector
-            if not records:
-                continue
-            vecs = tier.embed_contents(contents)
-            tier.store.update_vectors(a, [r.memory_id for r in records], vecs)
-            tier.drop_agent_index(a)
-            if not tier.store.keeps_vectors and not tier.store.shared:
-                tier.local_index(a).add_records(records, vecs)
+            tier.reembed(a)
 
     def _save_encoders(self) -> None:
         store = self.ltm.store

@@ -13,12 +13,12 @@ import numpy as np
 from .embeddings.autoencoder import Autoencoder
 from .embeddings.codec import Codec
 from .embeddings.encoder import Features, StateEncoder
-from .entry import MemoryRecord, to_memory
+from .entry import TYPE_CODES, MemoryRecord, to_memory
 from .errors import CorruptDataError
 from .integrity import CorruptionLog
+from .records import RecordMaker
 from .retrieval.index import VectorIndex
 from .stores.base import MemoryStore
-from .stores.inmemory import InMemoryStore
 
 PENDING_FLUSH = 256  # STM vectors computed together once this many stores are pending
 
@@ -40,8 +40,10 @@ class Tier:
     """
 
     def __init__(self, name: str, store: MemoryStore, codec: Codec, encoder: StateEncoder,
-                 projector: Optional[Autoencoder] = None) -> None:
+                 projector: Optional[Autoencoder], maker: RecordMaker) -> None:
+        """`maker` makes the records of new memories (ids, this tier's bytes of the content, importance)."""
         self.name = name
+        self.maker = maker
         self.store = store
         self.codec = codec
         self.encoder = encoder
@@ -50,7 +52,11 @@ class Tier:
         self._indexes: dict[str, VectorIndex] = {}
         self._seen: dict[str, int] = {}         # store version our index reflects, per agent
         self._features: dict[str, Features] = {}  # pending STM features, per agent
-        self._touch = None if isinstance(store, InMemoryStore) else store.touch  # live records need no write-back
+        self._touch = None if store.live_records else store.touch  # live records need no write-back
+        # where an index comes from: the store (its vectors, or another process's writes), or only from our
+        # own writes (a private store without vectors: the index is the only copy of the embeddings)
+        self._index_from_store = store.keeps_vectors or store.shared
+        self._add_one = store.add_one
         self._decode = codec.decode
         self.corruption = CorruptionLog(f"{name.upper()} tier")
 
@@ -72,8 +78,8 @@ class Tier:
     def _rebuild(self, agent_id: str) -> VectorIndex:
         version = self.store.version(agent_id)
         idx = VectorIndex(self.dim)
-        self._features.pop(agent_id, None)  # pending features belonged to the old index; features() re-links a new buffer
-        if self.store.keeps_vectors or self.store.shared:
+        self._features.pop(agent_id, None)  # pending features belonged to the old index; the next write links a new buffer
+        if self._index_from_store:
             records = self.store.records(agent_id)
             if records:
                 records, vecs = self._vectors_of(records)
@@ -109,18 +115,31 @@ class Tier:
         else:
             self._seen[agent_id] = -1
 
-    def features(self, agent_id: str, idx: VectorIndex) -> Features:
-        """The agent's buffer of features whose vectors are not computed yet."""
+    def _pending_features(self, agent_id: str, idx: VectorIndex) -> Features:
+        """The buffer of features of the agent's rows appended to `idx` whose vectors are not computed yet
+        (made with the index: every rebuild of an index drops its buffer, so the next write links a new one)."""
         feats = self._features.get(agent_id)
         if feats is None:
             feats = self._features[agent_id] = Features()
-        if idx._resolve is None:
+
             def resolve(feats: Features = feats) -> np.ndarray:
                 vecs = self.encoder.vectors(feats)
                 feats.clear()
                 return vecs
             idx.set_pending(resolve)
         return feats
+
+    def reembed(self, agent_id: str) -> None:
+        """Recompute the agent's embeddings from the stored content with this tier's (retrained) projection;
+        damaged content keeps its old vector."""
+        records, contents = self.decodable(self.store.records(agent_id))
+        if not records:
+            return
+        vecs = self.embed_contents(contents)
+        self.store.update_vectors(agent_id, [r.memory_id for r in records], vecs)
+        self.drop_agent_index(agent_id)
+        if not self._index_from_store:
+            self.local_index(agent_id).add_records(records, vecs)
 
     def drop_agent_index(self, agent_id: str) -> None:
         """Forget the agent's index (rebuilt from the store on next use)."""
@@ -151,6 +170,46 @@ class Tier:
         return self.project(full_query[None, :])[0]
 
     # -- records -------------------------------------------------------------------------------
+    def write(self, agent_id: str, contents: Sequence[Any], steps: Sequence[int], priorities: Sequence[float],
+              memory_type: str) -> list[MemoryRecord]:
+        """Store new memories of one agent: validate every content (the encoder's walk), then make their
+        records (`maker`), store and index them; all or nothing. The one write path of single and batch stores.
+
+        One STM memory takes the hot path: its row is appended to the index now and its vector computed
+        with those of the next stores (PENDING_FLUSH of them), at the latest on the next read."""
+        if len(contents) != 1 or self.projector is not None:
+            return self._write_many(agent_id, contents, steps, priorities, memory_type)
+        idx = self._indexes.get(agent_id)
+        feats = self._features.get(agent_id)
+        if idx is None or feats is None:
+            idx = self.local_index(agent_id)
+            feats = self._pending_features(agent_id, idx)
+        kept = len(feats.ends)
+        content = contents[0]
+        self.encoder.add_features(content, feats)  # raises before anything is stored
+        try:
+            rec = self.maker.one(agent_id, content, steps[0], priorities[0], memory_type)
+            version = self._add_one(rec)
+        except BaseException:
+            feats.keep(kept)
+            raise
+        waiting = idx.append(rec.memory_id, rec.step_number, TYPE_CODES[memory_type], rec.entered_at, rec.importance)
+        if self.store.shared:
+            self.after_write(agent_id, version)
+        if waiting >= PENDING_FLUSH:
+            idx.flush()
+        return [rec]
+
+    def _write_many(self, agent_id: str, contents: Sequence[Any], steps: Sequence[int], priorities: Sequence[float],
+                    memory_type: str) -> list[MemoryRecord]:
+        """`write` of a batch (or into IM/LTM): every vector computed now, the records stored in one call."""
+        feats = Features()
+        self.encoder.add_features_many(contents, feats)  # raises before anything is stored
+        full = self.encoder.vectors(feats)
+        records = self.maker.many(agent_id, contents, steps, priorities, memory_type)
+        self.add(agent_id, records, full if self.projector is None else self.project(full))
+        return records
+
     def add(self, agent_id: str, records: list[MemoryRecord], vecs: np.ndarray) -> None:
         """Store records with their unit tier embeddings and index them."""
         if not records:
@@ -175,12 +234,15 @@ class Tier:
             self.after_write(agent_id, self.store.version(agent_id))
         return removed
 
-    def get(self, memory_id: str, agent_id: Optional[str] = None) -> Optional[MemoryRecord]:
-        """The record, if this tier holds it (and it belongs to `agent_id` when given)."""
-        rec = self.store.get(memory_id)
-        if rec is None or (agent_id is not None and rec.agent_id != agent_id):
-            return None
-        return rec
+    def records_in_steps(self, agent_id: str, start: int, end: int, memory_type: Optional[str]) -> list[MemoryRecord]:
+        """The agent's records with start <= step <= end (of `memory_type` when given), by step: from the
+        store's own step index where it has one, else from this tier's index."""
+        if self.store.answers_step_ranges:
+            return [r for r in self.store.records_in_steps(agent_id, start, end)
+                    if memory_type is None or r.memory_type == memory_type]
+        code = TYPE_CODES[memory_type] if memory_type is not None else None
+        ids = self.index(agent_id).rows_in_steps(start, end, code)
+        return [r for r in self.store.get_many(ids) if r is not None]
 
     def note_retrievals(self, records: Sequence[MemoryRecord], now: float) -> None:
         """Count a retrieval of each record (raises its retention score)."""

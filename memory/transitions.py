@@ -36,18 +36,9 @@ def _leaving(idx: VectorIndex, limit: Optional[int], ttl: Optional[float], now: 
     return [idx.ids[r] for r in rows], scores[rows]
 
 
-def _claim(tier: Tier, agent_id: str, ids: list[str]) -> list[MemoryRecord]:
-    """The records of `ids` this caller alone may now move or forget. A store other processes share claims
-    them atomically (none that another process is moving or forgetting); a private store just reads them."""
-    claim = getattr(tier.store, "claim", None)
-    if claim is not None:
-        return claim(agent_id, ids)
-    return [r for r in tier.store.get_many(ids) if r is not None]
-
-
 def _forget(tier: Tier, agent_id: str, ids: list[str]) -> int:
     """Forget the memories of `ids` this caller claims; returns how many (each counted by one caller only)."""
-    claimed = [r.memory_id for r in _claim(tier, agent_id, ids)]
+    claimed = [r.memory_id for r in tier.store.claim(agent_id, ids)]  # none another process is moving
     if claimed:
         tier.remove(agent_id, claimed)
     return len(claimed)
@@ -58,7 +49,7 @@ def _move(src: Tier, dst: Tier, agent_id: str, ids: list[str], now: float, full_
     it; returns how many moved. Written to `dst` before leaving `src`, so a failure in between loses nothing."""
     if not ids:
         return 0
-    records = _claim(src, agent_id, ids)
+    records = src.store.claim(agent_id, ids)
     row = {m: i for i, m in enumerate(ids)}
     keep = [row[r.memory_id] for r in records]
     encoded = dst.reencode_from(src, records)  # None: damaged content, left in src (warned, counted)

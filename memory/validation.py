@@ -86,6 +86,22 @@ def text(value: str, name: str) -> str:
     return value
 
 
+def content(value: Any, name: str) -> dict:
+    """A memory's content or a query: a dict (its values are checked by the encoder's walk)."""
+    if not isinstance(value, dict):
+        raise InvalidMemoryError(f"{name} must be a dict; got {type(value).__name__}")
+    return value
+
+
+def contents(values: Any, name: str = "states") -> list:
+    """A list of contents, each a dict (named `name[i]` when one is not)."""
+    values = sequence(values, name)
+    for i, value in enumerate(values):
+        if type(value) is not dict:
+            content(value, f"{name}[{i}]")
+    return values
+
+
 def agent_id(value: Any) -> str:
     """A non-empty str agent id, encodable as UTF-8."""
     if type(value) is not str:

@@ -151,18 +151,10 @@ BAD_CALLS = {
     "state key int": (lambda s, api: s.store_agent_state("a", {"a": {3: 1}}, 0), InvalidMemoryError, "'a'"),
     "state big int": (lambda s, api: s.store_agent_state("a", {"n": 10**5000}, 0), InvalidValueError, "'n'"),
     "api state_data": (lambda s, api: api.store_agent_state("a", [1], 0), InvalidMemoryError, "state_data"),
-    "state_data": pytest.param(
-        lambda s, api: s.store_agent_state("a", [1, 2], 0), InvalidMemoryError, "state_data",
-        marks=pytest.mark.xfail(strict=True, reason="system says 'a state must be a dict' without naming "
-                                "state_data (the MemoryAPI facade names it)")),
-    "query_state": pytest.param(
-        lambda s, api: s.retrieve_similar_states("a", ["x"]), InvalidMemoryError, "query_state",
-        marks=pytest.mark.xfail(strict=True, reason="system says 'a state must be a dict' without naming "
-                                "query_state (the MemoryAPI facade names it)")),
-    "states[i]": pytest.param(
-        lambda s, api: s.store_agent_states("a", [{"x": 1}, [1]]), InvalidMemoryError, "states[1]",
-        marks=pytest.mark.xfail(strict=True, reason="a non-dict state in a batch is 'a state must be a dict' "
-                                "without its index (step_numbers[i] is named)")),
+    "state_data": (lambda s, api: s.store_agent_state("a", [1, 2], 0), InvalidMemoryError, "state_data"),
+    "action_data": (lambda s, api: s.store_agent_action("a", "go", 0), InvalidMemoryError, "action_data"),
+    "query_state": (lambda s, api: s.retrieve_similar_states("a", ["x"]), InvalidMemoryError, "query_state"),
+    "states[i]": (lambda s, api: s.store_agent_states("a", [{"x": 1}, [1]]), InvalidMemoryError, "states[1]"),
     "states not list": (lambda s, api: s.store_agent_states("a", {"x": 1}), InvalidMemoryError, "states"),
     "step_numbers[i]": (lambda s, api: s.store_agent_states("a", [{"x": 1}, {"x": 2}], step_numbers=[1, -2]),
                         InvalidValueError, "step_numbers[1]"),

@@ -20,27 +20,21 @@ class MemoryAPI:
             raise InvalidMemoryError(f"system must be an AgentMemorySystem or None; got {type(system).__name__}")
         self.system = system if system is not None else AgentMemorySystem.get_instance()
 
-    @staticmethod
-    def _content(value: Any, name: str) -> dict:
-        if not isinstance(value, dict):
-            raise InvalidMemoryError(f"{name} must be a dict; got {type(value).__name__}")
-        return value
-
     def store_agent_state(self, agent_id: str, state_data: dict, step_number: int, priority: float = 1.0) -> str:
         """Store a state; returns its memory id."""
-        return self.system.store_agent_state(check.agent_id(agent_id), self._content(state_data, "state_data"),
+        return self.system.store_agent_state(check.agent_id(agent_id), check.content(state_data, "state_data"),
                                              check.step(step_number), check.priority(priority))
 
     def store_agent_action(self, agent_id: str, action_data: dict, step_number: int, priority: float = 1.0) -> str:
         """Store an action; returns its memory id."""
-        return self.system.store_agent_action(check.agent_id(agent_id), self._content(action_data, "action_data"),
+        return self.system.store_agent_action(check.agent_id(agent_id), check.content(action_data, "action_data"),
                                               check.step(step_number), check.priority(priority))
 
     def store_agent_interaction(self, agent_id: str, interaction_data: dict, step_number: int,
                                 priority: float = 1.0) -> str:
         """Store an interaction; returns its memory id."""
         return self.system.store_agent_interaction(
-            check.agent_id(agent_id), self._content(interaction_data, "interaction_data"),
+            check.agent_id(agent_id), check.content(interaction_data, "interaction_data"),
             check.step(step_number), check.priority(priority))
 
     def store_agent_states(self, agent_id: str, states: Sequence[dict], step_numbers: Optional[Sequence[int]] = None,
@@ -63,7 +57,7 @@ class MemoryAPI:
                                 memory_type: Optional[str] = None, threshold: Optional[float] = None) -> list[dict]:
         """The k most similar memories, best first."""
         return self.system.retrieve_similar_states(
-            check.agent_id(agent_id), self._content(query_state, "query_state"), check.positive_int(k, "k"),
+            check.agent_id(agent_id), check.content(query_state, "query_state"), check.positive_int(k, "k"),
             check.tier(tier, allow_all=True), check.memory_type(memory_type), check.threshold(threshold))
 
     def retrieve_by_time_range(self, agent_id: str, start_step: int, end_step: int,
@@ -74,7 +68,7 @@ class MemoryAPI:
 
     def retrieve_by_attributes(self, agent_id: str, attributes: dict) -> list[dict]:
         """Memories whose content matches every attribute."""
-        return self.system.retrieve_by_attributes(check.agent_id(agent_id), self._content(attributes, "attributes"))
+        return self.system.retrieve_by_attributes(check.agent_id(agent_id), check.content(attributes, "attributes"))
 
     def memory_exists(self, memory_id: str, tier: Optional[str] = None) -> bool:
         """Whether a memory exists (in `tier`, or any)."""

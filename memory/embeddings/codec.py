@@ -91,6 +91,7 @@ class Codec:
     """Exact content: marshal bytes (fast, in-process) or compact JSON (portable, for shared stores)."""
 
     lossy = False
+    verbatim_strings = True  # stored bytes hold the content's strings as they are (a byte search can rule a match out)
 
     def __init__(self, portable: bool = False) -> None:
         self.portable = portable
@@ -215,6 +216,7 @@ class RoundingCodec(Codec):
         super().__init__(portable=True)
         self.precision = precision
         self.compress_level = compress_level
+        self.verbatim_strings = compress_level is None
         self.dictionary = dictionary if dictionary is not None else PresetDictionary()
         self._by_header: dict[int, tuple[Optional[bytes], bool]] = {}  # first byte -> (dictionary, skip it)
 

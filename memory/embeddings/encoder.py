@@ -83,6 +83,12 @@ class Features:
         """Drop the features appended after the first `n_idx` token and `n_num` number features."""
         del self.idx[n_idx:], self.wt[n_idx:], self.nidx[n_num:], self.nval[n_num:]
 
+    def keep(self, n_states: int) -> None:
+        """Forget every state after the first `n_states` (a store that failed after their features were added)."""
+        ends, nends = self.ends, self.nends
+        self.truncate(ends[n_states - 1] if n_states else 0, nends[n_states - 1] if n_states else 0)
+        del ends[n_states:], nends[n_states:]
+
 
 class StateEncoder:
     """Maps a state (nested dicts/lists of str, int, float, bool, None) to a unit vector of `dim`."""

@@ -20,11 +20,10 @@ class AttributeQuery:
     pairs: list[tuple[str, Any]]
     needles: list[bytes]
 
-    def might_match(self, stored: bytes, codec: Any) -> bool:
-        """False only when the stored bytes cannot match (a required string is absent)."""
-        if getattr(codec, "compress_level", None) is not None:
-            return True
-        return all(n in stored for n in self.needles)
+    def might_match(self, stored: bytes, verbatim_strings: bool) -> bool:
+        """False only when the stored bytes cannot match: they hold strings verbatim (the codec's
+        `verbatim_strings`) and a required one is absent."""
+        return not verbatim_strings or all(n in stored for n in self.needles)
 
 
 def parse_attributes(attributes: Any) -> AttributeQuery:

@@ -12,7 +12,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from ..entry import TYPE_CODES  # (re-exported: system.py and tiers.py still import it from here)
+from ..entry import TYPE_CODES
 
 
 class VectorIndex:
@@ -48,13 +48,16 @@ class VectorIndex:
             arr[: self.n] = old[: self.n]
             setattr(self, name, arr)
 
-    def append(self, memory_id: str, step: int, type_code: int, entered: float, importance: float) -> None:
-        """Add one row whose columns and vector are written on the next `flush` (the hot write path)."""
+    def append(self, memory_id: str, step: int, type_code: int, entered: float, importance: float) -> int:
+        """Add one row whose columns and vector are written on the next `flush` (the hot write path);
+        returns how many rows now wait for it."""
         self.row[memory_id] = len(self.ids)
         self.ids.append(memory_id)
-        self._pending.append((step, type_code, entered, importance))
+        pending = self._pending
+        pending.append((step, type_code, entered, importance))
         if step > self.max_step:
             self.max_step = step
+        return len(pending)
 
     def add(self, ids: Sequence[str], vecs: np.ndarray, steps: Sequence[int], type_codes: Sequence[int],
             entered: Sequence[float], importance: Sequence[float], retrievals: Optional[Sequence[int]] = None) -> None:
@@ -87,11 +90,6 @@ class VectorIndex:
         """Register how to compute the vectors of rows appended since the last flush."""
         self._resolve = resolve
 
-    @property
-    def pending(self) -> int:
-        """Rows appended whose columns and vector are not written yet."""
-        return len(self._pending)
-
     def flush(self) -> None:
         """Write pending rows: their scalar columns, and their vectors computed together."""
         if not self._pending:
@@ -108,12 +106,6 @@ class VectorIndex:
         self.retrievals[lo:lo + k] = 0
         self.vecs[lo:lo + k] = self._resolve() if self._resolve is not None else 0.0
         self.n = lo + k
-
-    def discard_pending(self, count: int) -> None:
-        """Drop the last `count` appended rows (their store failed)."""
-        for _ in range(count):
-            del self.row[self.ids.pop()]
-            self._pending.pop()
 
     def remove(self, memory_ids: Sequence[str]) -> int:
         """Delete rows (absent ids are ignored); returns how many were removed. O(removed), not O(rows)."""

@@ -7,13 +7,14 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 
 from ..entry import MemoryRecord
+from .base import MemoryStore
 
 
-class InMemoryStore:
-    """Dict-backed records; vectors live only in the tier's index, so records carry none."""
+class InMemoryStore(MemoryStore):
+    """Dict-backed records; vectors live only in the tier's index, so records carry none. The records it
+    returns are the stored objects (`live_records`): a retrieval count set on them is already stored."""
 
-    shared = False
-    keeps_vectors = False
+    live_records = True
 
     def __init__(self) -> None:
         self._by_id: dict[str, MemoryRecord] = {}
@@ -68,9 +69,6 @@ class InMemoryStore:
         get = self._by_id.get
         return [get(m) for m in memory_ids]
 
-    def touch(self, records: Sequence[MemoryRecord]) -> None:
-        pass  # records are the live objects
-
     def remove(self, agent_id: str, memory_ids: Sequence[str]) -> list[MemoryRecord]:
         mine = self._agents.get(agent_id)
         if not mine:
@@ -106,10 +104,6 @@ class InMemoryStore:
 
     def version(self, agent_id: str) -> int:
         return self._versions.get(agent_id, 0)
-
-    def corrupt_skipped(self, agent_id: Optional[str] = None) -> int:
-        """Always 0: records live as Python objects, never as bytes that can be damaged."""
-        return 0
 
     def update_vectors(self, agent_id: str, memory_ids: Sequence[str], vectors: np.ndarray) -> int:
         v = self._versions.get(agent_id, 0) + 1

@@ -46,6 +46,7 @@ from redis.retry import Retry
 
 from ..config import check_redis_url, redact, scrub, url_secrets  # redact: the one URL-masking function
 from ..entry import MEMORY_TYPES, TYPE_CODES, MemoryRecord
+from .base import MemoryStore
 from ..errors import ConfigError, CorruptDataError, StorageError
 from ..integrity import CorruptionLog
 from .ids import agent_of, split_id, suffix_of
@@ -406,7 +407,7 @@ class _ErrorTranslation:
         return err
 
 
-class RedisStore:
+class RedisStore(MemoryStore):
     """One tier's records on Redis, partitioned by agent (see the module docstring for the layout)."""
 
     shared = True

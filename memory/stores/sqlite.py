@@ -10,6 +10,7 @@ from typing import Iterable, Iterator, Optional, Sequence
 import numpy as np
 
 from ..entry import TYPE_CODES, MemoryRecord
+from .base import MemoryStore
 from ..errors import CorruptDataError, StorageError
 from ..integrity import CorruptionLog
 
@@ -21,7 +22,7 @@ _F32 = np.dtype(np.float32)  # a dtype object: np.frombuffer would convert the t
 LEGACY_DICTIONARY_KEY = "zlib_dictionary"  # meta key of the one dictionary of files whose records name none
 
 
-class SQLiteStore:
+class SQLiteStore(MemoryStore):
     """Records in a SQLite table; vectors as raw float32 blobs next to them; the LTM codec's dictionaries.
 
     Damaged rows: `get`/`get_many` raise CorruptDataError naming the memory; `records`/`records_in_steps`
@@ -29,6 +30,7 @@ class SQLiteStore:
     """
 
     keeps_vectors = True
+    answers_step_ranges = True
 
     def __init__(self, path: str, dim: int) -> None:
         self.path = path
