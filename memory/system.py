@@ -23,7 +23,7 @@ from .config import MemoryConfig
 from .embeddings.autoencoder import Autoencoder
 from .embeddings.codec import Codec, PresetDictionary, RoundingCodec, marshal_dumps, round_floats
 from .embeddings.encoder import StateEncoder
-from .entry import TYPE_CODES, MemoryRecord, to_memory
+from .entry import TYPE_CODES, to_memory
 from .errors import AgentMemoryError, ConfigError, CorruptDataError, InvalidMemoryError, InvalidValueError, StorageError
 from .retrieval.attributes import matches_attributes, parse_attributes
 from .records import RecordMaker

@@ -15,6 +15,10 @@ from benchmarks.workloads import generate_test_state  # noqa: E402
 from config_overrides import apply_overrides  # noqa: E402
 from memory import AgentMemorySystem, MemoryConfig  # noqa: E402
 
+# the Redis fixtures (redis_url, redis_cluster_url, backend, ...) once per session: a test file that
+# star-imported them got its own copy of every session fixture, so the cluster started once per file
+pytest_plugins = ["redis_fixtures"]
+
 
 def make_state(complexity: int = 1, rng: random.Random | None = None) -> dict[str, Any]:
     """A state from the seed's generate_test_state(complexity) (the suite's own generator)."""

@@ -1,8 +1,8 @@
 """Redis for tests: a server (found or started), a three-node cluster, a namespace per test, backends.
 
-Use from any test file::
-
-    from redis_fixtures import *  # noqa: F401,F403  (fixtures: redis_url, redis_cluster_url, backend, ...)
+tests/conftest.py loads this module as a plugin (`pytest_plugins`), so every test sees its fixtures
+(redis_url, redis_cluster_url, backend, ...) and a session fixture is built once per session; import
+only its helpers (`from redis_fixtures import seed_state, ...`).
 
 Server: $AGENTMEMORY_TEST_REDIS_URL if set; else 127.0.0.1:6379 if it answers PING; else a
 `redis-server --save "" --appendonly no` started on a free loopback port for the session (skipped

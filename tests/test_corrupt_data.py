@@ -14,7 +14,7 @@ import pytest
 from memory import AgentMemorySystem, MemoryConfig, StorageError
 from memory.errors import CorruptDataError
 from memory.integrity import CorruptDataWarning
-from redis_fixtures import *  # noqa: F401,F403
+from redis_fixtures import namespace_keys
 
 TYPE_OFFSET = 28  # the memory-type byte of a Redis record header (<IIdiqBHdddd: 4+4+8+4+8)
 

@@ -22,7 +22,6 @@ from hypothesis import strategies as st
 
 from memory import AgentMemoryError
 from memory.api import MemoryAPI
-from redis_fixtures import *  # noqa: F401,F403
 
 HUGE_INTS = [2**63 - 1, 2**63, -2**63 - 1, 2**64, 10**400, -10**400, 10**4300 - 1, 10**4300, -10**5000]
 STORABLE_INTS = [2**64, -2**63 - 1, 10**400, 10**4300 - 1, -10**4300 + 1]  # huge, but JSON writes them

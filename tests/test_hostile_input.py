@@ -16,7 +16,6 @@ import pytest
 from memory import AgentMemoryError, InvalidMemoryError, InvalidValueError, StorageError
 from memory.errors import CorruptDataError
 from memory.api import MemoryAPI
-from redis_fixtures import *  # noqa: F401,F403
 
 BOTH = pytest.mark.parametrize("backend", ["memory", pytest.param("redis", marks=pytest.mark.redis)])
 INT64_MAX = 2**63 - 1

@@ -16,7 +16,6 @@ import pytest
 
 from memory import AgentMemoryError, AgentMemorySystem, ConfigError, MemoryConfig, StorageError
 from memory.config import redact
-from redis_fixtures import *  # noqa: F401,F403
 from redis_fixtures import free_port, start_redis_server
 
 ROOT = Path(__file__).resolve().parent.parent

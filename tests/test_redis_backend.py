@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 from memory import AgentMemorySystem, MemoryConfig, StorageError
-from redis_fixtures import *  # noqa: F401,F403
 from redis_fixtures import namespace_keys, seed_state, start_redis_server, unique_namespace
 
 

@@ -17,7 +17,6 @@ from typing import Iterator
 import pytest
 
 from memory import AgentMemorySystem, ConfigError, MemoryConfig, StorageError
-from redis_fixtures import *  # noqa: F401,F403
 from redis_fixtures import RedisServer, seed_state, start_redis_server, unique_namespace
 
 pytestmark = pytest.mark.redis

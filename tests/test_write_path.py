@@ -9,7 +9,6 @@ import pytest
 from memory import AgentMemorySystem, MemoryConfig
 from memory.embeddings.encoder import Features, StateEncoder
 from memory.importance import importance_score
-from redis_fixtures import *  # noqa: F401,F403  (backend, make_backend_system)
 
 
 def _importance(system: AgentMemorySystem, mid: str) -> float:

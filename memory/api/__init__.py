@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import Optional, Sequence
 
 from .. import validation as check
 from ..errors import InvalidMemoryError, MemoryNotFoundError
