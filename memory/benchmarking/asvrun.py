@@ -5,7 +5,6 @@ Shared by the runner (``cli run``) and ``cli continuous``.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -13,8 +12,9 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 
 class AsvRunError(Exception):
@@ -64,6 +64,26 @@ def fast_install_commands(conf: Dict[str, Any]) -> Dict[str, List[str]]:
     return {"install_command": [f"in-dir={{env_dir}} {binary} pip install -q {target} --reinstall-package {name} "
                                 "{wheel_file}"],
             "uninstall_command": [f"return-code=any {binary} pip uninstall -q {target} {name}"]}
+
+
+def stream_lines(cmd: Sequence[str], env: Dict[str, str], cwd: Path, deadline: float,
+                 on_line: Callable[[str], None]) -> Tuple[int, List[str], bool]:
+    """Run `cmd` (an ``asv run``) with its stderr in its stdout, handing each output line to `on_line`
+    as it comes; kill it once ``time.monotonic()`` passes `deadline`. (exit code, lines, timed out)."""
+    lines: List[str] = []
+    timed_out = False
+    with subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                          cwd=str(cwd), bufsize=1) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line.rstrip("\n"))
+            on_line(lines[-1])
+            if time.monotonic() > deadline:
+                proc.kill()
+                timed_out = True
+                break
+        proc.wait()
+    return proc.returncode, lines, timed_out
 
 
 def git_head(repo: Path) -> Optional[str]:
@@ -135,52 +155,101 @@ def resolve_asv_name(shown: str, names: Sequence[str]) -> Optional[str]:
 _PREFIX = re.compile(r"^\[\s*[\d.]+%\]\s*[·.]+\s*")
 
 
-def parse_asv_errors(output: str, names: Sequence[str] = ()) -> Dict[str, str]:
-    """{asv benchmark name: "ErrorType: message (params: ...)"} from ``asv run --show-stderr`` output;
-    `names` resolves asv's truncated names."""
-    found: Dict[str, Dict[str, List[str]]] = {}
-    current: Optional[str] = None
-    params: Optional[str] = None
-    for raw in output.splitlines():
+class _ErrorScan:
+    """What :func:`parse_asv_errors` reads line by line: the failed benchmark whose output follows
+    (asv prints a status line, then the parameters and the traceback of each failing combination)."""
+
+    def __init__(self, names: Sequence[str]):
+        self.names = names
+        self.found: Dict[str, Dict[str, List[str]]] = {}  # {benchmark: {message: [parameters]}}
+        self.current: Optional[str] = None
+        self.params: Optional[str] = None
+
+    def feed(self, raw: str) -> None:
+        """Read one line of asv's output."""
         had_prefix = bool(_PREFIX.match(raw))
         line = _PREFIX.sub("", raw).strip()
         if not line:
-            continue
+            return
         if line.startswith("For parameters:"):
-            params = line.split(":", 1)[1].strip()
-            continue
-        if had_prefix:
-            head = re.match(r"^(\S+)\s+(.*)$", line)
-            if head and ("." in head.group(1)) and not line.startswith(("Running", "For ")):
-                name = resolve_asv_name(head.group(1), names) or head.group(1)
-                status = head.group(2)
-                if "failed" in status or "timed out" in status or "error" in status.lower():
-                    current = name
-                    found.setdefault(current, {})
-                    if "timed out" in status:
-                        found[current].setdefault("timed out", [])
-                else:
-                    current = None
-                params = None
-            continue
-        if current is None:
-            continue
+            self.params = line.split(":", 1)[1].strip()
+        elif had_prefix:
+            self._status(line)
+        elif self.current is not None:
+            self._error(line)
+
+    def _status(self, line: str) -> None:
+        """A status line: a benchmark that failed or timed out becomes the current one."""
+        head = re.match(r"^(\S+)\s+(.*)$", line)
+        if not head or "." not in head.group(1) or line.startswith(("Running", "For ")):
+            return
+        self.params = None
+        status = head.group(2)
+        if not ("failed" in status or "timed out" in status or "error" in status.lower()):
+            self.current = None
+            return
+        self.current = resolve_asv_name(head.group(1), self.names) or head.group(1)
+        messages = self.found.setdefault(self.current, {})
+        if "timed out" in status:
+            messages.setdefault("timed out", [])
+
+    def _error(self, line: str) -> None:
+        """A line of the current benchmark's output: its error (with the parameters it came with), or
+        asv's note that its process died."""
+        messages = self.found[self.current]
         error = ERROR_LINE.match(line)
         died = _DIED_LINE.match(line)
         if died:
-            _note_exit_status(found[current], int(died.group(1)))
+            _note_exit_status(messages, int(died.group(1)))
         elif error and not line.startswith("File "):
-            places = found[current].setdefault(error.group(1).strip(), [])
-            if params and params not in places:
-                places.append(params)
-    out = {}
-    for name, messages in found.items():
-        parts = []
-        for message, places in list(messages.items())[:5]:
-            where = "; ".join(f"({p})" for p in places[:5]) + (" ..." if len(places) > 5 else "")
-            parts.append(f"{message} (params: {where})" if places else message)
-        out[name] = "; ".join(parts) or "failed (see asv output)"
-    return out
+            places = messages.setdefault(error.group(1).strip(), [])
+            if self.params and self.params not in places:
+                places.append(self.params)
+
+
+def _error_summary(messages: Dict[str, List[str]]) -> str:
+    """One benchmark's errors as one line: the first five, each with (up to five of) its parameters."""
+    parts = []
+    for message, places in list(messages.items())[:5]:
+        where = "; ".join(f"({p})" for p in places[:5]) + (" ..." if len(places) > 5 else "")
+        parts.append(f"{message} (params: {where})" if places else message)
+    return "; ".join(parts) or "failed (see asv output)"
+
+
+def parse_asv_errors(output: str, names: Sequence[str] = ()) -> Dict[str, str]:
+    """{asv benchmark name: "ErrorType: message (params: ...)"} from ``asv run --show-stderr`` output;
+    `names` resolves asv's truncated names."""
+    scan = _ErrorScan(names)
+    for raw in output.splitlines():
+        scan.feed(raw)
+    return {name: _error_summary(messages) for name, messages in scan.found.items()}
+
+
+def _read_json(path: Path) -> Any:
+    """The JSON in `path`, or None when it cannot be read or parsed."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _replace_json(target: Path, data: Any) -> None:
+    """Write `data` to `target` through a temporary file, so a reader never sees half of it."""
+    tmp = target.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    os.replace(tmp, target)
+
+
+def _merge_result_file(private_file: Path, target: Path) -> None:
+    """Add the results of `private_file` to the store's file of the same commit and environment
+    (replace it when asv's columns changed)."""
+    new = json.loads(private_file.read_text(encoding="utf-8"))
+    old = _read_json(target) if target.is_file() else None
+    if old and old.get("result_columns") == new.get("result_columns"):
+        old.setdefault("results", {}).update(new.get("results", {}))
+        old.setdefault("durations", {}).update(new.get("durations", {}))
+        new = old
+    _replace_json(target, new)
 
 
 def merge_into_store(private_file: Path, private_root: Path, store: Path) -> None:
@@ -195,31 +264,11 @@ def merge_into_store(private_file: Path, private_root: Path, store: Path) -> Non
         machine_json = private_file.parent / "machine.json"
         if machine_json.is_file() and not (machine_dir / "machine.json").is_file():
             shutil.copy2(machine_json, machine_dir / "machine.json")
-        target = machine_dir / private_file.name
-        new = json.loads(private_file.read_text(encoding="utf-8"))
-        if target.is_file():
-            try:
-                old = json.loads(target.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError):
-                old = None
-            if old and old.get("result_columns") == new.get("result_columns"):
-                old.setdefault("results", {}).update(new.get("results", {}))
-                old.setdefault("durations", {}).update(new.get("durations", {}))
-                new = old
-        tmp = target.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(new, indent=1), encoding="utf-8")
-        os.replace(tmp, target)
-        bench_new = private_root / "benchmarks.json"
-        if bench_new.is_file():
-            merged: Dict[str, Any] = {}
-            bench_old = store / "benchmarks.json"
-            if bench_old.is_file():
-                with contextlib.suppress(OSError, json.JSONDecodeError):
-                    merged = json.loads(bench_old.read_text(encoding="utf-8"))
-            merged.update(json.loads(bench_new.read_text(encoding="utf-8")))
-            tmp = store / "benchmarks.json.tmp"
-            tmp.write_text(json.dumps(merged, indent=1), encoding="utf-8")
-            os.replace(tmp, bench_old)
+        _merge_result_file(private_file, machine_dir / private_file.name)
+        if (private_root / "benchmarks.json").is_file():
+            merged = _read_json(store / "benchmarks.json") or {}
+            merged.update(json.loads((private_root / "benchmarks.json").read_text(encoding="utf-8")))
+            _replace_json(store / "benchmarks.json", merged)
 
 
 STATUS_LINE = re.compile(r"^\[\s*[\d.]+%\]\s*[·.]+\s+(?!Running\b)(\S+)\s+(\S.*)?$")

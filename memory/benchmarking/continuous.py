@@ -16,7 +16,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,7 +26,7 @@ from memory.errors import ConfigError
 
 from . import asv_adapter
 from .asvrun import (STATUS_LINE, commit_hash, ensure_asv_machine, fast_install_commands, merge_into_store,
-                     parse_asv_errors)
+                     parse_asv_errors, stream_lines)
 from .compare import EXIT_ERROR, EXIT_OK, EXIT_REGRESSION, CompareError, Comparison, MetricChange, compare_dirs, report
 from .config import CONFIG_ENV, PROFILE_ENV, BenchmarkConfig, require_category
 from .documents import find_documents, stability_lines, unstable_timings
@@ -89,6 +88,14 @@ def confirmation_regexes(changes: Sequence[MetricChange]) -> List[str]:
     return sorted({f"^{re.escape(c.asv_name)}(\\(|$)" for c in changes})
 
 
+def _is_progress(shown: str) -> bool:
+    """An asv output line worth showing as progress: a benchmark's outcome, a commit's start, a build step."""
+    status = STATUS_LINE.match(shown)
+    return bool(status and re.match(r"(ok|failed|n/a|timed out|skipped)\b", status.group(2) or "")) \
+        or "For " in shown and " commit " in shown \
+        or shown.lstrip("·[]%. 0123456789").startswith(("Building", "Installing", "Creating"))
+
+
 class _AsvSession:
     """One scratch folder with a private asv.conf.json (own results and html dirs; the project's
     environments, so builds are reused), and the runs made with it."""
@@ -124,37 +131,24 @@ class _AsvSession:
         hashes.write_text("".join(f"{c}\n" for c in commits), encoding="utf-8")
         cmd = [sys.executable, "-m", "asv", "run", f"HASHFILE:{hashes}", "--interleave-rounds",
                "--record-samples", "--config", str(conf_path), "--show-stderr"]
-        for regex in regexes:
-            cmd += ["--bench", regex]
-        for attribute in attributes:
-            cmd += ["--attribute", attribute]
-        lines: List[str] = []
-        deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
+        cmd += [arg for regex in regexes for arg in ("--bench", regex)]
+        cmd += [arg for attribute in attributes for arg in ("--attribute", attribute)]
+
+        def show(line: str) -> None:
+            if _is_progress(line.strip()):
+                self.progress(f"{label}: {line.strip()}")
+
         try:
-            with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=self.env,
-                                  cwd=str(self.project.root), bufsize=1) as proc:
-                assert proc.stdout is not None
-                for line in proc.stdout:
-                    line = line.rstrip("\n")
-                    lines.append(line)
-                    shown = line.strip()
-                    status = STATUS_LINE.match(shown)
-                    if (status and re.match(r"(ok|failed|n/a|timed out|skipped)\b", status.group(2) or "")) \
-                            or "For " in shown and " commit " in shown \
-                            or shown.lstrip("·[]%. 0123456789").startswith(("Building", "Installing", "Creating")):
-                        self.progress(f"{label}: {shown}")
-                    if time.monotonic() > deadline:
-                        proc.kill()
-                        raise ContinuousError(f"asv run exceeded {RUN_TIMEOUT_SECONDS} s")
-                proc.wait()
+            returncode, lines, timed_out = stream_lines(cmd, self.env, self.project.root,
+                                                        time.monotonic() + RUN_TIMEOUT_SECONDS, show)
         finally:
             self.sweep()
-        output = "\n".join(lines)
-        if proc.returncode != 0 and not list(results.glob("*/*.json")):
+        if timed_out:
+            raise ContinuousError(f"asv run exceeded {RUN_TIMEOUT_SECONDS} s")
+        if returncode != 0 and not list(results.glob("*/*.json")):
             tail = [ln for ln in lines if ln.strip()][-5:]
-            raise ContinuousError(f"asv run failed (exit {proc.returncode}): " + " | ".join(t.strip() for t in tail))
-        return results, output
-
+            raise ContinuousError(f"asv run failed (exit {returncode}): " + " | ".join(t.strip() for t in tail))
+        return results, "\n".join(lines)
 
     def sweep(self) -> None:
         """Remove the Redis keys benchmark processes of the last run left (failed or killed before
@@ -241,6 +235,48 @@ def _confirm(comparison: Comparison, session: _AsvSession, commits: Dict[str, st
             change.status = "noise"
 
 
+def _commits(project: asv_adapter.AsvProject, base: str, head: str) -> Dict[str, str]:
+    """{"baseline": hash, "current": hash} of `base` and `head`; ContinuousError when unknown or the same."""
+    commits = {"baseline": resolve_commit(project.repo, base), "current": resolve_commit(project.repo, head)}
+    if commits["baseline"] == commits["current"]:
+        raise ContinuousError(f"{base} and {head} are the same commit {commits['current'][:8]}; for an A/A "
+                              "check, compare two commits with the same tree (e.g. an empty commit)")
+    return commits
+
+
+def _fresh_output(output_dir: str) -> Path:
+    """`output_dir`, without the documents of an earlier comparison."""
+    out = Path(output_dir)
+    for sub in ("baseline", "current", "confirm"):
+        shutil.rmtree(out / sub, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _measure(session: _AsvSession, commits: Dict[str, str], regexes: List[str], infos: List[Dict[str, Any]],
+             out: Path) -> Dict[str, List[str]]:
+    """The first pass: both commits interleaved, exported to out/baseline and out/current and merged
+    into the project's asv store; {role: [failed benchmark]}."""
+    results, output = session.run("measure", [commits["baseline"], commits["current"]], regexes)
+    errors = parse_asv_errors(output, [i["name"] for i in infos])
+    failed = _export(results, commits, infos, out, errors, session.config)
+    for path in _result_files(results).values():
+        try:
+            merge_into_store(path, results, session.project.results_dir)
+        except (OSError, ValueError) as exc:
+            session.progress(f"warning: could not merge results into {session.project.results_dir}: {exc}")
+    return failed
+
+
+def _say_problems(out: Path, failed: Dict[str, List[str]], say: Callable[[str], None]) -> None:
+    """The timings unstable on this machine, then the benchmarks that failed on either commit."""
+    for line in stability_lines(unstable_timings([doc for _, doc in find_documents(out / "current")])):
+        say(line)
+    for role, problems in failed.items():
+        for problem in problems:
+            say(f"FAILED on {role}: {problem}")
+
+
 def run_continuous(base: str, head: str, config: BenchmarkConfig, categories: Optional[Sequence[str]] = None,
                    benches: Optional[Sequence[str]] = None, threshold: float = 0.1, alpha: float = DEFAULT_ALPHA,
                    output_dir: str = "benchmark_results/continuous", confirm: bool = True,
@@ -255,14 +291,8 @@ def run_continuous(base: str, head: str, config: BenchmarkConfig, categories: Op
         project = asv_adapter.load_project(asv_config)
     except ConfigError as exc:
         raise ContinuousError(str(exc)) from None
-    commits = {"baseline": resolve_commit(project.repo, base), "current": resolve_commit(project.repo, head)}
-    if commits["baseline"] == commits["current"]:
-        raise ContinuousError(f"{base} and {head} are the same commit {commits['current'][:8]}; for an A/A "
-                              "check, compare two commits with the same tree (e.g. an empty commit)")
-    out = Path(output_dir)
-    for sub in ("baseline", "current", "confirm"):
-        shutil.rmtree(out / sub, ignore_errors=True)
-    out.mkdir(parents=True, exist_ok=True)
+    commits = _commits(project, base, head)
+    out = _fresh_output(output_dir)
     ensure_asv_machine()
     scratch = Path(tempfile.mkdtemp(prefix="agentmemory-continuous-"))
     try:
@@ -271,14 +301,7 @@ def run_continuous(base: str, head: str, config: BenchmarkConfig, categories: Op
         regexes = selection_regexes(categories, benches, infos)
         say(f"continuous: baseline {commits['baseline'][:8]} ({base}) against current {commits['current'][:8]} "
             f"({head}); profile {config.profile}; results in {out}")
-        results, output = session.run("measure", [commits["baseline"], commits["current"]], regexes)
-        errors = parse_asv_errors(output, [i["name"] for i in infos])
-        failed = _export(results, commits, infos, out, errors, config)
-        for path in _result_files(results).values():
-            try:
-                merge_into_store(path, results, project.results_dir)
-            except (OSError, ValueError) as exc:
-                say(f"warning: could not merge results into {project.results_dir}: {exc}")
+        failed = _measure(session, commits, regexes, infos, out)
         try:
             comparison = compare_dirs(str(out / "current"), str(out / "baseline"), threshold, alpha)
         except CompareError as exc:
@@ -287,11 +310,7 @@ def run_continuous(base: str, head: str, config: BenchmarkConfig, categories: Op
             _confirm(comparison, session, commits, infos, out, threshold, alpha)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    for line in stability_lines(unstable_timings([doc for _, doc in find_documents(out / "current")])):
-        say(line)
-    for role, problems in failed.items():
-        for problem in problems:
-            say(f"FAILED on {role}: {problem}")
+    _say_problems(out, failed, say)
     code = report(comparison, str(out), str(out / "verdict.json"), base=commits["baseline"],
                   head=commits["current"], base_ref=base, head_ref=head, profile=config.profile,
                   confirmation=confirm, failed=failed, wall_seconds=round(time.monotonic() - started, 1))

@@ -16,7 +16,6 @@ import multiprocessing
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +27,7 @@ from memory.errors import ConfigError
 
 from . import asv_adapter, naming
 from .asvrun import (ERROR_LINE, STATUS_LINE, ensure_asv_machine, git_head, merge_into_store,
-                     parse_asv_errors, resolve_asv_name, scratch_repo)
+                     parse_asv_errors, resolve_asv_name, scratch_repo, stream_lines)
 from .config import CATEGORIES, CONFIG_ENV, PROFILE_ENV, BenchmarkConfig, require_category
 from .documents import (ResultsError, new_document, read_document, stability_lines, unstable_timings,
                         write_new_document)
@@ -244,20 +243,10 @@ def _run_asv(task: GroupTask, workspace: _Workspace, tracker: _GroupTracker) -> 
     regex = "^(" + "|".join(re.escape(n) for n in tracker.names) + r")(\(.*\))?$"
     cmd = [sys.executable, "-m", "asv", "run", "--python=same", "--set-commit-hash", workspace.commit,
            "--bench", regex, "--config", str(workspace.conf_path), "--show-stderr", "--record-samples"]
-    lines: List[str] = []
-    deadline = tracker.started + task.timeout_seconds
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          env=_asv_env(task, workspace.scratch), cwd=str(workspace.project.root),
-                          bufsize=1) as proc:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.append(line.rstrip("\n"))
-            tracker.feed(line)
-            if time.monotonic() > deadline:
-                proc.kill()
-                lines.append(f"TimeoutError: asv run exceeded {task.timeout_seconds} s")
-                break
-        proc.wait()
+    _, lines, timed_out = stream_lines(cmd, _asv_env(task, workspace.scratch), workspace.project.root,
+                                       tracker.started + task.timeout_seconds, tracker.feed)
+    if timed_out:
+        lines.append(f"TimeoutError: asv run exceeded {task.timeout_seconds} s")
     return lines
 
 
