@@ -623,6 +623,25 @@ def merge_infos(from_results: Dict[str, Dict[str, Any]],
     return list(merged.values())
 
 
+def _file_infos(result_file: os.PathLike, result: Dict[str, Any],
+                benchmark_dir: Optional[os.PathLike]) -> List[Dict[str, Any]]:
+    """The infos of the benchmarks in one result file: its results dir's benchmarks.json, refined by
+    importing `benchmark_dir` when given, plus a guess for each benchmark neither describes."""
+    from_results = load_benchmarks_json(Path(result_file).parent.parent)
+    discovered = None
+    if benchmark_dir is not None:
+        try:
+            discovered = discover_suite(benchmark_dir)
+        except (AdapterError, OSError, subprocess.SubprocessError) as exc:
+            print(f"warning: {exc}; using asv's benchmarks.json only", file=sys.stderr)
+    infos = merge_infos(from_results, discovered)
+    known = {i["name"] for i in infos}
+    for name in result["decoded"]:  # benchmarks.json may be missing
+        if name not in known:
+            infos.append({"name": name, "type": _guess_type(name), "unit": "", "param_names": []})
+    return infos
+
+
 def export_results(result_files: Sequence[os.PathLike], output_dir: os.PathLike,
                    infos: Optional[List[Dict[str, Any]]] = None, benchmark_dir: Optional[os.PathLike] = None,
                    only: Optional[Iterable[Tuple[str, str]]] = None,
@@ -637,36 +656,19 @@ def export_results(result_files: Sequence[os.PathLike], output_dir: os.PathLike,
     wanted = set(only) if only is not None else None
     for result_file in result_files:
         result = read_result_file(result_file)
-        if infos is None:
-            from_results = load_benchmarks_json(Path(result_file).parent.parent)
-            discovered = None
-            if benchmark_dir is not None:
-                try:
-                    discovered = discover_suite(benchmark_dir)
-                except (AdapterError, OSError, subprocess.SubprocessError) as exc:
-                    print(f"warning: {exc}; using asv's benchmarks.json only", file=sys.stderr)
-            file_infos = merge_infos(from_results, discovered)
-            for name, entry in result["decoded"].items():  # benchmarks.json may be missing
-                if not any(i["name"] == name for i in file_infos):
-                    file_infos.append({"name": name, "type": _guess_type(name), "unit": "",
-                                       "param_names": []})
-        else:
-            file_infos = infos
-        groups = group_benchmarks(file_infos)
-        for category in sorted(groups):
-            for benchmark in sorted(groups[category]):
-                if wanted is not None and (category, benchmark) not in wanted:
-                    continue
-                members = groups[category][benchmark]
-                if not any(m["name"] in result["decoded"] for m in members) and wanted is None:
-                    continue
-                doc = build_document(category, benchmark, members, result, params=params,
-                                     error=(errors or {}).get(f"{category}/{benchmark}"),
-                                     extra_metadata=extra_metadata)
-                try:
-                    written.append(write_document(doc, output_dir))
-                except documents.ResultsError as exc:  # a folder linking elsewhere, a name no reader takes
-                    documents.warn(f"skipping {category}/{benchmark}: {exc}")
+        groups = group_benchmarks(infos if infos is not None else _file_infos(result_file, result, benchmark_dir))
+        for category, benchmark in sorted((c, b) for c in groups for b in groups[c]):
+            members = groups[category][benchmark]
+            if wanted is not None and (category, benchmark) not in wanted:
+                continue
+            if wanted is None and not any(m["name"] in result["decoded"] for m in members):
+                continue
+            doc = build_document(category, benchmark, members, result, params=params,
+                                 error=(errors or {}).get(f"{category}/{benchmark}"), extra_metadata=extra_metadata)
+            try:
+                written.append(write_document(doc, output_dir))
+            except documents.ResultsError as exc:  # a folder linking elsewhere, a name no reader takes
+                documents.warn(f"skipping {category}/{benchmark}: {exc}")
     return written
 
 

@@ -5,13 +5,17 @@ from __future__ import annotations
 import datetime as _dt
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 from . import htmlpage, naming
 from .documents import (ResultsError, confined_path, find_documents, metric_rows, metric_stats, param_prefixes,
                         new_document, read_document, safe_name, sample_quartiles, warn,
                         write_new_document)
 from .verdict import UNSTABLE_SPREAD
+
+if TYPE_CHECKING:  # pandas and matplotlib load only when a table or a plot is asked for
+    import pandas
+    from matplotlib.figure import Figure
 
 # Metrics drawn in reports, in order of preference (leaf name suffixes).
 _REPORT_METRIC_HINTS = ("throughput_ops_per_second", "total_time_seconds", "latency", "_seconds", "_ms",
@@ -29,7 +33,7 @@ def plot_label(text: Any) -> str:
     return shown.replace("$", r"\$")
 
 
-def pyplot():
+def pyplot() -> Any:
     """matplotlib.pyplot on the Agg backend (files and inline images, never a window): what every
     chart of the results, report and comparison pages draws with."""
     import matplotlib
@@ -37,6 +41,104 @@ def pyplot():
         matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt
+
+
+def _x_and_rest(parts: List[str], prefixes: List[str]) -> Tuple[Any, List[str]]:
+    """(the x value, the other path keys) of one parameter path: the first key that one of the
+    `prefixes` encodes (``batch_100`` → 100) is x."""
+    x_value, rest = None, []
+    for part in parts:
+        hit = next((v for v in (naming.key_value(part, prefix) for prefix in prefixes) if v is not None), None)
+        if hit is not None and x_value is None:
+            x_value = hit
+        else:
+            rest.append(part)
+    return x_value, rest
+
+
+def _series(doc: Dict[str, Any], metric: str, x_axis: Optional[str]) -> Dict[str, List[Tuple[Any, float]]]:
+    """{series label: [(x, value), ...]} for `metric` in one document (without `x_axis`: x is None)."""
+    prefixes = param_prefixes(doc, x_axis) if x_axis else []
+    series: Dict[str, List[Tuple[Any, float]]] = {}
+    for where, name, value in metric_rows(doc):
+        if name != metric:
+            continue
+        x_value, rest = _x_and_rest(where.split(naming.PATH_SEP) if where else [], prefixes)
+        if not x_axis or x_value is not None:
+            series.setdefault(" ".join(rest), []).append((x_value, value))
+    return series
+
+
+def _plot_against(ax: Any, docs: List[Dict[str, Any]], metric: str, x_axis: str, multi: bool) -> int:
+    """Draw `metric` against parameter `x_axis`, a line per run and other parameters (a log x axis
+    when the values span 100x or more); return the lines drawn."""
+    all_x: List[float] = []
+    plotted = 0
+    for doc in docs:
+        for label, points in _series(doc, metric, x_axis).items():
+            numeric = all(isinstance(x, (int, float)) for x, _ in points)
+            points = sorted(points, key=lambda p: p[0] if numeric else str(p[0]))
+            xs = [p[0] if numeric else plot_label(p[0]) for p in points]
+            if numeric:
+                all_x += xs
+            name = f"{doc['benchmark']} " if multi else ""
+            ax.plot(xs, [p[1] for p in points], marker="o",
+                    label=plot_label(f"{name}{doc.get('timestamp', '')} {label}".strip()))
+            plotted += 1
+    if all_x and min(all_x) > 0 and max(all_x) / min(all_x) >= 100:
+        ax.set_xscale("log")
+    ax.set_xlabel(plot_label(x_axis))
+    return plotted
+
+
+def _plot_per_run(ax: Any, docs: List[Dict[str, Any]], metric: str, multi: bool) -> int:
+    """Draw `metric` run after run, a line per parameter path; return the lines drawn."""
+    runs: Dict[str, List[Tuple[str, float]]] = {}
+    for doc in docs:
+        for where, name, value in metric_rows(doc):
+            if name == metric:
+                label = f"{doc['benchmark']} {where}".strip() if multi else (where or metric)
+                runs.setdefault(label, []).append((doc.get("timestamp", ""), value))
+    for label, points in runs.items():
+        ax.plot([plot_label(p[0]) for p in points], [p[1] for p in points], marker="o", label=plot_label(label))
+    ax.set_xlabel("run")
+    return len(runs)
+
+
+def _metrics_table(doc: Dict[str, Any]) -> List[str]:
+    """A report's table of one document's metrics, a row per parameter path (each value with the
+    interquartile range of its samples when recorded), and the note explaining those ranges."""
+    rows = metric_rows(doc)
+    if not rows:
+        return []
+    metrics = naming.dedupe(m for _, m, _ in rows)
+    paths = naming.dedupe(p for p, _, _ in rows)
+    cells = {(p, m): v for p, m, v in rows}
+    table_rows = [[p or "(no parameters)"] + [_cell(doc, cells.get((p, m)), p, m) for m in metrics] for p in paths]
+    out = [htmlpage.table(["parameters"] + metrics, table_rows)]
+    if any(sample_quartiles(metric_stats(doc, p, m)) for p in paths for m in metrics):
+        out.append('<p class="muted">value [a–b]: the median and the interquartile range (25th–75th '
+                   'percentile) of the measured samples.</p>')
+    return out
+
+
+def _cell(doc: Dict[str, Any], value: Any, path: str, metric: str) -> Any:
+    """One table cell: the value, with ``[q25–q75]`` of its samples when recorded; "" when missing."""
+    spread = sample_quartiles(metric_stats(doc, path, metric))
+    if value is not None and spread:
+        return f"{htmlpage.fmt_number(value)} [{htmlpage.fmt_number(spread[0])}–{htmlpage.fmt_number(spread[1])}]"
+    return value if value is not None else ""
+
+
+def _unstable_note(unstable: List[Dict[str, Any]]) -> List[str]:
+    """A report's warning listing (up to 20 of) the timings unstable on this machine, if any."""
+    if not unstable:
+        return []
+    items = "".join(f"<li>{htmlpage.esc(u.get('asv_name', ''))} {htmlpage.esc(u.get('params', ''))}: "
+                    f"spread {100 * float(u.get('spread', 0)):.0f}% of the median "
+                    f"({int(u.get('n', 0))} samples)</li>" for u in unstable[:20])
+    return [f'<p class="error">Unstable on this machine (spread over '
+            f'{100 * UNSTABLE_SPREAD:.0f}% of the median):</p><ul>{items}</ul>']
 
 
 class BenchmarkResults:
@@ -77,7 +179,7 @@ class BenchmarkResults:
 
     # ---- tables -------------------------------------------------------------------------------
 
-    def compare_results(self, filepaths: Sequence[str], metrics: Optional[Sequence[str]] = None):
+    def compare_results(self, filepaths: Sequence[str], metrics: Optional[Sequence[str]] = None) -> pandas.DataFrame:
         """A pandas DataFrame with a row per run (benchmark, category, timestamp, file, error) and a
         column per flattened metric ``<param path>/<metric>``; `metrics` keeps only those metric names
         (leaf names like "throughput_ops_per_second" or full column names)."""
@@ -101,73 +203,23 @@ class BenchmarkResults:
 
     # ---- plots --------------------------------------------------------------------------------
 
-    def _series(self, doc: Dict[str, Any], metric: str, x_axis: Optional[str]) -> Dict[str, List[Tuple[Any, float]]]:
-        """{series label: [(x, value), ...]} for `metric` in one document."""
-        prefixes = param_prefixes(doc, x_axis) if x_axis else []
-        series: Dict[str, List[Tuple[Any, float]]] = {}
-        for where, name, value in metric_rows(doc):
-            if name != metric:
-                continue
-            parts = where.split(naming.PATH_SEP) if where else []
-            x_value, rest = None, []
-            for part in parts:
-                hit = None
-                for prefix in prefixes:
-                    hit = naming.key_value(part, prefix)
-                    if hit is not None:
-                        break
-                if hit is not None and x_value is None:
-                    x_value = hit
-                else:
-                    rest.append(part)
-            if x_axis and x_value is None:
-                continue
-            series.setdefault(" ".join(rest), []).append((x_value, value))
-        return series
-
     def plot_comparison(self, filepaths: Sequence[str], metric: str, x_axis: Optional[str] = None,
-                        title: Optional[str] = None):
+                        title: Optional[str] = None) -> Figure:
         """A matplotlib Figure of leaf metric `metric` across runs: against parameter `x_axis` (e.g.
         "batch_size", read from path keys like "batch_100"), one line per run and other parameters;
         without `x_axis`, one point per run (in time order). ValueError when no run has the metric."""
         plt = pyplot()
-        docs = self._load_many(filepaths)
+        docs = [doc for _, doc in self._load_many(filepaths)]
         fig, ax = plt.subplots(figsize=(8, 4.8))
-        plotted = 0
-        multi = len({(d["category"], d["benchmark"]) for _, d in docs}) > 1
+        multi = len({(d["category"], d["benchmark"]) for d in docs}) > 1
         if x_axis:
-            all_x: List[float] = []
-            for _, doc in docs:
-                for label, points in self._series(doc, metric, x_axis).items():
-                    numeric = all(isinstance(x, (int, float)) for x, _ in points)
-                    points = sorted(points, key=lambda p: p[0] if numeric else str(p[0]))
-                    xs = [p[0] if numeric else plot_label(p[0]) for p in points]
-                    if numeric:
-                        all_x += xs
-                    run = doc.get("timestamp", "")
-                    name = f"{doc['benchmark']} " if multi else ""
-                    ax.plot(xs, [p[1] for p in points], marker="o",
-                            label=plot_label(f"{name}{run} {label}".strip()))
-                    plotted += 1
-            if all_x and min(all_x) > 0 and max(all_x) / min(all_x) >= 100:
-                ax.set_xscale("log")
-            ax.set_xlabel(plot_label(x_axis))
+            plotted = _plot_against(ax, docs, metric, x_axis, multi)
         else:
-            runs: Dict[str, List[Tuple[str, float]]] = {}
-            for _, doc in docs:
-                for where, name, value in metric_rows(doc):
-                    if name == metric:
-                        label = f"{doc['benchmark']} {where}".strip() if multi else (where or metric)
-                        runs.setdefault(label, []).append((doc.get("timestamp", ""), value))
-            for label, points in runs.items():
-                ax.plot([plot_label(p[0]) for p in points], [p[1] for p in points], marker="o",
-                        label=plot_label(label))
-                plotted += 1
-            ax.set_xlabel("run")
+            plotted = _plot_per_run(ax, docs, metric, multi)
             fig.autofmt_xdate()
         if not plotted:
             plt.close(fig)
-            available = sorted({m for _, d in docs for _, m, _ in metric_rows(d)})
+            available = sorted({m for d in docs for _, m, _ in metric_rows(d)})
             raise ValueError(f"no data for metric {metric!r}"
                              + (f" with x_axis {x_axis!r}" if x_axis else "")
                              + (f"; available metrics: {', '.join(available)}" if available else
@@ -180,7 +232,7 @@ class BenchmarkResults:
         fig.tight_layout()
         return fig
 
-    def save_plot(self, fig, filename: str, output_dir: Optional[str] = None) -> str:
+    def save_plot(self, fig: Figure, filename: str, output_dir: Optional[str] = None) -> str:
         """Save a figure as `filename` in `output_dir` (default ``<results_dir>/plots``); return the path
         (ResultsError for a `filename` that leads outside that folder)."""
         folder = Path(output_dir) if output_dir else Path(self.results_dir) / "plots"
@@ -240,34 +292,8 @@ class BenchmarkResults:
                f'python {htmlpage.esc(meta.get("python_version") or meta.get("python") or "?")}</p>']
         if doc.get("error"):
             out.append(f'<p class="error">error: {htmlpage.esc(doc["error"])}</p>')
-        rows = metric_rows(doc)
-        metrics = naming.dedupe(m for _, m, _ in rows)
-        paths = naming.dedupe(p for p, _, _ in rows)
-        if rows:
-            cells = {(p, m): v for p, m, v in rows}
-            table_rows = []
-            for p in paths:
-                row: List[Any] = [p or "(no parameters)"]
-                for m in metrics:
-                    value = cells.get((p, m))
-                    spread = sample_quartiles(metric_stats(doc, p, m))
-                    if value is not None and spread:
-                        row.append(f"{htmlpage.fmt_number(value)} [{htmlpage.fmt_number(spread[0])}–"
-                                   f"{htmlpage.fmt_number(spread[1])}]")
-                    else:
-                        row.append(value if value is not None else "")
-                table_rows.append(row)
-            out.append(htmlpage.table(["parameters"] + metrics, table_rows))
-            if any(sample_quartiles(metric_stats(doc, p, m)) for p in paths for m in metrics):
-                out.append('<p class="muted">value [a–b]: the median and the interquartile range (25th–75th '
-                           'percentile) of the measured samples.</p>')
-        unstable = meta.get("unstable") or []
-        if unstable:
-            items = "".join(f"<li>{htmlpage.esc(u.get('asv_name', ''))} {htmlpage.esc(u.get('params', ''))}: "
-                            f"spread {100 * float(u.get('spread', 0)):.0f}% of the median "
-                            f"({int(u.get('n', 0))} samples)</li>" for u in unstable[:20])
-            out.append(f'<p class="error">Unstable on this machine (spread over '
-                       f'{100 * UNSTABLE_SPREAD:.0f}% of the median):</p><ul>{items}</ul>')
+        out += _metrics_table(doc) + _unstable_note(meta.get("unstable") or [])
+        metrics = naming.dedupe(m for _, m, _ in metric_rows(doc))
         for metric in self._report_metrics(metrics):
             x_axis = self._x_axis(doc, metric)
             try:
@@ -276,15 +302,14 @@ class BenchmarkResults:
             except ValueError:
                 continue
             out.append(htmlpage.figure_img(fig, f"{benchmark} {metric}"))
-        if len(runs) > 1:
-            main_metric = next(iter(self._report_metrics(metrics)), None)
-            if main_metric:
-                try:
-                    fig = self.plot_comparison([p for p, _ in runs[-20:]], main_metric,
-                                               title=f"{benchmark}: {main_metric} over runs")
-                    out.append("<h3>History</h3>" + htmlpage.figure_img(fig, f"{benchmark} history"))
-                except ValueError:
-                    pass
+        main_metric = next(iter(self._report_metrics(metrics)), None)
+        if len(runs) > 1 and main_metric:
+            try:
+                fig = self.plot_comparison([p for p, _ in runs[-20:]], main_metric,
+                                           title=f"{benchmark}: {main_metric} over runs")
+                out.append("<h3>History</h3>" + htmlpage.figure_img(fig, f"{benchmark} history"))
+            except ValueError:
+                pass
         return "\n".join(out)
 
     @staticmethod
