@@ -49,7 +49,7 @@ from ..entry import MEMORY_TYPES, TYPE_CODES, MemoryRecord
 from .base import MemoryStore
 from ..errors import ConfigError, CorruptDataError, StorageError
 from ..integrity import CorruptionLog
-from .ids import agent_of, split_id, suffix_of
+from .ids import by_agent, of_agent, split_id, suffixes
 
 _ERRORS = (RedisError, RedisClusterException)  # everything redis-py raises on purpose
 
@@ -452,15 +452,20 @@ class RedisStore(MemoryStore):
             return self._read_errors
         return _ErrorTranslation(self._conn, what, memory_ids, after)
 
+    def _record_keys(self, agent_id: str, memory_ids: Sequence[str]) -> list[str]:
+        """The record keys of `memory_ids` (all of `agent_id`)."""
+        mp = self._prefix(agent_id) + "m:"
+        return [mp + s for s in suffixes(memory_ids)]
+
     def _claim_keys(self, agent_id: str, memory_ids: Sequence[str]) -> list[str]:
         """The record keys, then the claim keys, of `memory_ids` (all of one agent: one slot)."""
         p = self._prefix(agent_id)
-        suffixes = [suffix_of(m) for m in memory_ids]
-        return [p + "m:" + s for s in suffixes] + [p + "c:" + s for s in suffixes]
+        ends = suffixes(memory_ids)
+        return [p + "m:" + s for s in ends] + [p + "c:" + s for s in ends]
 
     def _own_ids(self, agent_id: str, memory_ids: Sequence[str]) -> list[str]:
         """`memory_ids` of `agent_id`, each once, in order (others' or malformed ids dropped)."""
-        return [m for m in dict.fromkeys(memory_ids) if type(m) is str and split_id(m)[0] == agent_id]
+        return of_agent(agent_id, dict.fromkeys(memory_ids))
 
     # -- the protocol --------------------------------------------------------------------------
     def add(self, records: Sequence[MemoryRecord]) -> int:
@@ -524,12 +529,7 @@ class RedisStore(MemoryStore):
 
     def get_many(self, memory_ids: Sequence[str]) -> list[Optional[MemoryRecord]]:
         ids = list(memory_ids)
-        groups: dict[str, list[int]] = {}
-        for i, mid in enumerate(ids):
-            if type(mid) is str:
-                agent_id = agent_of(mid)
-                if agent_id:
-                    groups.setdefault(agent_id, []).append(i)
+        groups = by_agent(ids)
         out: list[Optional[MemoryRecord]] = [None] * len(ids)
         if not groups:
             return out
@@ -540,8 +540,7 @@ class RedisStore(MemoryStore):
             else:
                 pipe = self._r.pipeline(transaction=False)
                 for agent_id, rows in groups.items():
-                    mp = self._prefix(agent_id) + "m:"
-                    pipe.execute_command("MGET", *[mp + suffix_of(ids[i]) for i in rows])
+                    pipe.execute_command("MGET", *self._record_keys(agent_id, [ids[i] for i in rows]))
                 replies = pipe.execute()
         touches = self._touches
         for (agent_id, rows), blobs in zip(groups.items(), replies):
@@ -553,8 +552,7 @@ class RedisStore(MemoryStore):
         return out
 
     def _mget(self, agent_id: str, memory_ids: Sequence[str]) -> list[Optional[bytes]]:
-        mp = self._prefix(agent_id) + "m:"
-        keys = [mp + suffix_of(m) for m in memory_ids]
+        keys = self._record_keys(agent_id, memory_ids)
         if len(keys) <= 2000:
             return self._r.mget(keys) if keys else []
         pipe = self._r.pipeline(transaction=False)
@@ -690,9 +688,8 @@ class RedisStore(MemoryStore):
         return int(v) if v is not None else 0
 
     def update_vectors(self, agent_id: str, memory_ids: Sequence[str], vectors: np.ndarray) -> int:
-        mp = self._prefix(agent_id) + "m:"
         vecs = np.asarray(vectors, dtype=np.float32)
-        keys = self._base_keys(agent_id) + [mp + suffix_of(m) for m in memory_ids]
+        keys = self._base_keys(agent_id) + self._record_keys(agent_id, memory_ids)
         args = [self.ttl_ms] + [v.tobytes() for v in vecs]
         with self._translate_errors("re-embedding", memory_ids, _AFTER_VECTORS):
             return self._conn.eval("vectors", keys, args)
