@@ -37,7 +37,13 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m memory.benchmarking.cli",
                      description="Run AgentMemory benchmarks (through asv), list them, report and compare results.")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    _add_run_and_list(sub)
+    _add_results_and_compare(sub)
+    _add_continuous(sub)
+    return parser
 
+
+def _add_run_and_list(sub: Any) -> None:
     run = sub.add_parser("run", help="run benchmarks (all, a category, or one benchmark)")
     run.add_argument("--category", help="run only this category (e.g. storage)")
     run.add_argument("--benchmark", help="run only this benchmark of --category (e.g. write_throughput)")
@@ -56,6 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     lst.add_argument("--config", help="a BenchmarkConfig JSON file (its grids are shown)")
     lst.add_argument("--profile", choices=PROFILES, help="grid profile whose parameters are shown")
 
+
+def _add_results_and_compare(sub: Any) -> None:
     res = sub.add_parser("results", help="list results or build an HTML report")
     res.add_argument("action", choices=("list", "report"), help="list | report")
     res.add_argument("--category", help="only this category")
@@ -76,6 +84,8 @@ def _parser() -> argparse.ArgumentParser:
                       help="judge timings of runs measured at different times as if side by side (only on a "
                            "dedicated quiet machine; by default such changes are 'unconfirmed' and fail no build)")
 
+
+def _add_continuous(sub: Any) -> None:
     cont = sub.add_parser("continuous", help="build two commits with asv, measure them interleaved, confirm "
                                              "and judge (exit 2 on regression)")
     cont.add_argument("base", help="the baseline commit (e.g. main)")
@@ -93,7 +103,6 @@ def _parser() -> argparse.ArgumentParser:
                            "(default benchmark_results/continuous)")
     cont.add_argument("--no-confirm", action="store_true",
                       help="skip the confirmation pass that re-measures flagged timings")
-    return parser
 
 
 # ---- helpers ----------------------------------------------------------------------------------

@@ -202,6 +202,20 @@ def _check_profile(profile: Any, where: str = "profile") -> str:
     return profile
 
 
+def _checked_section(section: str, values: Any) -> Dict[str, Any]:
+    """``{field: value}`` of one category's section, each value checked and normalised; ConfigError
+    for a section that is no object, an unknown field or a value of the wrong type (the first found)."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{section} must be an object; got {type(values).__name__}")
+    known = [f.name for f in fields(_SECTION_TYPES[section])]
+    checked: Dict[str, Any] = {}
+    for name, value in values.items():
+        if name not in known:
+            raise ConfigError(f"unknown config key '{section}.{name}'; allowed: {', '.join(known)}")
+        checked[name] = _check_value(f"{section}.{name}", value)
+    return checked
+
+
 @dataclass
 class BenchmarkConfig:
     """Grids for every benchmark category, the results directory and the profile."""
@@ -246,17 +260,8 @@ class BenchmarkConfig:
             raise ConfigError(f"output_dir must be a non-empty string; got {output_dir!r}")
         base = cls.for_profile(file_profile)
         explicit: Dict[str, Dict[str, Any]] = {}
-        for section, section_type in _SECTION_TYPES.items():
-            if section not in data:
-                continue
-            values = data[section]
-            if not isinstance(values, dict):
-                raise ConfigError(f"{section} must be an object; got {type(values).__name__}")
-            known = [f.name for f in fields(section_type)]
-            for name, value in values.items():
-                if name not in known:
-                    raise ConfigError(f"unknown config key '{section}.{name}'; allowed: {', '.join(known)}")
-                value = _check_value(f"{section}.{name}", value)
+        for section in (s for s in _SECTION_TYPES if s in data):
+            for name, value in _checked_section(section, data[section]).items():
                 if value != getattr(getattr(base, section), name):
                     explicit.setdefault(section, {})[name] = value
         result = cls.for_profile(profile or file_profile)
@@ -325,14 +330,8 @@ class BenchmarkConfig:
         for section, values in overrides.items():
             if section not in _SECTION_TYPES:
                 raise ConfigError(f"unknown config key {section!r}; valid categories: {', '.join(CATEGORIES)}")
-            if not isinstance(values, dict):
-                raise ConfigError(f"{section} must be an object; got {type(values).__name__}")
-            target = getattr(self, section)
-            known = [f.name for f in fields(target)]
-            for name, value in values.items():
-                if name not in known:
-                    raise ConfigError(f"unknown config key '{section}.{name}'; allowed: {', '.join(known)}")
-                setattr(target, name, _check_value(f"{section}.{name}", value))
+            for name, value in _checked_section(section, values).items():
+                setattr(getattr(self, section), name, value)
         return self
 
     def validate(self) -> "BenchmarkConfig":
