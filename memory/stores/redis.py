@@ -54,9 +54,9 @@ from .ids import by_agent, of_agent, split_id, suffixes
 _ERRORS = (RedisError, RedisClusterException)  # everything redis-py raises on purpose
 
 # content_len, raw_bytes, last_accessed, retrieval_count, step, type, dim, priority, importance, created, entered
+# (the touch script rewrites last_accessed and retrieval_count in place: bytes 8..19)
 HEADER = struct.Struct("<IIdiqBHdddd")
 _SIZES = struct.Struct("<II")  # content bytes, raw bytes (the first 8 header bytes)
-TOUCH_OFFSET = 8  # last_accessed (d) + retrieval_count (i4) live at bytes 8..19
 CONNECT_TIMEOUT = 0.5  # seconds per connection attempt
 SOCKET_TIMEOUT = 5.0   # seconds per reply once connected
 PROBE_TIMEOUT = 0.6    # the first PING: an unreachable server is reported well within 2 s
