@@ -31,6 +31,8 @@ from memory.errors import ConfigError
 from . import documents, naming, verdict
 
 ASV_CONF_ENV = "AGENTMEMORY_ASV_CONFIG"
+#: asv's benchmark types that measure memory (``peakmem_*``, ``mem_*``).
+MEMORY_TYPES = ("peakmemory", "memory")
 PACKAGES = ("agentmemory", "numpy", "asv", "asv_runner", "pandas", "matplotlib", "redis", "virtualenv")
 
 
@@ -318,9 +320,6 @@ def _parse_grid(entry: Dict[str, Any], info: Dict[str, Any]) -> Tuple[List[str],
     if len(names) != len(raw):
         names = [f"param{i + 1}" for i in range(len(raw))]
     return names, raw
-
-
-MEMORY_TYPES = ("peakmemory", "memory")
 
 
 def _result_values(entry: Dict[str, Any]) -> List[Any]:
