@@ -80,4 +80,6 @@ def test_seed_function_benchmark_runs():
     from memory.benchmarking.benchmarks.storage import benchmark_write_throughput
     results = benchmark_write_throughput(batch_sizes=[10], data_complexity_levels=[1])
     leaf = results["complexity_1"]["batch_10"]
-    assert leaf["items_processed"] == 10 and leaf["throughput_ops_per_second"] > 0
+    assert set(leaf) == {"throughput_ops_per_second", "total_time_seconds", "items_processed"}
+    assert leaf["items_processed"] == 10 and 0 < leaf["total_time_seconds"] < 60
+    assert leaf["throughput_ops_per_second"] == pytest.approx(10 / leaf["total_time_seconds"], rel=1e-9)
