@@ -184,14 +184,13 @@ class Tier:
         if idx is None or feats is None:
             idx = self.local_index(agent_id)
             feats = self._pending_features(agent_id, idx)
-        kept = len(feats.ends)
         content = contents[0]
         self.encoder.add_features(content, feats)  # raises before anything is stored
         try:
             rec = self.maker.one(agent_id, content, steps[0], priorities[0], memory_type)
             version = self._add_one(rec)
         except BaseException:
-            feats.keep(kept)
+            feats.keep(len(feats.ends) - 1)  # this state's features go: the next state's vector stays exact
             raise
         waiting = idx.append(rec.memory_id, rec.step_number, TYPE_CODES[memory_type], rec.entered_at, rec.importance)
         if self.store.shared:
