@@ -37,7 +37,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .backends import BackendUnavailable
 from .settings import TIMING
-from .systems import _Handle, open_system, release_handle
+from .systems import SystemHandle, open_system, release_handle
 
 #: Name prefixes asv collects as benchmark methods.
 BENCHMARK_PREFIXES = ("time_", "timeraw_", "track_", "mem_", "peakmem_")
@@ -151,7 +151,7 @@ class SystemBenchmark(Benchmark):
     def release(self) -> None:
         handles, self._handles = self._handles, []
         for handle in reversed(handles):
-            if isinstance(handle, _Handle):
+            if isinstance(handle, SystemHandle):
                 release_handle(handle)
             else:
                 try:

@@ -23,7 +23,9 @@ from .backends import NAMESPACE_PREFIX, delete_redis_keys, log_namespace, make_c
 TEMP_PREFIX = "agentmemory-asv-"
 
 
-class _Handle:
+class SystemHandle:
+    """A benchmark's system and what releasing it removes: its temporary directory and Redis namespace."""
+
     __slots__ = ("system", "tempdir", "namespace", "backend")
 
     def __init__(self, system: Any, tempdir: Optional[str], namespace: str, backend: str):
@@ -31,7 +33,7 @@ class _Handle:
 
 
 def open_system(backend: str = "memory", ltm: str = "file", namespace: Optional[str] = None,
-                **options: Any) -> _Handle:
+                **options: Any) -> SystemHandle:
     """Build a fresh system with a unique namespace and its own temporary directory.
 
     ``ltm="file"`` puts the SQLite LTM in a private temporary directory (removed on release);
@@ -55,7 +57,7 @@ def open_system(backend: str = "memory", ltm: str = "file", namespace: Optional[
     except BaseException:
         _remove_leftovers(tempdir, namespace, backend)
         raise
-    return _Handle(system, tempdir, namespace, backend)
+    return SystemHandle(system, tempdir, namespace, backend)
 
 
 def new_namespace() -> str:
@@ -63,7 +65,7 @@ def new_namespace() -> str:
     return f"{NAMESPACE_PREFIX}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
 
 
-def release_handle(handle: _Handle) -> None:
+def release_handle(handle: SystemHandle) -> None:
     """Close the system, then remove its temporary directory and any Redis key of its namespace."""
     try:
         handle.system.close()

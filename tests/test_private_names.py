@@ -45,6 +45,10 @@ def foreign_private_reads(source: str, name: str) -> list[str]:
             continue
         if node.attr not in own and node.attr not in STDLIB_PRIVATE_API:
             found.append(f"{name}:{node.lineno}: {ast.unparse(node)}")
+    for node in ast.walk(tree):  # `from x import _private` (an underscored module of our own, e.g. _speedups, is fine)
+        if isinstance(node, ast.ImportFrom) and node.module != "__future__":
+            found.extend(f"{name}:{node.lineno}: from {'.' * node.level}{node.module or ''} import {alias.name}"
+                         for alias in node.names if alias.name.startswith("_") and not alias.name.startswith("__"))
     return found
 
 
@@ -63,6 +67,8 @@ def test_no_module_reads_another_modules_private_names():
     ("class A:\n    def f(self, other):\n        return other._x + self._x\n", []),  # own class's private
     ("def f(idx):\n    return idx._pending\n", ["2: idx._pending"]),                  # someone else's
     ("import sys\nsys._getframe()\n", []),
+    ("from .systems import _Handle, open_system\n", ["1: from .systems import _Handle"]),
+    ("from ._speedups import walk as _walk\n", []),
 ])
 def test_the_scan_tells_own_from_foreign_privates(source, expected):
     assert [line.split(":", 1)[1] for line in foreign_private_reads(source, "probe")] == expected
