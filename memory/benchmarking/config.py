@@ -4,9 +4,13 @@ The asv suite (``benchmarks/common.py``) reads it with :meth:`BenchmarkConfig.fr
 :class:`~memory.benchmarking.runner.BenchmarkRunner` hand it to asv through the environment variable
 ``AGENTMEMORY_BENCH_CONFIG`` (a path to a file written by :meth:`BenchmarkConfig.save`).
 
-Profiles (``quick`` | ``default`` | ``full``) set the grid sizes and asv's timing (repeat, number,
-warmup). A value in a config file that differs from its profile's default is *explicit* and wins over
-any profile; every other value follows the profile, which ``AGENTMEMORY_BENCH_PROFILE`` overrides.
+``BenchmarkConfig()`` holds the reference implementation's documented grid (the *config grid*, e.g.
+``storage.batch_sizes == [10, 100, 1000, 10000]``). Profiles (``quick`` | ``default`` | ``full``) choose
+how much of it runs and how long (asv's repeat, number, warmup): ``full`` runs all of it, ``default``
+and ``quick`` run their own smaller grids (:data:`PROFILE_GRIDS`). A value equal to its config-grid
+default or to its profile's grid *follows the profile*; any other value, and any value set through
+:meth:`BenchmarkConfig.apply_overrides` (a file lists those under ``"explicit"``), is *explicit* and
+wins over every profile. ``AGENTMEMORY_BENCH_PROFILE`` overrides the profile.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import math
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Type, Union
+from typing import Any, Dict, Iterable, List, Optional, Set, Type, Union
 
 from memory.errors import ConfigError
 
@@ -26,6 +30,7 @@ PROFILE_ENV = "AGENTMEMORY_BENCH_PROFILE"
 PROFILES = ("quick", "default", "full")
 CATEGORIES = ("storage", "compression", "memory_transition", "retrieval", "scalability", "integration")
 DEFAULT_CONFIG_FILENAME = "benchmark_config.json"
+EXPLICIT_KEY = "explicit"  # a config file's list of values explicit although equal to a default
 
 
 @dataclass
@@ -34,16 +39,16 @@ class StorageConfig:
 
     batch_sizes: List[int] = field(default_factory=lambda: [10, 100, 1000, 10000])
     data_complexity_levels: List[int] = field(default_factory=lambda: [1, 5, 10])
-    num_samples: int = 100
+    num_samples: int = 1000
 
 
 @dataclass
 class CompressionConfig:
     """Compression benchmarks: training-set sizes, embedding dimensions, autoencoder epochs."""
 
-    dataset_sizes: List[int] = field(default_factory=lambda: [1000, 5000])
-    target_dimensions: List[int] = field(default_factory=lambda: [16, 32, 64])
-    training_iterations: int = 50
+    dataset_sizes: List[int] = field(default_factory=lambda: [100, 1000, 10000])
+    target_dimensions: List[int] = field(default_factory=lambda: [128, 256, 512])
+    training_iterations: int = 1000
 
 
 @dataclass
@@ -59,27 +64,27 @@ class MemoryTransitionConfig:
 class RetrievalConfig:
     """Retrieval benchmarks: stored memories, queries per run, embedding sizes, similarity cut-offs."""
 
-    dataset_size: int = 5000
-    query_counts: List[int] = field(default_factory=lambda: [10, 100])
-    vector_dimensions: List[int] = field(default_factory=lambda: [32, 128])
-    similarity_thresholds: List[float] = field(default_factory=lambda: [0.6, 0.7, 0.8])
+    dataset_size: int = 10000
+    query_counts: List[int] = field(default_factory=lambda: [1, 10, 50, 100])
+    vector_dimensions: List[int] = field(default_factory=lambda: [128, 256, 512])
+    similarity_thresholds: List[float] = field(default_factory=lambda: [0.7, 0.8, 0.9])
 
 
 @dataclass
 class ScalabilityConfig:
     """Scalability benchmarks: number of agents, memories held, concurrent workers."""
 
-    agent_counts: List[int] = field(default_factory=lambda: [1, 4, 16])
-    memory_sizes: List[int] = field(default_factory=lambda: [1000, 10000])
-    parallel_operations: List[int] = field(default_factory=lambda: [1, 4])
+    agent_counts: List[int] = field(default_factory=lambda: [1, 10, 50, 100, 500])
+    memory_sizes: List[int] = field(default_factory=lambda: [1000, 10000, 100000])
+    parallel_operations: List[int] = field(default_factory=lambda: [1, 4, 8, 16])
 
 
 @dataclass
 class IntegrationConfig:
     """Integration benchmarks: operations per measurement and concurrent API clients."""
 
-    operations_per_test: int = 500
-    concurrent_clients: List[int] = field(default_factory=lambda: [1, 4])
+    operations_per_test: int = 1000
+    concurrent_clients: List[int] = field(default_factory=lambda: [1, 5, 10, 20])
 
 
 _SECTION_TYPES = {
@@ -91,8 +96,14 @@ _SECTION_TYPES = {
     "integration": IntegrationConfig,
 }
 
-# Grids that differ from the dataclass defaults (which are the "default" profile).
-_PROFILE_GRIDS: Dict[str, Dict[str, Dict[str, Any]]] = {
+#: What each profile runs where it differs from the config grid (the dataclass defaults above, the
+#: reference's documented grid): ``full`` runs the whole config grid; ``default`` keeps the grids the
+#: suite ran before the config grid became the reference's (the regression gate's measured false-alarm
+#: rates and every asv benchmark's params and history rest on them): of the reference lists it runs
+#: all of storage's and memory_transition's, ``query_counts`` [10, 100], ``memory_sizes``
+#: [1000, 10000], ``parallel_operations`` [1, 4], and its own smaller values for the rest;
+#: ``quick`` runs tiny grids for smoke runs.
+PROFILE_GRIDS: Dict[str, Dict[str, Dict[str, Any]]] = {
     "quick": {
         "storage": {"batch_sizes": [10, 100], "data_complexity_levels": [1], "num_samples": 20},
         "compression": {"dataset_sizes": [200], "target_dimensions": [16], "training_iterations": 5},
@@ -102,19 +113,16 @@ _PROFILE_GRIDS: Dict[str, Dict[str, Dict[str, Any]]] = {
         "scalability": {"agent_counts": [1, 2], "memory_sizes": [100, 300], "parallel_operations": [2]},
         "integration": {"operations_per_test": 50, "concurrent_clients": [1, 2]},
     },
-    "default": {},
-    "full": {
-        "storage": {"num_samples": 1000},
-        "compression": {"dataset_sizes": [1000, 10000, 50000], "target_dimensions": [16, 32, 64, 128],
-                        "training_iterations": 200},
-        "memory_transition": {"transition_thresholds": [0.1, 0.3, 0.5, 0.7, 0.9]},
-        "retrieval": {"dataset_size": 50000, "query_counts": [10, 100, 1000],
-                      "vector_dimensions": [32, 64, 128, 256],
-                      "similarity_thresholds": [0.5, 0.6, 0.7, 0.8, 0.9]},
-        "scalability": {"agent_counts": [1, 4, 16, 64], "memory_sizes": [1000, 10000, 100000],
-                        "parallel_operations": [1, 4, 16]},
-        "integration": {"operations_per_test": 5000, "concurrent_clients": [1, 4, 16]},
+    "default": {
+        "storage": {"num_samples": 100},
+        "compression": {"dataset_sizes": [1000, 5000], "target_dimensions": [16, 32, 64],
+                        "training_iterations": 50},
+        "retrieval": {"dataset_size": 5000, "query_counts": [10, 100], "vector_dimensions": [32, 128],
+                      "similarity_thresholds": [0.6, 0.7, 0.8]},
+        "scalability": {"agent_counts": [1, 4, 16], "memory_sizes": [1000, 10000], "parallel_operations": [1, 4]},
+        "integration": {"operations_per_test": 500, "concurrent_clients": [1, 4]},
     },
+    "full": {},
 }
 
 # asv timing attributes per profile (names are asv's benchmark attributes), plus ``track_samples``:
@@ -216,9 +224,30 @@ def _checked_section(section: str, values: Any) -> Dict[str, Any]:
     return checked
 
 
+def _checked_pins(value: Any) -> Set[str]:
+    """The ``"explicit"`` entry of a config dict: a list of known ``"section.field"`` names."""
+    if not isinstance(value, list) or any(not isinstance(item, str) or item not in _FIELD_KINDS
+                                          for item in value):
+        raise ConfigError(f"{EXPLICIT_KEY} must be a list of 'section.field' names "
+                          f"(e.g. 'storage.batch_sizes'); got {value!r}")
+    return set(value)
+
+
+def _follows_profile(section: str, name: str, value: Any, profile: str) -> bool:
+    """True when `value` of ``section.name`` is its config-grid default or `profile`'s grid value, so
+    the profile decides what runs (any other value is explicit)."""
+    grid = PROFILE_GRIDS[profile].get(section, {})
+    reference = getattr(_SECTION_TYPES[section](), name)
+    return value == reference or (name in grid and value == grid[name])
+
+
 @dataclass
 class BenchmarkConfig:
-    """Grids for every benchmark category, the results directory and the profile."""
+    """Grids for every benchmark category, the results directory and the profile.
+
+    ``BenchmarkConfig()`` is the config grid (the reference's documented defaults) on the ``default``
+    profile, which runs :data:`PROFILE_GRIDS` ``["default"]`` wherever it differs; :meth:`for_profile`
+    gives the grid a profile runs. Values you set to anything else are explicit and always run."""
 
     storage: StorageConfig = field(default_factory=StorageConfig)
     compression: CompressionConfig = field(default_factory=CompressionConfig)
@@ -229,14 +258,20 @@ class BenchmarkConfig:
     output_dir: str = "benchmark_results"
     profile: str = "default"
 
+    def __post_init__(self) -> None:
+        # "section.field" names set through apply_overrides: explicit even when their value equals a
+        # default (to_dict lists those as "explicit", so a saved file keeps them explicit)
+        self._pinned: Set[str] = set()
+
     # ---- construction -------------------------------------------------------------------------
 
     @classmethod
     def for_profile(cls, profile: str = "default") -> "BenchmarkConfig":
-        """A config holding the default grids of `profile` (quick | default | full)."""
+        """A config holding the grids `profile` (quick | default | full) runs: the config grid with
+        :data:`PROFILE_GRIDS` ``[profile]`` applied (``full``: the config grid itself)."""
         _check_profile(profile)
         config = cls(profile=profile)
-        for section, values in _PROFILE_GRIDS[profile].items():
+        for section, values in PROFILE_GRIDS[profile].items():
             target = getattr(config, section)
             for name, value in values.items():
                 setattr(target, name, copy.deepcopy(value))
@@ -246,11 +281,13 @@ class BenchmarkConfig:
     def from_dict(cls, data: Dict[str, Any], profile: Optional[str] = None) -> "BenchmarkConfig":
         """Build a config from a (possibly partial) dict; unknown keys or wrong types raise ConfigError.
 
-        Values equal to the profile's defaults follow `profile` when given (explicit values win).
+        The result holds the grids its profile (`profile` when given, else the dict's) runs: a value
+        equal to its config-grid default or to the dict's profile's grid follows that profile; other
+        values, and those its ``"explicit"`` list names, are explicit and kept.
         """
         if not isinstance(data, dict):
             raise ConfigError(f"benchmark config must be a JSON object; got {type(data).__name__}")
-        allowed = [f.name for f in fields(cls)]
+        allowed = [f.name for f in fields(cls)] + [EXPLICIT_KEY]
         for key in data:
             if key not in allowed:
                 raise ConfigError(f"unknown config key {key!r}; allowed: {', '.join(allowed)}")
@@ -258,11 +295,11 @@ class BenchmarkConfig:
         output_dir = data.get("output_dir", "benchmark_results")
         if not isinstance(output_dir, str) or not output_dir:
             raise ConfigError(f"output_dir must be a non-empty string; got {output_dir!r}")
-        base = cls.for_profile(file_profile)
+        pinned = _checked_pins(data.get(EXPLICIT_KEY, []))
         explicit: Dict[str, Dict[str, Any]] = {}
         for section in (s for s in _SECTION_TYPES if s in data):
             for name, value in _checked_section(section, data[section]).items():
-                if value != getattr(getattr(base, section), name):
+                if f"{section}.{name}" in pinned or not _follows_profile(section, name, value, file_profile):
                     explicit.setdefault(section, {})[name] = value
         result = cls.for_profile(profile or file_profile)
         result.output_dir = output_dir
@@ -283,16 +320,22 @@ class BenchmarkConfig:
 
     @classmethod
     def from_env(cls) -> "BenchmarkConfig":
-        """The config the asv suite uses: the file at $AGENTMEMORY_BENCH_CONFIG (else defaults), with
-        $AGENTMEMORY_BENCH_PROFILE (if set) replacing the profile of every non-explicit value."""
+        """The config the asv suite uses: the file at $AGENTMEMORY_BENCH_CONFIG (else the default
+        profile's grids), with $AGENTMEMORY_BENCH_PROFILE (if set) replacing the profile of every
+        non-explicit value."""
         path = os.environ.get(CONFIG_ENV, "").strip()
-        config = cls.load(path) if path else cls()
+        config = cls.load(path) if path else cls.for_profile("default")
         profile = os.environ.get(PROFILE_ENV, "").strip()
         if profile:
             config = config.with_profile(_check_profile(profile, PROFILE_ENV))
         return config
 
     # ---- derived views ------------------------------------------------------------------------
+
+    def resolved(self) -> "BenchmarkConfig":
+        """A copy holding what this config runs: every value that follows the profile replaced by the
+        profile's grid (``BenchmarkConfig().resolved() == BenchmarkConfig.for_profile("default")``)."""
+        return self.with_profile(self.profile)
 
     def with_profile(self, profile: str) -> "BenchmarkConfig":
         """A copy switched to `profile`: values still equal to this profile's defaults take the new
@@ -309,19 +352,20 @@ class BenchmarkConfig:
         return getattr(self, require_category(name, CATEGORIES))
 
     def explicit_values(self) -> Dict[str, Dict[str, Any]]:
-        """Per category, the values that differ from this profile's defaults."""
-        base = type(self).for_profile(self.profile)
+        """Per category, the explicit values: those equal neither to their config-grid default nor to
+        this profile's grid (they run whatever the profile)."""
         out: Dict[str, Dict[str, Any]] = {}
         for section in _SECTION_TYPES:
-            mine, theirs = asdict(getattr(self, section)), asdict(getattr(base, section))
-            diff = {k: v for k, v in mine.items() if v != theirs[k]}
+            diff = {k: v for k, v in asdict(getattr(self, section)).items()
+                    if f"{section}.{k}" in self._pinned or not _follows_profile(section, k, v, self.profile)}
             if diff:
                 out[section] = diff
         return out
 
     def apply_overrides(self, overrides: Dict[str, Any], category: Optional[str] = None) -> "BenchmarkConfig":
         """Set fields in place from ``{section: {field: value}}`` (or ``{field: value}`` of `category`);
-        validated like a loaded file. Returns self."""
+        validated like a loaded file. They are explicit from now on, even when equal to a default (a
+        field assigned directly is explicit only when it equals neither default). Returns self."""
         if not isinstance(overrides, dict):
             raise ConfigError(f"overrides must be a JSON object; got {type(overrides).__name__}")
         if category is not None:
@@ -332,6 +376,7 @@ class BenchmarkConfig:
                 raise ConfigError(f"unknown config key {section!r}; valid categories: {', '.join(CATEGORIES)}")
             for name, value in _checked_section(section, values).items():
                 setattr(getattr(self, section), name, value)
+                self._pinned.add(f"{section}.{name}")
         return self
 
     def validate(self) -> "BenchmarkConfig":
@@ -347,8 +392,19 @@ class BenchmarkConfig:
     # ---- serialisation ------------------------------------------------------------------------
 
     def to_dict(self) -> Dict[str, Any]:
-        """A JSON-ready dict of every field (sections as nested dicts)."""
-        return asdict(self)
+        """A JSON-ready dict of every field (sections as nested dicts), plus ``"explicit":
+        ["section.field", ...]`` naming the values set through :meth:`apply_overrides` that equal a
+        default (only when there are any, so other files stay readable by older versions)."""
+        out = asdict(self)
+        pins = sorted(key for key in self._pinned
+                      if _follows_profile(*key.split("."), self._value(key), self.profile))
+        if pins:
+            out[EXPLICIT_KEY] = pins
+        return out
+
+    def _value(self, key: str) -> Any:
+        section, name = key.split(".")
+        return getattr(getattr(self, section), name)
 
     def save(self, path: Optional[Union[str, os.PathLike]] = None) -> str:
         """Write the config as JSON to `path` (default ``<output_dir>/benchmark_config.json``),
@@ -363,5 +419,6 @@ class BenchmarkConfig:
 
 __all__ = [
     "BenchmarkConfig", "StorageConfig", "CompressionConfig", "MemoryTransitionConfig", "RetrievalConfig",
-    "ScalabilityConfig", "IntegrationConfig", "CATEGORIES", "PROFILES", "CONFIG_ENV", "PROFILE_ENV",
+    "ScalabilityConfig", "IntegrationConfig", "CATEGORIES", "PROFILES", "PROFILE_GRIDS", "CONFIG_ENV",
+    "PROFILE_ENV",
 ]

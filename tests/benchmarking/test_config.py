@@ -14,11 +14,11 @@ from memory.errors import ConfigError
 from .conftest import code_blocks, spec_text
 
 
-def test_defaults_are_the_seed_grid():
-    config = BenchmarkConfig()
+def test_defaults_are_the_reference_grid():
+    config = BenchmarkConfig()  # every field: test_api_compat.py
     assert config.storage.batch_sizes == [10, 100, 1000, 10000]
     assert config.storage.data_complexity_levels == [1, 5, 10]
-    assert config.storage.num_samples == 100
+    assert config.storage.num_samples == 1000
     assert config.output_dir == "benchmark_results"
     assert config.profile == "default"
     assert isinstance(config.storage, StorageConfig)
@@ -38,15 +38,18 @@ def test_spec_configuration_snippet_runs_as_written(tmp_path, monkeypatch):
     assert saved["storage"]["batch_sizes"] == [10, 50, 100]
     assert saved["retrieval"]["similarity_thresholds"] == [0.6, 0.7, 0.8]
     assert saved["output_dir"] == "custom_benchmark_results"
-    loaded = BenchmarkConfig.load(tmp_path / "custom_config.json")
-    assert loaded.to_dict() == namespace["config"].to_dict()
+    loaded = BenchmarkConfig.load(tmp_path / "custom_config.json")  # what the default profile runs
+    assert loaded.to_dict() == namespace["config"].resolved().to_dict()
+    assert loaded.storage.batch_sizes == [10, 50, 100]
 
 
 def test_save_default_path_creates_dirs(tmp_path):
     config = BenchmarkConfig(output_dir=str(tmp_path / "a" / "b"))
     path = config.save()
     assert path == str(tmp_path / "a" / "b" / "benchmark_config.json")
-    assert BenchmarkConfig.load(path).to_dict() == config.to_dict()
+    assert BenchmarkConfig.load(path).to_dict() == config.resolved().to_dict()
+    quick = BenchmarkConfig.for_profile("quick")
+    assert BenchmarkConfig.load(quick.save(tmp_path / "q.json")).to_dict() == quick.to_dict()
 
 
 @pytest.mark.parametrize("data, key", [
@@ -81,7 +84,8 @@ def test_unreadable_and_missing_files(tmp_path):
 def test_profiles_and_timing():
     quick, full = BenchmarkConfig.for_profile("quick"), BenchmarkConfig.for_profile("full")
     assert quick.storage.batch_sizes == [10, 100] and quick.storage.data_complexity_levels == [1]
-    assert len(full.retrieval.vector_dimensions) > len(BenchmarkConfig().retrieval.vector_dimensions)
+    default = BenchmarkConfig.for_profile("default")
+    assert len(full.retrieval.vector_dimensions) > len(default.retrieval.vector_dimensions)
     for config in (quick, BenchmarkConfig(), full):
         assert set(config.timing()) >= {"repeat", "number", "warmup_time"}
     with pytest.raises(ConfigError):
