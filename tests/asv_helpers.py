@@ -159,59 +159,28 @@ def expected_combos(entry: Dict[str, Any]) -> Iterable[Tuple[str, ...]]:
 
 
 # ---- the published site, offline -----------------------------------------------------------
-# asv's pages load jQuery, flot, bootstrap, md5 and stupidtable from CDNs. Where those cannot be
-# reached (this workplace, CI) the same libraries come from the npm registry with `npm pack` and
-# the pages are rewritten to load them from the site itself.
+# asv's pages load jQuery, flot, bootstrap, md5 and stupidtable from CDNs. The package ships those
+# libraries (memory/benchmarking/static/asv_site) and `cli publish` rewrites the pages to load them
+# from the site itself: memory.benchmarking.publish.localize_site, the one implementation.
 
-VENDOR_PACKAGES = ["jquery@3.3.1", "flot@0.8.3", "flot-orderbars@1.0.0", "blueimp-md5@2.19.0",
-                   "bootstrap@3.1.1", "stupid-table-plugin@1.1.3"]
-VENDOR_CACHE = Path.home() / ".cache" / "agentmemory" / "asv-vendor"
+from memory.benchmarking.publish import STATIC_DIR, localize_site  # noqa: E402,F401 (re-exported)
 
-
-def fetch_vendor(cache: Path = VENDOR_CACHE) -> Optional[Path]:
-    """The asv site's JS/CSS libraries unpacked under `cache` (fetched once with `npm pack`);
-    None when npm is missing or the registry cannot be reached."""
-    import tarfile
-
-    done = cache / ".complete"
-    if done.is_file():
-        return cache
-    npm = shutil.which("npm")
-    if npm is None:
-        return None
-    cache.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run([npm, "pack", "--silent", *VENDOR_PACKAGES], cwd=cache, capture_output=True,
-                          text=True, timeout=300)
-    if proc.returncode != 0:
-        return None
-    for tgz in cache.glob("*.tgz"):
-        target = cache / tgz.name[:-4]
-        with tarfile.open(tgz) as tar:
-            tar.extractall(target, filter="data")
-        tgz.unlink()
-    done.write_text("ok\n")
-    return cache
+#: Chromium with every host name unresolvable (no network) except the loopback preview server.
+OFFLINE_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1")
 
 
-def localize_site(html_dir: Path, vendor: Path) -> List[str]:
-    """Rewrite the site's CDN <script>/<link> URLs to copies under html_dir/vendor/; return the
-    URLs that had no local copy (empty when all were found)."""
-    import re
+def fetch_vendor() -> Path:
+    """The site's JS/CSS libraries as the package ships them (no network needed)."""
+    return STATIC_DIR
 
-    files = {p.name: p for p in vendor.rglob("*") if p.is_file() and "/docs/" not in str(p)}
-    (html_dir / "vendor").mkdir(exist_ok=True)
-    missing: List[str] = []
-    for page in html_dir.glob("*.html"):
-        text = page.read_text(encoding="utf-8")
-        for url in sorted(set(re.findall(r'(?:src|href)="(https://[^"]+\.(?:js|css))"', text))):
-            name = url.rsplit("/", 1)[1]
-            bare = re.sub(r"-\d+(?:\.\d+)*(?=\.)", "", name)  # jquery-3.3.1.min.js -> jquery.min.js
-            local = files.get(name) or files.get(name.replace(".min.", ".")) or files.get(bare)
-            if local is None:
-                missing.append(url)
-                continue
-            shutil.copy2(local, html_dir / "vendor" / name)
-            text = text.replace(url, f"vendor/{name}")
-        text = re.sub(r'\s(?:integrity|crossorigin|referrerpolicy)="[^"]*"', "", text)
-        page.write_text(text, encoding="utf-8")
-    return sorted(set(missing))
+
+def chromium_offline(browser: str, url: str, profile: Path, *extra: str, size: str = "1400,900",
+                     timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run headless `browser` on `url` with the network cut off (OFFLINE_FLAGS), a private profile,
+    8 s of virtual time for the page's scripts, and `extra` flags (``--dump-dom``, ``--screenshot=``)."""
+    cmd = [browser, *OFFLINE_FLAGS, f"--user-data-dir={profile}", f"--window-size={size}",
+           "--virtual-time-budget=8000", *extra, url]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                          env=dict(os.environ, HOME=str(profile)))

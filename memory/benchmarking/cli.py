@@ -1,4 +1,4 @@
-"""Command-line interface: ``python -m memory.benchmarking.cli {run,list,results,compare,continuous}``.
+"""Command-line interface: ``python -m memory.benchmarking.cli {run,list,results,compare,continuous,publish,preview}``.
 
 Exit codes: 0 success; 1 error (bad input, a failed benchmark, nothing to compare); 2 a performance
 regression (``compare`` and ``continuous``). Errors are one line on stderr, never a traceback.
@@ -40,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_run_and_list(sub)
     _add_results_and_compare(sub)
     _add_continuous(sub)
+    _add_publish_and_preview(sub)
     return parser
 
 
@@ -103,6 +104,16 @@ def _add_continuous(sub: Any) -> None:
                            "(default benchmark_results/continuous)")
     cont.add_argument("--no-confirm", action="store_true",
                       help="skip the confirmation pass that re-measures flagged timings")
+
+
+def _add_publish_and_preview(sub: Any) -> None:
+    from .publish import DEFAULT_PORT
+
+    pub = sub.add_parser("publish", help="asv publish, then make the dashboard self-contained (works offline)")
+    pub.add_argument("--open", action="store_true", help="open the dashboard (index.html) in a web browser")
+    prev = sub.add_parser("preview", help="serve the published dashboard on 127.0.0.1 (Ctrl-C stops)")
+    prev.add_argument("--port", type=int, default=DEFAULT_PORT,
+                      help=f"port on 127.0.0.1 (default {DEFAULT_PORT}; 0 picks a free one)")
 
 
 # ---- helpers ----------------------------------------------------------------------------------
@@ -243,12 +254,33 @@ def cmd_continuous(args: argparse.Namespace) -> int:
                           alpha=args.alpha, output_dir=args.output_dir, confirm=not args.no_confirm)
 
 
+def cmd_publish(args: argparse.Namespace) -> int:
+    """asv publish of the project's results, the site made self-contained; --open shows it."""
+    from .publish import open_in_browser, publish
+
+    index = publish()
+    print(f"dashboard: {index}")
+    if args.open:
+        open_in_browser(index)
+    return EXIT_OK
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    """Serve the published site on 127.0.0.1 until Ctrl-C."""
+    from .publish import preview
+
+    if not 0 <= args.port <= 65535:
+        raise CliError(f"--port must be between 0 and 65535; got {args.port}")
+    return preview(args.port)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point; returns the exit code (0 ok, 1 error, 2 regression)."""
     from .asv_adapter import AdapterError
     from .compare import CompareError
     from .documents import ResultsError
     from .continuous import ContinuousError
+    from .publish import PublishError
     from .runner import RunnerError
 
     parser = _parser()
@@ -258,9 +290,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             parser.print_help()
             return EXIT_ERROR
         handler = {"run": cmd_run, "list": cmd_list, "results": cmd_results, "compare": cmd_compare,
-                   "continuous": cmd_continuous}
+                   "continuous": cmd_continuous, "publish": cmd_publish, "preview": cmd_preview}
         return handler[args.command](args)
-    except (CliError, ConfigError, RunnerError, ResultsError, CompareError, AdapterError, ContinuousError) as exc:
+    except (CliError, ConfigError, RunnerError, ResultsError, CompareError, AdapterError, ContinuousError,
+            PublishError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
