@@ -262,7 +262,6 @@ def _rows(changes: Sequence[MetricChange]) -> List[List[Any]]:
 
 _HEADERS = ["status", "benchmark", "parameters", "metric", "kind", "better", "baseline", "current", "change",
             "p", "95% interval", "samples"]
-_TEXT_COLUMNS = 6
 
 
 def format_table(comparison: Comparison) -> str:
@@ -299,15 +298,15 @@ def format_table(comparison: Comparison) -> str:
 
 
 def _chart(comparison: Comparison) -> Optional[str]:
-    """The change-per-metric bar chart as an inline image, or None (nothing to draw, or matplotlib
-    could not draw it: the page is written without the chart, with a warning)."""
-    from .documents import warn
+    """The change-per-metric bar chart (the 30 largest changes, each labelled on the axis) as an inline
+    image, or None (nothing to draw, or matplotlib could not draw it: the page is written without the
+    chart, with a warning)."""
     from .results import plot_label, pyplot
 
-    changes = [c for c in comparison.changes if math.isfinite(c.change) and c.status != "not enough data"]
-    if not changes:
+    candidates = [c for c in comparison.changes if math.isfinite(c.change) and c.status != "not enough data"]
+    if not candidates:
         return None
-    changes = sorted(changes, key=lambda c: -abs(c.change))[:30]
+    changes = sorted(candidates, key=lambda c: -abs(c.change))[:30]
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(9, max(2.5, 0.32 * len(changes) + 1)))
     labels = [plot_label(f"{c.benchmark} {c.path} {c.metric}".replace("  ", " ")) for c in changes]
@@ -328,25 +327,148 @@ def _chart(comparison: Comparison) -> Optional[str]:
     ax.axvline(0, color="#000", linewidth=0.8)
     ax.set_xlabel("change in percent (positive = better; whisker: 95% bootstrap interval)")
     ax.set_title("Current against baseline")
-    try:
-        fig.tight_layout()
-        return htmlpage.figure_img(fig, "change per metric")
-    except (ValueError, RuntimeError) as exc:  # a label matplotlib cannot lay out or render
-        plt.close(fig)
-        warn(f"comparison chart left out: matplotlib could not draw it ({type(exc).__name__}: {exc})")
-        return None
+    shown = f"the {len(changes)} largest of {len(candidates)} changes" if len(candidates) > len(changes) else ""
+    return htmlpage.embed_figure(fig, "comparison chart: change per metric", shown,
+                                 data={"panels": 1, "series": 1, "max-series": 1, "legend": "axis"}) or None
+
+
+_SEVERITY = {"regression": 0, "unconfirmed": 1, "not enough data": 2, "noise": 3, "unchanged": 4, "improvement": 5}
+_VERDICT_WORDS = (("regression", "regression", "regressions"), ("unconfirmed", "unconfirmed", "unconfirmed"),
+                  ("not enough data", "not judged", "not judged"), ("improvement", "better", "better"),
+                  ("noise", "within noise", "within noise"), ("unchanged", "same", "same"))
+GLANCE_ROWS = 18  # benchmark rows of a summary; with more, each category shows its worst and lists the rest
+
+
+def goodness(change: MetricChange) -> float:
+    """The change in percent, positive = better whatever the metric's direction (0 when not finite)."""
+    value = change.change_percent * change.direction
+    return value if math.isfinite(value) else 0.0
+
+
+def worst_first(changes: Sequence[MetricChange]) -> List[MetricChange]:
+    """`changes` worst first: regressions, unconfirmed timings, timings not judged, noise, unchanged,
+    improvements; within each, the most worsened first."""
+    return sorted(changes, key=lambda c: (_SEVERITY.get(c.status, len(_SEVERITY)), goodness(c)))
+
+
+@dataclass
+class GlanceRow:
+    """One benchmark's line of an at-a-glance summary (the report's and the comparison page's)."""
+
+    category: str
+    benchmark: str
+    href: str  # the id of its details on the page
+    changes: List[MetricChange]
+    cells: List[Any] = field(default_factory=list)  # cells shown between its name and its worst change
+    problem: str = ""  # e.g. "latest run failed": such rows come first, in red
+    detail: str = ""  # what went wrong, shown as its measurement
+
+    def rank(self) -> Tuple[int, int, float]:
+        """Sort key: problems first, then by the worst change (rows without changes last)."""
+        worst = worst_first(self.changes)[:1]
+        if not worst:
+            return (0 if self.problem else 1, len(_SEVERITY) + 1, 0.0)
+        return (0 if self.problem else 1, _SEVERITY.get(worst[0].status, len(_SEVERITY)), goodness(worst[0]))
+
+
+def _change_cells(row: GlanceRow, threshold: float, nothing: str) -> List[Any]:
+    """[the worst change as a bar and a percentage, what it measures, the count of each verdict]."""
+    if row.problem:
+        return [htmlpage.Html(f'<span class="error">{htmlpage.esc(row.problem)}</span>'),
+                htmlpage.Html(f'<span class="error">{htmlpage.breakable(row.detail)}</span>'), ""]
+    if not row.changes:
+        return [htmlpage.Html(f'<span class="muted">{htmlpage.esc(nothing)}</span>'), "", ""]
+    worst = worst_first(row.changes)[0]
+    better = goodness(worst)
+    word = "better" if better > 0 else "worse" if better < 0 else "same"
+    color = htmlpage.STATUS_COLORS.get(worst.status, htmlpage.NEUTRAL)
+    bar = htmlpage.change_bar(better, color, f"{worst.metric} {worst.change_percent:+.1f}% ({word}), {worst.status}",
+                              threshold_percent=100 * threshold, width=90)
+    measured = f"{worst.path} {worst.metric}".strip()
+    verdict = next((one for status, one, _ in _VERDICT_WORDS if status == worst.status), worst.status)
+    what = htmlpage.Html(f'{htmlpage.breakable(measured)} <span class="muted">{htmlpage.esc(verdict)}</span>')
+    counts = [f"{n} {one if n == 1 else many}" for status, one, many in _VERDICT_WORDS
+              for n in [len([c for c in row.changes if c.status == status])] if n]
+    return [htmlpage.Html(f"{bar} {worst.change_percent:+.1f}% {word}"), what, " · ".join(counts)]
+
+
+def glance(rows: Sequence[GlanceRow], extra_columns: Sequence[Tuple[str, str]], threshold: float,
+           nothing: str = "nothing to compare") -> str:
+    """One table, per category (the worst first) its benchmarks, the worst first: each benchmark's
+    worst change as a bar (left = worse; dashed: ± the threshold), what it measures and the count of
+    each verdict, a line each. With more than GLANCE_ROWS benchmarks, each category shows its worst
+    ones and names the rest (linked) on one line: the summary stays one screen. `extra_columns`:
+    (header, CSS width) of the rows' `cells`; `nothing`: what a row without changes says."""
+    by_category: Dict[str, List[GlanceRow]] = {}
+    for row in sorted(rows, key=GlanceRow.rank):
+        by_category.setdefault(row.category, []).append(row)
+    shown = len(rows) if len(rows) <= GLANCE_ROWS else max(2, GLANCE_ROWS // len(by_category))
+    headers = ["benchmark", *(h for h, _ in extra_columns), "worst change", "measurement", "verdicts"]
+    widths = ["15%", *(w for _, w in extra_columns), "222px", "auto", "17%"]
+    table_rows: List[Any] = []
+    for category, members in by_category.items():
+        table_rows.append(htmlpage.Span(f"{htmlpage.esc(category)} <span class=\"muted\">{len(members)} "
+                                        f"benchmark{'s' if len(members) != 1 else ''}</span>", "group"))
+        table_rows += [[htmlpage.link(r.href, htmlpage.breakable(r.benchmark)), *r.cells,
+                        *_change_cells(r, threshold, nothing)]
+                       for r in members[:shown]]
+        if len(members) > shown:
+            rest = ", ".join(htmlpage.link(r.href, r.benchmark) for r in members[shown:])
+            table_rows.append(htmlpage.Span(f"{len(members) - shown} more, smaller changes: {rest}", "more"))
+    return htmlpage.table(headers, table_rows, text_columns=len(headers), css_class="glance", widths=widths)
+
+
+_HTML_HEADERS = _HEADERS[:4] + _HEADERS[6:]
+
+
+def _html_rows(changes: Sequence[MetricChange]) -> List[List[Any]]:
+    """The page's table rows: names that wrap, kind and direction under the metric's name."""
+    out = []
+    for row in _rows(changes):
+        metric = htmlpage.Html(f'{htmlpage.breakable(row[3])}<span class="sub">{htmlpage.esc(row[4])}, '
+                               f'{htmlpage.esc(row[5])} is better</span>')
+        out.append([row[0], htmlpage.breakable(row[1]), htmlpage.breakable(row[2]), metric] + row[6:])
+    return out
+
+
+def _summary(comparison: Comparison, anchors: Dict[Tuple[str, str], str]) -> str:
+    """The page's first screen: verdict counts, warnings about the runs, each benchmark's worst change."""
+    counts = comparison.counts()
+    out = ['<section class="summary" id="summary">',
+           htmlpage.cards([("regressions", counts["regression"], "bad" if counts["regression"] else ""),
+                           ("improvements", counts["improvement"]), ("unconfirmed", counts["unconfirmed"]),
+                           ("within noise", counts["noise"]), ("not enough data", counts["not enough data"]),
+                           ("measurements compared", len(comparison.changes)),
+                           ("threshold", f"{comparison.threshold:.0%}")])]
+    if not comparison.side_by_side:
+        out.append('<p class="error">These runs were not measured side by side: a timing change between '
+                   'them is <b>unconfirmed</b> (the machine\'s load between two runs moves whole runs) and '
+                   'fails no build. Confirm it with <code>cli continuous BASE HEAD</code>.</p>')
+    if comparison.smoke:
+        out.append('<p class="error">A side of this comparison is a quick-profile (smoke) run: its timings '
+                   'carry one sample and are not judged.</p>')
+    per_benchmark: Dict[Tuple[str, str], List[MetricChange]] = {}
+    for change in comparison.changes:
+        per_benchmark.setdefault((change.category, change.benchmark), []).append(change)
+    out.append(glance([GlanceRow(cat, bench, anchors[(cat, bench)], changes)
+                       for (cat, bench), changes in per_benchmark.items()], [], comparison.threshold))
+    out.append("</section>")
+    return "\n".join(out)
 
 
 def write_html(comparison: Comparison, output_dir: str, title: str = "AgentMemory benchmark comparison") -> str:
-    """Write the comparison page into `output_dir`; return its path."""
+    """Write the comparison page into `output_dir`; return its path. Its first screen is the summary:
+    per category, each benchmark's worst change (worst first), linked to its rows below."""
     folder = Path(output_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    counts = comparison.counts()
-    body = [htmlpage.cards([("regressions", counts["regression"]), ("improvements", counts["improvement"]),
-                            ("unconfirmed", counts["unconfirmed"]), ("within noise", counts["noise"]),
-                            ("not enough data", counts["not enough data"]),
-                            ("measurements compared", len(comparison.changes)),
-                            ("threshold", f"{comparison.threshold:.0%}")]),
+    anchors: Dict[Tuple[str, str], str] = {}
+    row_ids = []
+    for change in comparison.changes:
+        key = (change.category, change.benchmark)
+        first = key not in anchors
+        anchors.setdefault(key, htmlpage.anchor("cmp", *key))
+        row_ids.append(anchors[key] if first else None)
+    body = [_summary(comparison, anchors),
             f'<p class="muted">current: {htmlpage.esc(comparison.current_dir)} · baseline: '
             f'{htmlpage.esc(comparison.baseline_dir)}. A timing regresses when its median is worse by more '
             f'than the threshold and a Mann-Whitney U test on the samples gives p &lt; {comparison.alpha:g}; '
@@ -354,23 +476,16 @@ def write_html(comparison: Comparison, output_dir: str, title: str = "AgentMemor
             f'worse by more than the threshold. The 95% interval is a bootstrap interval of the ratio of '
             f'medians (current / baseline), shown as a change. Throughput and latency derived from a timing '
             f'are judged with it (listed after its name).</p>']
-    if not comparison.side_by_side:
-        body.append('<p class="error">These runs were not measured side by side: a timing change between '
-                    'them is <b>unconfirmed</b> (the machine\'s load between two runs moves whole runs) and '
-                    'fails no build. Confirm it with <code>cli continuous BASE HEAD</code>.</p>')
-    if comparison.smoke:
-        body.append('<p class="error">A side of this comparison is a quick-profile (smoke) run: its timings '
-                    'carry one sample and are not judged.</p>')
     chart = _chart(comparison)
     if chart:
         body.append(chart)
     shown = comparison.regressions + comparison.improvements + comparison.unconfirmed
     body.append("<h2>Regressions, improvements and unconfirmed timings</h2>")
-    body.append(htmlpage.table(_HEADERS, _rows(shown), [c.status for c in shown], text_columns=_TEXT_COLUMNS)
-                if shown else "<p>None.</p>")
+    body.append(htmlpage.table(_HTML_HEADERS, _html_rows(shown), [c.status for c in shown],
+                               text_columns=4) if shown else "<p>None.</p>")
     body.append("<h2>All compared measurements</h2>")
-    body.append(htmlpage.table(_HEADERS, _rows(comparison.changes), [c.status for c in comparison.changes],
-                               text_columns=_TEXT_COLUMNS))
+    body.append(htmlpage.table(_HTML_HEADERS, _html_rows(comparison.changes),
+                               [c.status for c in comparison.changes], text_columns=4, row_ids=row_ids))
     if comparison.only_current or comparison.only_baseline:
         body.append("<h2>Not compared</h2><p>only in current: "
                     f"{htmlpage.esc(', '.join(comparison.only_current) or '-')}<br>only in baseline: "

@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as _dt
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-from . import htmlpage, naming
-from .documents import (ResultsError, confined_path, find_documents, metric_rows, metric_stats, param_prefixes,
-                        new_document, read_document, safe_name, sample_quartiles, warn,
-                        write_new_document)
-from .verdict import UNSTABLE_SPREAD
+from . import naming
+from .documents import (ResultsError, confined_path, find_documents, metric_rows, param_prefixes, new_document,
+                        read_document, warn, write_new_document)
 
 if TYPE_CHECKING:  # pandas and matplotlib load only when a table or a plot is asked for
     import pandas
     from matplotlib.figure import Figure
-
-# Metrics drawn in reports, in order of preference (leaf name suffixes).
-_REPORT_METRIC_HINTS = ("throughput_ops_per_second", "total_time_seconds", "latency", "_seconds", "_ms",
-                        "bytes", "recall", "precision", "ratio", "similarity", "mse", "retention",
-                        "efficiency", "percent")
-# Parameters preferred as x axis (volume-like), then any numeric parameter.
-_X_HINTS = ("batch_size", "dataset_size", "memory_size", "data_volume", "volume", "num_memories",
-            "agent_count", "num_agents", "query_count", "operations")
 
 
 def plot_label(text: Any) -> str:
@@ -178,42 +166,6 @@ def _draw(ax: Any, lines: List[_Line], log_x: bool, markers_only: bool = False) 
         ax.set_xscale("log")
 
 
-def _metrics_table(doc: Dict[str, Any]) -> List[str]:
-    """A report's table of one document's metrics, a row per parameter path (each value with the
-    interquartile range of its samples when recorded), and the note explaining those ranges."""
-    rows = metric_rows(doc)
-    if not rows:
-        return []
-    metrics = naming.dedupe(m for _, m, _ in rows)
-    paths = naming.dedupe(p for p, _, _ in rows)
-    cells = {(p, m): v for p, m, v in rows}
-    table_rows = [[p or "(no parameters)"] + [_cell(doc, cells.get((p, m)), p, m) for m in metrics] for p in paths]
-    out = [htmlpage.table(["parameters"] + metrics, table_rows)]
-    if any(sample_quartiles(metric_stats(doc, p, m)) for p in paths for m in metrics):
-        out.append('<p class="muted">value [a–b]: the median and the interquartile range (25th–75th '
-                   'percentile) of the measured samples.</p>')
-    return out
-
-
-def _cell(doc: Dict[str, Any], value: Any, path: str, metric: str) -> Any:
-    """One table cell: the value, with ``[q25–q75]`` of its samples when recorded; "" when missing."""
-    spread = sample_quartiles(metric_stats(doc, path, metric))
-    if value is not None and spread:
-        return f"{htmlpage.fmt_number(value)} [{htmlpage.fmt_number(spread[0])}–{htmlpage.fmt_number(spread[1])}]"
-    return value if value is not None else ""
-
-
-def _unstable_note(unstable: List[Dict[str, Any]]) -> List[str]:
-    """A report's warning listing (up to 20 of) the timings unstable on this machine, if any."""
-    if not unstable:
-        return []
-    items = "".join(f"<li>{htmlpage.esc(u.get('asv_name', ''))} {htmlpage.esc(u.get('params', ''))}: "
-                    f"spread {100 * float(u.get('spread', 0)):.0f}% of the median "
-                    f"({int(u.get('n', 0))} samples)</li>" for u in unstable[:20])
-    return [f'<p class="error">Unstable on this machine (spread over '
-            f'{100 * UNSTABLE_SPREAD:.0f}% of the median):</p><ul>{items}</ul>']
-
-
 class BenchmarkResults:
     """Manage documented result files under `results_dir` (``<category>/<benchmark>_<timestamp>.json``)."""
 
@@ -358,93 +310,10 @@ class BenchmarkResults:
 
     def generate_report(self, category: Optional[str] = None, benchmark_name: Optional[str] = None,
                         output_dir: Optional[str] = None) -> str:
-        """Write one self-contained HTML page (summary, tables, embedded plots) for the selected
-        results; return its path (default folder ``<results_dir>/reports``). ResultsError if none."""
-        found = find_documents(self.results_dir, category, benchmark_name)
-        if not found:
-            scope = " ".join(x for x in (category, benchmark_name) if x) or "any benchmark"
-            raise ResultsError(f"no results for {scope} in {self.results_dir}")
-        groups: Dict[Tuple[str, str], List[Tuple[str, Dict[str, Any]]]] = {}
-        for path, doc in found:
-            groups.setdefault((doc["category"], doc["benchmark"]), []).append((path, doc))
-        scope = "/".join(x for x in (category, benchmark_name) if x) or "all"
-        title = f"AgentMemory benchmark report ({scope})"
-        errors = sum(1 for _, d in found if d.get("error"))
-        latest = max(d.get("timestamp", "") for _, d in found)
-        body = [htmlpage.cards([("runs", len(found)), ("benchmarks", len(groups)),
-                                ("categories", len({c for c, _ in groups})), ("with errors", errors),
-                                ("latest run", latest)])]
-        summary_rows = []
-        for (cat, bench), runs in sorted(groups.items()):
-            _, doc = runs[-1]
-            meta = doc.get("metadata") or {}
-            summary_rows.append((cat, bench, doc.get("timestamp", ""), str(meta.get("commit") or "")[:10],
-                                 meta.get("backend", ""), doc.get("error") or "ok", len(runs),
-                                 meta.get("execution_time")))
-        body.append("<h2>Summary</h2>")
-        body.append(htmlpage.table(["category", "benchmark", "latest run", "commit", "backend", "status",
-                                    "runs", "execution time (s)"], summary_rows, text_columns=6))
-        for (cat, bench), runs in sorted(groups.items()):
-            body.append(self._benchmark_section(cat, bench, runs))
-        body.append(f'<p class="muted">Generated {_dt.datetime.now():%Y-%m-%d %H:%M:%S} from '
-                    f'{htmlpage.esc(os.path.abspath(self.results_dir))}.</p>')
-        folder = Path(output_dir) if output_dir else Path(self.results_dir) / "reports"
-        folder.mkdir(parents=True, exist_ok=True)
-        target = folder / f"report_{safe_name(scope.replace('/', '_'))}_{_dt.datetime.now():%Y%m%d_%H%M%S}.html"
-        target.write_text(htmlpage.page(title, "\n".join(body)), encoding="utf-8")
-        return str(target)
+        """Write one self-contained HTML page for the selected results (a summary first: per category,
+        each benchmark's change since its previous run, worst first; then a section per benchmark
+        with tables, plots and its runs; see :mod:`memory.benchmarking.report`); return its path
+        (default folder ``<results_dir>/reports``). ResultsError if there are none."""
+        from .report import write_report
 
-    def _benchmark_section(self, category: str, benchmark: str,
-                           runs: List[Tuple[str, Dict[str, Any]]]) -> str:
-        path, doc = runs[-1]
-        meta = doc.get("metadata") or {}
-        out = [f'<h2 id="{htmlpage.esc(category)}-{htmlpage.esc(benchmark)}">{htmlpage.esc(category)} / '
-               f'{htmlpage.esc(benchmark)}</h2>',
-               f'<p class="muted">latest run {htmlpage.esc(doc.get("timestamp", ""))} · '
-               f'{htmlpage.esc(os.path.basename(path))} · machine {htmlpage.esc(meta.get("machine", "?"))} · '
-               f'python {htmlpage.esc(meta.get("python_version") or meta.get("python") or "?")}</p>']
-        if doc.get("error"):
-            out.append(f'<p class="error">error: {htmlpage.esc(doc["error"])}</p>')
-        out += _metrics_table(doc) + _unstable_note(meta.get("unstable") or [])
-        metrics = naming.dedupe(m for _, m, _ in metric_rows(doc))
-        for metric in self._report_metrics(metrics):
-            x_axis = self._x_axis(doc, metric)
-            try:
-                fig = self.plot_comparison([path], metric, x_axis=x_axis,
-                                           title=f"{benchmark}: {metric}" + (f" vs {x_axis}" if x_axis else ""))
-            except ValueError:
-                continue
-            out.append(htmlpage.figure_img(fig, f"{benchmark} {metric}"))
-        main_metric = next(iter(self._report_metrics(metrics)), None)
-        if len(runs) > 1 and main_metric:
-            try:
-                fig = self.plot_comparison([p for p, _ in runs[-20:]], main_metric,
-                                           title=f"{benchmark}: {main_metric} over runs")
-                out.append("<h3>History</h3>" + htmlpage.figure_img(fig, f"{benchmark} history"))
-            except ValueError:
-                pass
-        return "\n".join(out)
-
-    @staticmethod
-    def _report_metrics(metrics: List[str], limit: int = 4) -> List[str]:
-        chosen: List[str] = []
-        for hint in _REPORT_METRIC_HINTS:
-            for m in metrics:
-                if hint in m and m not in chosen and naming.metric_direction(m) != 0:
-                    chosen.append(m)
-        return chosen[:limit]
-
-    @staticmethod
-    def _x_axis(doc: Dict[str, Any], metric: str) -> Optional[str]:
-        """The numeric parameter with the most values (volume-like names first), or None."""
-        meta = doc.get("metadata") or {}
-        grid = meta.get("asv_params") or {}
-        numeric = {name: values for name, values in grid.items() if isinstance(values, list) and len(values) > 1
-                   and all(naming.is_finite(v) for v in values)}
-        if not numeric:
-            return None
-        for hint in _X_HINTS:
-            for name in numeric:
-                if hint in name:
-                    return name
-        return max(numeric, key=lambda n: len(numeric[n]))
+        return write_report(self.results_dir, category, benchmark_name, output_dir)
