@@ -180,7 +180,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise CliError(f"unknown benchmark {args.benchmark!r} in category {args.category!r}; valid: "
                        f"{', '.join(sorted(suite[args.category]))}")
     runner.config_with_params(args.category, params)
-    print(f"profile {config.profile}; results in {config.output_dir}", flush=True)
     if args.benchmark:
         paths = [runner.run_benchmark(args.category, args.benchmark, params=params)]
     elif args.category:

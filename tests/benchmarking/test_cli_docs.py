@@ -59,6 +59,8 @@ def test_params_override_is_recorded(workdir, toy_env):
                     "write_throughput", "--params", '{"batch_sizes": [7], "data_complexity_levels": [2]}',
                     "--output-dir", "out"], workdir, toy_env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    # the run's header (profile, where results go) is printed once (the CLI and the runner both printed it)
+    assert len([line for line in proc.stdout.splitlines() if "results in" in line]) == 1, proc.stdout
     (doc,) = _documents(workdir / "out")
     assert doc["metadata"]["params"]["batch_sizes"] == [7]
     assert doc["metadata"]["param_overrides"] == {"batch_sizes": [7], "data_complexity_levels": [2]}
