@@ -17,7 +17,7 @@ from memory import AgentMemorySystem, MemoryConfig  # noqa: E402
 
 # the Redis fixtures (redis_url, redis_cluster_url, backend, ...) once per session: a test file that
 # star-imported them got its own copy of every session fixture, so the cluster started once per file
-pytest_plugins = ["redis_fixtures"]
+pytest_plugins = ["redis_fixtures", "postgres_fixtures"]
 
 
 def make_state(complexity: int = 1, rng: random.Random | None = None) -> dict[str, Any]:

@@ -9,37 +9,26 @@ from typing import Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 
-from ..entry import TYPE_CODES, MemoryRecord
-from .base import MemoryStore
+from ..entry import MemoryRecord
 from ..errors import CorruptDataError, StorageError
-from ..integrity import CorruptionLog
+from .ltm import COLUMNS, LTMStore, record_row
 
 SCHEMA_VERSION = 1
-_COLUMNS = ("memory_id, agent_id, step_number, memory_type, content, priority, importance, created_at, "
-            "entered_at, last_accessed, retrieval_count, raw_bytes, embedding")
-_TOUCH_FLUSH = 1024  # pending retrieval-count updates written together
-_F32 = np.dtype(np.float32)  # a dtype object: np.frombuffer would convert the type on every row
 LEGACY_DICTIONARY_KEY = "zlib_dictionary"  # meta key of the one dictionary of files whose records name none
 
 
-class SQLiteStore(MemoryStore):
+class SQLiteStore(LTMStore):
     """Records in a SQLite table; vectors as raw float32 blobs next to them; the LTM codec's dictionaries.
 
     Damaged rows: `get`/`get_many` raise CorruptDataError naming the memory; `records`/`records_in_steps`
     skip them with a CorruptDataWarning and count them (`corrupt_skipped`).
     """
 
-    keeps_vectors = True
-    answers_step_ranges = True
-
     def __init__(self, path: str, dim: int) -> None:
+        super().__init__(dim, f"LTM database {path!r}")
         self.path = path
-        self.dim = dim
         self.shared = path != ":memory:"
         self._lock = threading.RLock()
-        self._touched: dict[str, tuple[int, float]] = {}
-        self._vec_bytes = 4 * int(dim)
-        self.corruption = CorruptionLog(f"LTM database {path!r}")
         try:
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30.0)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -103,51 +92,6 @@ class SQLiteStore(MemoryStore):
                    (agent_id,))
         return db.execute("SELECT version FROM agent_versions WHERE agent_id = ?", (agent_id,)).fetchone()[0]
 
-    def _record(self, row: tuple) -> MemoryRecord:
-        """A row as a record; CorruptDataError naming the memory when a column holds what no write stores."""
-        mid, agent, step, mtype, content, pri, imp, created, entered, last, count, raw, emb = row
-        if (type(content) is not bytes or type(step) is not int or mtype not in TYPE_CODES
-                or type(agent) is not str or type(count) is not int or type(raw) is not int
-                or type(pri) is not float or type(imp) is not float or type(created) is not float
-                or type(entered) is not float or type(last) is not float
-                or (emb is not None and (type(emb) is not bytes or len(emb) != self._vec_bytes))):
-            raise self._damaged(row)
-        vec = np.frombuffer(emb, _F32) if emb is not None else None
-        touched = self._touched.get(mid)
-        if touched is not None:
-            count, last = touched
-        return MemoryRecord(mid, agent, step, mtype, content, pri, imp, created, entered, last, count, raw, vec)
-
-    def _damaged(self, row: tuple) -> CorruptDataError:
-        """The error for a row `_record` refused: which columns are wrong."""
-        types = (str, str, int, str, bytes, float, float, float, float, float, int, int, bytes)
-        names = _COLUMNS.split(", ")
-        bad = [n for n, v, t in zip(names, row, types) if type(v) is not t and not (n == "embedding" and v is None)]
-        if row[3] not in TYPE_CODES and "memory_type" not in bad:
-            bad.append("memory_type")
-        if type(row[12]) is bytes and len(row[12]) != self._vec_bytes:
-            bad.append(f"embedding ({len(row[12])} bytes, not {self._vec_bytes})")
-        return CorruptDataError(f"LTM database {self.path!r}: row of memory {row[0]!r} is damaged "
-                                f"({', '.join(bad)})", memory_id=str(row[0]))
-
-    def _records(self, rows: Sequence[tuple]) -> list[MemoryRecord]:
-        """Rows of a listing as records, skipping (warning, counting) damaged ones."""
-        try:
-            return [self._record(row) for row in rows]
-        except CorruptDataError:
-            pass
-        out = []
-        for row in rows:
-            try:
-                out.append(self._record(row))
-            except CorruptDataError as exc:
-                self.corruption.skip(str(row[1]), exc)
-        return out
-
-    def corrupt_skipped(self, agent_id: Optional[str] = None) -> int:
-        """Distinct damaged rows listings skipped (of one agent, or all) since this store was opened."""
-        return self.corruption.count(agent_id)
-
     def get_meta(self, key: str) -> Optional[bytes]:
         """A value from the meta table (encoder weights, dims), or None."""
         row = self._run(lambda db: db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone())
@@ -188,26 +132,18 @@ class SQLiteStore(MemoryStore):
             raise CorruptDataError(f"LTM database {self.path!r}: meta {LEGACY_DICTIONARY_KEY!r} is damaged")
         return value
 
-    def _dictionary_row(self, row: tuple) -> tuple[int, bytes]:
-        if type(row[0]) is not int or type(row[1]) is not bytes:
-            raise CorruptDataError(f"LTM database {self.path!r}: preset dictionary {row[0]!r} is damaged")
-        return row[0], row[1]
-
     # -- the protocol --------------------------------------------------------------------------
     def add(self, records: Sequence[MemoryRecord]) -> int:
         if not records:
             return 0
-        rows = [(r.memory_id, r.agent_id, r.step_number, r.memory_type, r.content, r.priority, r.importance,
-                 r.created_at, r.entered_at, r.last_accessed, r.retrieval_count, r.raw_bytes,
-                 None if r.vector is None else np.asarray(r.vector, dtype=np.float32).tobytes())
-                for r in records]
+        rows = [record_row(r) for r in records]
         with self._transaction() as db:
-            db.executemany(f"INSERT OR REPLACE INTO memories ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            db.executemany(f"INSERT OR REPLACE INTO memories ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
             return self._bump(db, records[0].agent_id)
 
     def get(self, memory_id: str) -> Optional[MemoryRecord]:
         row = self._run(lambda db: db.execute(
-            f"SELECT {_COLUMNS} FROM memories WHERE memory_id = ?", (memory_id,)).fetchone())
+            f"SELECT {COLUMNS} FROM memories WHERE memory_id = ?", (memory_id,)).fetchone())
         return None if row is None else self._record(row)
 
     def get_many(self, memory_ids: Sequence[str]) -> list[Optional[MemoryRecord]]:
@@ -228,22 +164,15 @@ class SQLiteStore(MemoryStore):
             chunk = ids[lo:lo + 500]
             marks = ",".join("?" * len(chunk))
             args = [*chunk, agent_id] if agent_id is not None else chunk
-            rows.extend(db.execute(f"SELECT {_COLUMNS} FROM memories WHERE memory_id IN ({marks}){only}",
+            rows.extend(db.execute(f"SELECT {COLUMNS} FROM memories WHERE memory_id IN ({marks}){only}",
                                    args).fetchall())
         return rows
-
-    def touch(self, records: Sequence[MemoryRecord]) -> None:
-        for r in records:
-            self._touched[r.memory_id] = (r.retrieval_count, r.last_accessed)
-        if len(self._touched) >= _TOUCH_FLUSH:
-            self.flush_touches()
 
     def flush_touches(self) -> None:
         """Write pending retrieval counts (kept in memory between flushes to spare a commit per read)."""
         if not self._touched:
             return
-        rows = [(c, t, m) for m, (c, t) in self._touched.items()]
-        self._touched.clear()
+        rows = self._take_touches()
         self._run(lambda db: db.executemany(
             "UPDATE memories SET retrieval_count = ?, last_accessed = ? WHERE memory_id = ?", rows))
 
@@ -256,20 +185,17 @@ class SQLiteStore(MemoryStore):
             rows = self._select_by_id(db, ids, agent_id)
             db.executemany("DELETE FROM memories WHERE memory_id = ? AND agent_id = ?", [(m, agent_id) for m in ids])
             self._bump(db, agent_id)
-        removed = self._records(rows)
-        for r in removed:
-            self._touched.pop(r.memory_id, None)
-        return removed
+        return self._removed(rows)
 
     def records(self, agent_id: str) -> list[MemoryRecord]:
         rows = self._run(lambda db: db.execute(
-            f"SELECT {_COLUMNS} FROM memories WHERE agent_id = ? ORDER BY step_number", (agent_id,)).fetchall())
+            f"SELECT {COLUMNS} FROM memories WHERE agent_id = ? ORDER BY step_number", (agent_id,)).fetchall())
         return self._records(rows)
 
     def records_in_steps(self, agent_id: str, start: int, end: int) -> list[MemoryRecord]:
         """Records with start <= step <= end, by step (uses the (agent_id, step) index)."""
         rows = self._run(lambda db: db.execute(
-            f"SELECT {_COLUMNS} FROM memories WHERE agent_id = ? AND step_number BETWEEN ? AND ? "
+            f"SELECT {COLUMNS} FROM memories WHERE agent_id = ? AND step_number BETWEEN ? AND ? "
             "ORDER BY step_number", (agent_id, start, end)).fetchall())
         return self._records(rows)
 
