@@ -12,6 +12,8 @@ from .errors import ConfigError
 
 BACKENDS = ("memory", "redis")
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+cluster://")
+LTM_BACKENDS = ("sqlite", "postgres")
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 MASK = "***"
 # a query parameter that carries a secret (?password=…, ?ssl_password=…, ?token=…), and its value: up to the
 # next "&name=" (an unencoded '&' or '#' inside the value stays masked) or the end
@@ -70,21 +72,33 @@ def check_redis_url(url: Any) -> None:
 
     A '#', '[', ']', '/' or '?' left unencoded in a password makes URL parsers read part of the password
     as a fragment, host, port or query (so a wrong password, host or socket would be used): rejected."""
-    if not isinstance(url, str) or not url.startswith(REDIS_SCHEMES):
-        raise ConfigError(f"redis_url must start with {', '.join(REDIS_SCHEMES[:-1])} or {REDIS_SCHEMES[-1]}; "
+    _check_url("redis_url", url, REDIS_SCHEMES, "Redis clients")
+
+
+def check_postgres_url(url: Any) -> None:
+    """Raise ConfigError (URL masked) unless `url` is a PostgreSQL URL that parses as written (as for Redis)."""
+    _check_url("ltm_url", url, POSTGRES_SCHEMES, "libpq", multi_host=True)
+
+
+def _check_url(name: str, url: Any, schemes: Sequence[str], clients: str, multi_host: bool = False) -> None:
+    """`check_redis_url` for the field `name` with URLs of `schemes`, read by `clients` (`multi_host`: libpq's
+    host1:port1,host2:port2 form, which has no single port)."""
+    if not isinstance(url, str) or not url.startswith(tuple(schemes)):
+        raise ConfigError(f"{name} must start with {', '.join(schemes[:-1])} or {schemes[-1]}; "
                           f"got {redact(url)!r}")
     hint = ("percent-encode '#', '[', ']', '/', '?' and '@' in a user name or password "
             f"(%23, %5B, %5D, %2F, %3F, %40); got {redact(url)!r}")
     if "#" in url:
-        raise ConfigError(f"redis_url contains '#', which starts a URL fragment (ignored by Redis clients): {hint}")
+        raise ConfigError(f"{name} contains '#', which starts a URL fragment (ignored by {clients}): {hint}")
     try:
         parts = urlsplit(url)
-        parts.port  # raises ValueError for a port that is not a number (often a piece of a password)
+        if not (multi_host and "," in parts.netloc):
+            parts.port  # raises ValueError for a port that is not a number (often a piece of a password)
     except ValueError:
-        raise ConfigError(f"redis_url is not a valid URL: {hint}") from None
+        raise ConfigError(f"{name} is not a valid URL: {hint}") from None
     misplaced_at = "@" in parts.path and not (parts.scheme == "unix" and not parts.netloc)
     if misplaced_at or any("@" in pair.partition("=")[0] for pair in re.split("[&;]", parts.query)):
-        raise ConfigError(f"redis_url has an '@' after its host part (a password holding '/' or '?'?): {hint}")
+        raise ConfigError(f"{name} has an '@' after its host part (a password holding '/' or '?'?): {hint}")
 
 
 @dataclass
@@ -154,10 +168,12 @@ class MemoryConfig:
     namespace: str = "agentmemory"
     blas_threads: Optional[int] = 1  # BLAS threads inside maintenance, training and large searches; None = leave as is
     redis_timeout: float = 5.0  # seconds to wait for each Redis reply before the call is retried (twice), then fails
+    ltm_backend: str = "sqlite"  # "sqlite": ltm_config.db_path; "postgres": ltm_url, rows keyed by namespace
+    ltm_url: str = "postgresql://127.0.0.1:5432/agentmemory"
 
     def __repr__(self) -> str:
-        """The dataclass repr, with the Redis password masked (configs end up in logs and test reports)."""
-        shown = ", ".join(f"{f.name}={redact(self.redis_url)!r}" if f.name == "redis_url"
+        """The dataclass repr, with the Redis and PostgreSQL passwords masked (configs end up in logs and test reports)."""
+        shown = ", ".join(f"{f.name}={redact(getattr(self, f.name))!r}" if f.name in ("redis_url", "ltm_url")
                           else f"{f.name}={getattr(self, f.name)!r}" for f in fields(self))
         return f"{type(self).__name__}({shown})"
 
@@ -208,6 +224,10 @@ class MemoryConfig:
         _positive_num("redis_timeout", self.redis_timeout)
         if self.backend == "redis":
             check_redis_url(self.redis_url)
+        if self.ltm_backend not in LTM_BACKENDS:
+            raise ConfigError(f"ltm_backend must be one of {', '.join(LTM_BACKENDS)}; got {self.ltm_backend!r}")
+        if self.ltm_backend == "postgres":
+            check_postgres_url(self.ltm_url)
         return self
 
 

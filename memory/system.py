@@ -27,7 +27,7 @@ from .entry import TYPE_CODES, to_memory
 from .errors import AgentMemoryError, ConfigError, CorruptDataError, InvalidMemoryError, InvalidValueError, StorageError
 from .retrieval.attributes import matches_attributes, parse_attributes
 from .records import RecordMaker
-from .stores import MemoryStore, SQLiteStore, create_fast_stores
+from .stores import LTMStore, MemoryStore, create_fast_stores, create_ltm_store
 from .tiers import Tier
 from .transitions import maintain_agent
 
@@ -133,18 +133,18 @@ class AgentMemorySystem:
         self._im_ae = Autoencoder(ae.stm_dim, ae.im_dim, seed=ae.seed)
         self._ltm_ae = Autoencoder(ae.stm_dim, ae.ltm_dim, seed=ae.seed + 1)
         self._temp_dir: Optional[str] = None
-        db_path = config.ltm_config.db_path
-        if db_path is None:
+        db_path = config.ltm_config.db_path if config.ltm_backend == "sqlite" else None
+        if db_path is None and config.ltm_backend == "sqlite":
             self._temp_dir = tempfile.mkdtemp(prefix="agentmemory-")
             db_path = os.path.join(self._temp_dir, "ltm.db")
-        self.ltm_path = db_path
+        self.ltm_path = db_path  # the SQLite file; None for an LTM on PostgreSQL
         try:
             stm_store, im_store = create_fast_stores(config)
         except BaseException:
             self._remove_temp_dir()
             raise
         try:
-            ltm_store = SQLiteStore(db_path, ae.ltm_dim)
+            ltm_store = create_ltm_store(config, ae.ltm_dim, db_path)
         except BaseException:
             stm_store.close(), im_store.close()
             self._remove_temp_dir()
@@ -546,11 +546,11 @@ class AgentMemorySystem:
         store.set_meta("im_autoencoder", self._im_ae.to_bytes())
         store.set_meta("ltm_autoencoder", self._ltm_ae.to_bytes())
 
-    def _load_encoders(self, store: SQLiteStore) -> None:
+    def _load_encoders(self, store: LTMStore) -> None:
         for key, model in (("im_autoencoder", self._im_ae), ("ltm_autoencoder", self._ltm_ae)):
             blob = store.get_meta(key)
             if blob is not None:
-                model.load_bytes(blob, f"LTM database {store.path!r}, meta {key!r}")  # CorruptDataError if damaged
+                model.load_bytes(blob, f"{store.where}, meta {key!r}")  # CorruptDataError if damaged
 
     @_locked
     def clear_all_memories(self) -> None:

@@ -1,7 +1,7 @@
-"""PostgreSQL for tests: a server found (or the test skipped, saying why), a namespace per test.
+"""PostgreSQL for tests: a server found (or the test skipped, saying why), a namespace per test, LTM backends.
 
 tests/conftest.py loads this module as a plugin (`pytest_plugins`), so every test sees its fixtures
-(postgres_url, pg_namespace, pg_schema_url); import only its helpers.
+(postgres_url, pg_namespace, pg_schema_url, ltm_backend, make_ltm_system); import only its helpers.
 
 Server: $AGENTMEMORY_TEST_POSTGRES_URL if set (the test fails if it does not answer); else
 postgresql://postgres@127.0.0.1:5432/test if it answers; else every test that needs one is skipped with
@@ -14,7 +14,7 @@ import os
 import socket
 import threading
 import uuid
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import pytest
 
@@ -22,7 +22,8 @@ DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
 TABLES = ("agentmemory_ltm", "agentmemory_ltm_versions", "agentmemory_ltm_meta", "agentmemory_ltm_dictionaries")
 
 __all__ = ["DEFAULT_URL", "TABLES", "postgres_answers", "pg_execute", "namespace_rows", "drop_namespace",
-           "unique_namespace", "TcpProxy", "postgres_url", "pg_namespace", "pg_schema_url"]
+           "unique_namespace", "TcpProxy", "postgres_url", "pg_namespace", "pg_schema_url", "ltm_backend",
+           "make_ltm_system"]
 
 
 def pytest_configure(config) -> None:
@@ -109,6 +110,58 @@ def pg_schema_url(postgres_url) -> Iterator[str]:
         yield f"{postgres_url}{sep}options=-csearch_path%3D{schema}"
     finally:
         pg_execute(postgres_url, f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def ltm_backend(request) -> str:
+    """The LTM backend a test runs on: the SQLite file or a PostgreSQL server."""
+    return request.param
+
+
+@pytest.fixture
+def make_ltm_system(request, ltm_backend, tmp_path) -> Iterator[Callable[..., Any]]:
+    """make_ltm_system(namespace=None, **config fields, stm_limit=…, im_limit=…, ltm_limit=…,
+    cleanup_interval=…) → a system whose LTM is on `ltm_backend`.
+
+    A namespace is one LTM: on PostgreSQL the rows under that namespace, on SQLite one file per namespace
+    (so systems built with the same namespace share an LTM on either backend). `build.config(...)` makes
+    the config without the system (for other processes). Every system is closed after the test; on
+    PostgreSQL each namespace used is cleared and then deleted from every table (checked gone)."""
+    from config_overrides import apply_overrides
+    from memory import AgentMemorySystem, MemoryConfig
+    url = request.getfixturevalue("postgres_url") if ltm_backend == "postgres" else None
+    default_ns = unique_namespace()
+    built: list[Any] = []
+    namespaces: list[str] = []
+
+    def config(namespace: Optional[str] = None, *, stm_limit: Optional[int] = None, im_limit: Optional[int] = None,
+               ltm_limit: Optional[int] = None, cleanup_interval: Optional[int] = None, **fields: Any) -> Any:
+        ns = namespace or default_ns
+        if ns not in namespaces:
+            namespaces.append(ns)
+        c = MemoryConfig(**fields)
+        c.namespace = ns
+        if url is not None:
+            c.ltm_backend, c.ltm_url = "postgres", url
+        else:
+            c.ltm_config.db_path = str(tmp_path / f"{ns}.db")
+        return apply_overrides(c, stm_limit=stm_limit, im_limit=im_limit, ltm_limit=ltm_limit,
+                               cleanup_interval=cleanup_interval)
+
+    def build(namespace: Optional[str] = None, **kwargs: Any) -> Any:
+        system = AgentMemorySystem(config(namespace, **kwargs))
+        built.append(system)
+        return system
+
+    build.config = config  # type: ignore[attr-defined]
+    build.backend = ltm_backend  # type: ignore[attr-defined]
+    build.url = url  # type: ignore[attr-defined]
+    yield build
+    for system in built:
+        system.close()
+    if url is not None:
+        for ns in namespaces:
+            drop_namespace(url, ns)
 
 
 class TcpProxy:
