@@ -8,9 +8,7 @@ reach their first LTM write (each has read "no dictionary yet"), then releases t
 
 from __future__ import annotations
 
-import os
 import random
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -22,6 +20,7 @@ import pytest
 
 from memory import AgentMemorySystem, MemoryConfig
 from memory.stores import SQLiteStore
+from crash_helpers import kill_once_started
 
 REPO = str(Path(__file__).resolve().parent.parent)
 
@@ -201,19 +200,7 @@ def test_sigkilled_writers_lose_no_committed_memory(tmp_path):
         sides = [str(tmp_path / f"r{rounds}w{w}.log") for w in range(3)]
         procs = [_spawn(CRASH_WORKER, path, 10 * rounds + w, side, stdout=subprocess.DEVNULL,
                         stderr=subprocess.PIPE) for w, side in enumerate(sides)]
-        try:
-            ready = time.monotonic() + 60
-            while not all(os.path.exists(s) and os.path.getsize(s) for s in sides):
-                assert all(p.poll() is None for p in procs), [p.stderr.read() for p in procs if p.poll() is not None]
-                assert time.monotonic() < ready, "workers did not start"
-                time.sleep(0.01)
-            time.sleep(rng.uniform(0.05, 0.4))
-        finally:
-            for p in procs:
-                p.send_signal(signal.SIGKILL)
-            for p in procs:
-                p.wait()
-                p.stderr.close()
+        kill_once_started(procs, sides, rng.uniform(0.05, 0.4))
         for w, side in enumerate(sides):
             with open(side) as log:
                 lines = log.read().split("\n")[1:-1]  # after "ready"; a last line cut by the kill is dropped

@@ -18,7 +18,8 @@ import pytest
 from memory import AgentMemorySystem, ConfigError, CorruptDataError, MemoryConfig, StorageError
 from memory.entry import MemoryRecord
 from memory.integrity import CorruptDataWarning
-from postgres_fixtures import TcpProxy, drop_namespace, namespace_rows, pg_execute, unique_namespace
+from crash_helpers import kill_once_started
+from postgres_fixtures import TcpProxy, drop_namespace, pg_execute, unique_namespace
 
 pytestmark = pytest.mark.postgres
 SECRET = "Zq9sEcReT"
@@ -366,7 +367,6 @@ def test_sigkilled_movers_lose_and_duplicate_nothing(redis_url, redis_namespace,
     """Workers moving memories STM -> IM -> LTM (Redis, PostgreSQL) SIGKILLed at random moments: every memory
     a worker saw stored ends in LTM exactly once (the LTM write comes first and is idempotent by id)."""
     import json
-    import signal
     import subprocess
     import sys
     from pathlib import Path
@@ -380,19 +380,7 @@ def test_sigkilled_movers_lose_and_duplicate_nothing(redis_url, redis_namespace,
             procs = [subprocess.Popen([sys.executable, "-c", CRASH_WORKER, config, str(10 * round_ + w), side],
                                       cwd=str(Path(__file__).resolve().parent.parent), stdout=subprocess.DEVNULL,
                                       stderr=subprocess.PIPE) for w, side in enumerate(sides)]
-            try:
-                deadline = time.monotonic() + 60
-                while not all(Path(s).exists() and Path(s).stat().st_size for s in sides):
-                    assert all(p.poll() is None for p in procs), [p.stderr.read() for p in procs if p.poll() is not None]
-                    assert time.monotonic() < deadline, "workers did not start"
-                    time.sleep(0.01)
-                time.sleep(rng.uniform(0.3, 1.0))
-            finally:
-                for p in procs:
-                    p.send_signal(signal.SIGKILL)
-                for p in procs:
-                    p.wait()
-                    p.stderr.close()
+            kill_once_started(procs, sides, rng.uniform(0.3, 1.0))
             for w, side in enumerate(sides):
                 for line in Path(side).read_text().split("\n")[1:-1]:  # a line cut by the kill is dropped
                     mid, agent, seq = line.split()
