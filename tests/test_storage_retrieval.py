@@ -227,3 +227,14 @@ def test_failed_construction_leaves_no_temp_dir(tmp_path, monkeypatch):
     with pytest.raises(StorageError):
         AgentMemorySystem(config)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("threshold, hits", [(1e300, 0), (-1e300, 2), (1.0000001, 0), (-1.0, 2)])
+def test_extreme_thresholds_mean_none_or_all_without_a_numpy_warning(threshold, hits):
+    """A threshold far outside [-1, 1] is valid (finite) and means no hit or every hit; it used to reach
+    numpy as a float32 cast that overflowed (RuntimeWarning)."""
+    import warnings
+    with AgentMemorySystem() as system, warnings.catch_warnings():
+        warnings.simplefilter("error")
+        system.store_agent_states("a", [{"x": 1}, {"y": "z"}])
+        assert len(system.retrieve_similar_states("a", {"x": 1}, k=5, threshold=threshold)) == hits

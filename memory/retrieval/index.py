@@ -173,8 +173,8 @@ class VectorIndex:
             top = np.argsort(-sims, kind="stable")
         best = sims[top]
         keep = best > -np.inf
-        if threshold is not None:
-            keep &= best >= threshold
+        if threshold is not None:  # cosines lie in [-1, 1]: a bound beyond ±2 means the same, without overflowing float32
+            keep &= best >= min(max(threshold, -2.0), 2.0)
         top, best = top[keep], best[keep]
         ids = self.ids
         return [ids[r] for r in top], best
