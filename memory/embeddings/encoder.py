@@ -76,8 +76,7 @@ class Features:
 
     def clear(self) -> None:
         """Forget every state's features."""
-        self.truncate(0, 0)
-        del self.ends[:], self.nends[:]
+        self.keep(0)
 
     def truncate(self, n_idx: int, n_num: int) -> None:
         """Drop the features appended after the first `n_idx` token and `n_num` number features."""
