@@ -105,13 +105,14 @@ def scratch_repo(folder: Path) -> str:
     return head
 
 
-def ensure_asv_machine() -> None:
-    """Run ``asv machine --yes`` once when this machine has no asv machine description yet."""
-    machine_file = Path(os.environ.get("ASV_MACHINE_FILE", Path.home() / ".asv-machine.json"))
+def ensure_asv_machine(conf_path: Path) -> None:
+    """Run ``asv machine --yes`` once when this machine has no asv machine description yet (with the
+    project's `conf_path`: asv refuses to describe a machine without a configuration to read)."""
+    machine_file = Path.home() / ".asv-machine.json"  # where asv keeps it (~, as asv expands it)
     if machine_file.is_file():
         return
-    subprocess.run([sys.executable, "-m", "asv", "machine", "--yes"], capture_output=True, text=True,
-                   timeout=120)
+    subprocess.run([sys.executable, "-m", "asv", "machine", "--yes", "--config", str(conf_path)],
+                   capture_output=True, text=True, timeout=120)
 
 
 ERROR_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit|Failure)\b:?.*)$")

@@ -211,9 +211,9 @@ def _workspace(task: GroupTask, scratch: Path, extra: Dict[str, Any]) -> _Worksp
         commit = scratch_repo(scratch / "repo")
         conf.update(repo=str(scratch / "repo"), branches=["main"])
         extra.update(commit=None, commit_note="the repository has no commit; asv results were not stored")
-    ensure_asv_machine()
     conf_path = scratch / "asv.conf.json"
     conf_path.write_text(json.dumps(conf, indent=2), encoding="utf-8")
+    ensure_asv_machine(conf_path)
     return _Workspace(project, scratch, conf_path, commit, real_commit)
 
 

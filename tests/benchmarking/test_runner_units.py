@@ -4,9 +4,11 @@ one "unknown category" wording for every caller, a failed group's error document
 from __future__ import annotations
 
 import dataclasses
+import json
 import pickle
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -97,3 +99,17 @@ def test_stream_lines_hands_over_each_line_and_kills_at_the_deadline(tmp_path):
 
 def test_extend_new_keeps_first_seen_order_of_unhashable_values():
     assert extend_new([1], [[2], 1, [2], 3]) == [1, [2], 3]
+
+
+def test_a_new_machine_is_described_whatever_the_working_directory(tmp_path, monkeypatch):
+    """asv refuses `asv machine --yes` without a configuration to read; on a fresh machine run from
+    a folder without asv.conf.json, continuous failed with "No information stored about machine"."""
+    from memory.benchmarking.asvrun import ensure_asv_machine
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    ensure_asv_machine(Path(__file__).resolve().parents[2] / "asv.conf.json")
+    described = json.loads((tmp_path / ".asv-machine.json").read_text())
+    assert described and all("machine" in entry for entry in described.values() if isinstance(entry, dict))
