@@ -66,13 +66,18 @@ class AsvProject:
         """Absolute path of the project's repository."""
         return (self.root / self.conf.get("repo", ".")).resolve()
 
+    @property
+    def env_dir(self) -> Path:
+        """Absolute path of the built environments (``env_dir``)."""
+        return (self.root / self.conf.get("env_dir", "env")).resolve()
+
     def private_conf(self, results_dir: Path, html_dir: Path) -> Dict[str, Any]:
         """This project's asv configuration with its own results and html dirs (a private run that
         still uses the project's suite, repository and built environments), every path absolute."""
         conf = json.loads(json.dumps(self.conf))
         conf.update({"results_dir": str(results_dir), "html_dir": str(html_dir),
                      "benchmark_dir": str(self.benchmark_dir),
-                     "env_dir": str((self.root / self.conf.get("env_dir", "env")).resolve()),
+                     "env_dir": str(self.env_dir),
                      "repo": str(self.repo)})
         return conf
 

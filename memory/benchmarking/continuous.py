@@ -5,8 +5,8 @@ round 1 of BASE, round 1 of HEAD, round 2 of BASE, … so a change in the machin
 commits alike instead of only the one measured later. Both commits' results become the documented
 JSON (``<output-dir>/baseline``, ``<output-dir>/current``) and are judged by
 :func:`memory.benchmarking.compare.compare_dirs`. Timings flagged in that first pass (regressions
-and improvements) are measured again, interleaved, in a confirmation pass with fresh samples; a
-verdict stands only when the re-measurement agrees. Exit codes: 0 no regression, 2 regression,
+and improvements) are measured again in a confirmation pass that runs both commits at once, sample
+against sample (:mod:`memory.benchmarking.paired`); a verdict stands only when those pairs agree. Exit codes: 0 no regression, 2 regression,
 1 error (a build failure, a benchmark failing on HEAD, bad input).
 """
 
@@ -27,23 +27,15 @@ from memory.errors import ConfigError
 from . import asv_adapter
 from .asvrun import (STATUS_LINE, commit_hash, ensure_asv_machine, fast_install_commands, merge_into_store,
                      parse_asv_errors, stream_lines)
-from .compare import EXIT_ERROR, EXIT_OK, EXIT_REGRESSION, CompareError, Comparison, MetricChange, compare_dirs, report
+from .compare import (EXIT_ERROR, EXIT_OK, EXIT_REGRESSION, CompareError, Comparison, compare_dirs,
+                      is_percent, report)
 from .config import CONFIG_ENV, PROFILE_ENV, BenchmarkConfig, require_category
 from .documents import find_documents, stability_lines, unstable_timings
 from .runner import NAMESPACE_LOG_ENV, logged_namespaces, sweep_namespaces
-from . import verdict
+from . import paired, verdict
 from .verdict import DEFAULT_ALPHA
 
 RUN_TIMEOUT_SECONDS = 3 * 3600
-#: Above this many flagged combinations the confirmation pass re-runs whole benchmark methods.
-MAX_CONFIRM_SELECTORS = 80
-#: The confirmation pass: CONFIRM_ROUNDS benchmark processes per commit, interleaved, of exactly
-#: CONFIRM_REPEAT samples each (a sampled track takes its profile's track_samples). On a shared machine
-#: a whole process can run slow (its samples agree with each other, not with the next process), so a
-#: flagged change is confirmed only when it holds process by process (verdict.blocks_separated): by
-#: chance 1 / C(12, 6) = 0.1 % of the time.
-CONFIRM_ROUNDS = 6
-CONFIRM_REPEAT = 3
 
 
 class ContinuousError(Exception):
@@ -73,19 +65,6 @@ def selection_regexes(categories: Optional[Sequence[str]], benches: Optional[Seq
             raise ContinuousError(f"--bench {pattern!r} is not a regular expression: {exc}") from None
         out.append(pattern)
     return out
-
-
-def confirmation_regexes(changes: Sequence[MetricChange]) -> List[str]:
-    """Anchored asv ``--bench`` regexes selecting exactly the flagged parameter combinations
-    (asv matches ``name(p1, p2)``); whole methods when there are very many."""
-    exact = []
-    for change in changes:
-        label = change.asv_name + (f"({', '.join(change.asv_params)})" if change.asv_params else "")
-        exact.append(f"^{re.escape(label)}$")
-    exact = sorted(set(exact))
-    if len(exact) <= MAX_CONFIRM_SELECTORS:
-        return exact
-    return sorted({f"^{re.escape(c.asv_name)}(\\(|$)" for c in changes})
 
 
 def _is_progress(shown: str) -> bool:
@@ -118,10 +97,8 @@ class _AsvSession:
         except asv_adapter.AdapterError as exc:
             raise ContinuousError(str(exc)) from None
 
-    def run(self, label: str, commits: Sequence[str], regexes: Sequence[str],
-            attributes: Sequence[str] = ()) -> Tuple[Path, str]:
-        """``asv run`` of `commits` interleaved, into results dir `label`, with asv ``-a`` benchmark
-        attribute overrides; (results dir, output)."""
+    def run(self, label: str, commits: Sequence[str], regexes: Sequence[str]) -> Tuple[Path, str]:
+        """``asv run`` of `commits` interleaved, into results dir `label`; (results dir, output)."""
         results = self.scratch / label
         conf = self.project.private_conf(results, self.scratch / "html")
         conf.update(fast_install_commands(conf))
@@ -132,7 +109,6 @@ class _AsvSession:
         cmd = [sys.executable, "-m", "asv", "run", f"HASHFILE:{hashes}", "--interleave-rounds",
                "--record-samples", "--config", str(conf_path), "--show-stderr"]
         cmd += [arg for regex in regexes for arg in ("--bench", regex)]
-        cmd += [arg for attribute in attributes for arg in ("--attribute", attribute)]
 
         def show(line: str) -> None:
             if _is_progress(line.strip()):
@@ -200,39 +176,48 @@ def _export(results: Path, commits: Dict[str, str], infos: List[Dict[str, Any]],
     return failed
 
 
-def _confirm(comparison: Comparison, session: _AsvSession, commits: Dict[str, str],
-             infos: List[Dict[str, Any]], output_dir: Path, threshold: float, alpha: float) -> None:
-    """Re-measure the flagged timings interleaved with fresh samples; a verdict that the
-    re-measurement does not repeat becomes noise (``confirmed`` False)."""
+def _confirm(comparison: Comparison, session: _AsvSession, commits: Dict[str, str], output_dir: Path,
+             threshold: float, alpha: float) -> None:
+    """Re-measure the flagged timings block against block (:mod:`memory.benchmarking.paired`); a
+    verdict the pairs do not repeat becomes noise (``confirmed`` False). The pairs and each verdict
+    go to ``<output_dir>/confirm/paired.json``."""
     flagged = [c for c in comparison.changes if c.status in ("regression", "improvement")
                and c.kind == "timing" and c.asv_name]
     if not flagged:
         return
-    session.progress(f"confirmation pass: re-measuring {len(flagged)} flagged timing(s) of both commits")
-    results, output = session.run("confirm", [commits["baseline"], commits["current"]],
-                                  confirmation_regexes(flagged),
-                                  [f"rounds={CONFIRM_ROUNDS}", f"repeat={CONFIRM_REPEAT}"])
-    target = output_dir / "confirm"
-    _export(results, commits, infos, target, parse_asv_errors(output, [i["name"] for i in infos]), session.config)
+    targets = {id(c): paired.Target(c.asv_name, tuple(c.asv_params or ())) for c in flagged}
+    unique = sorted(set(targets.values()), key=lambda t: t.label)
+    session.progress(f"confirmation pass: {len(unique)} flagged timing(s), both commits side by side in "
+                     f"{paired.PROCESS_PAIRS} pairs of processes")
     try:
-        second = compare_dirs(str(target / "current"), str(target / "baseline"), threshold, alpha)
-        again = {c.key: c for c in second.changes}
-    except CompareError:
-        again = {}
+        builds = paired.unpack_builds(session.project.env_dir, commits, session.scratch)
+        measured = paired.measure_pairs(unique, builds, session.project.benchmark_dir, session.env,
+                                        session.progress)
+    finally:
+        session.sweep()
+    evidence = []
     for change in flagged:
-        repeat = again.get(change.key)
-        agrees = repeat is not None and repeat.status == change.status
-        change.confirmed = agrees and verdict.blocks_separated(
-            repeat.baseline_samples, repeat.current_samples, CONFIRM_ROUNDS, change.direction,
-            worse=change.status == "regression")
-        if change.confirmed:
-            change.reason += f"; confirmed by {CONFIRM_ROUNDS} interleaved processes per commit"
+        target = targets[id(change)]
+        pairs = measured[target]
+        raw_direction = -1 if target.asv_name.rsplit(".", 1)[-1].startswith("time_") else change.direction
+        percent = not target.asv_name.rsplit(".", 1)[-1].startswith("time_") and is_percent(change.metric)
+        found = verdict.paired_verdict([paired.relative_changes(p, percent) for p in pairs.values],
+                                       raw_direction, threshold, worse=change.status == "regression", alpha=alpha)
+        change.confirmed = found.confirmed
+        problems = f"; {len(pairs.problems)} problem(s): {pairs.problems[0]}" if pairs.problems else ""
+        if found.confirmed:
+            change.reason += f"; confirmed by the {found.reason}"
         else:
-            seen = repeat.status if repeat is not None else "no result"
-            if agrees:
-                seen += ", but not in every process"
-            change.reason += f"; not confirmed by the re-measurement ({seen})"
+            change.reason += f"; not confirmed: {found.reason}{problems}"
             change.status = "noise"
+        evidence.append({"benchmark": target.label, "metric": change.metric, "flagged": change.status
+                         if found.confirmed else "noise", "confirmed": found.confirmed,
+                         "change": found.change, "p_value": found.p_value, "pairs": found.pairs,
+                         "process_changes": list(found.process_changes), "reason": found.reason,
+                         "problems": pairs.problems, "baseline_current_pairs": pairs.values})
+    target_dir = output_dir / "confirm"
+    target_dir.mkdir(parents=True, exist_ok=True)
+    (target_dir / "paired.json").write_text(json.dumps(evidence, indent=1), encoding="utf-8")
 
 
 def _commits(project: asv_adapter.AsvProject, base: str, head: str) -> Dict[str, str]:
@@ -293,7 +278,7 @@ def run_continuous(base: str, head: str, config: BenchmarkConfig, categories: Op
         raise ContinuousError(str(exc)) from None
     commits = _commits(project, base, head)
     out = _fresh_output(output_dir)
-    ensure_asv_machine()
+    ensure_asv_machine(project.conf_path)
     scratch = Path(tempfile.mkdtemp(prefix="agentmemory-continuous-"))
     try:
         session = _AsvSession(project, config, scratch, say)
@@ -307,7 +292,7 @@ def run_continuous(base: str, head: str, config: BenchmarkConfig, categories: Op
         except CompareError as exc:
             raise ContinuousError(str(exc)) from None
         if confirm:
-            _confirm(comparison, session, commits, infos, out, threshold, alpha)
+            _confirm(comparison, session, commits, out, threshold, alpha)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     _say_problems(out, failed, say)

@@ -211,21 +211,55 @@ def judge(kind: str, baseline: float, current: float, direction: int, threshold:
     return Verdict(status, change, p, interval, len(base), len(cur), reason=reason)
 
 
-def blocks_separated(baseline: Sequence[float], current: Sequence[float], blocks: int, direction: int,
-                     worse: bool) -> bool:
-    """True when every one of `blocks` consecutive equal blocks of `current` samples (one block per
-    benchmark process: asv appends each round's samples in turn) is beyond every block of `baseline`,
-    in the worse (or better) direction. A block counts by its best sample (the minimum of a
-    lower-is-better metric, the maximum of a higher-is-better one): load only ever slows a process,
-    so a burst that hits some of a process's samples does not move its best one. On a shared machine
-    a whole process can run slow, so only a shift that holds process by process is confirmed. Under no
-    change the processes are exchangeable, so the chance is 1 / C(2·blocks, blocks) whatever the
-    statistic."""
-    base, cur = _finite(baseline), _finite(current)
-    if blocks < 2 or not base or not cur or len(base) % blocks or len(cur) % blocks:
-        return False
-    best = np.min if direction < 0 else np.max
-    b = best(np.asarray(base).reshape(blocks, -1), axis=1)
-    c = best(np.asarray(cur).reshape(blocks, -1), axis=1)
-    sign = -direction if worse else direction  # +1: current must be above the baseline
-    return bool(c.min() > b.max()) if sign > 0 else bool(c.max() < b.min())
+def sign_test_p(agreeing: int, pairs: int) -> float:
+    """One-sided exact sign test: the chance that at least `agreeing` of `pairs` fair coin flips land
+    the same way (the p-value of "the change goes this way" when there is no change)."""
+    if pairs <= 0 or agreeing <= 0:
+        return 1.0
+    return float(sum(math.comb(pairs, k) for k in range(agreeing, pairs + 1)) / 2.0 ** pairs)
+
+
+@dataclass(frozen=True)
+class PairedVerdict:
+    """What the paired re-measurement says of one flagged timing."""
+
+    confirmed: bool
+    change: float  # median over all block pairs of the relative change current against baseline
+    p_value: float  # one-sided sign test that the change goes the flagged way
+    pairs: int
+    process_changes: Tuple[float, ...]  # the median change in each process pair
+    reason: str
+
+
+def paired_verdict(changes_by_process: Sequence[Sequence[float]], direction: int, threshold: float,
+                   worse: bool, alpha: float = DEFAULT_ALPHA) -> PairedVerdict:
+    """Judge block pairs measured back to back (baseline then current, or the reverse, in one pair of
+    processes): each value is one pair's relative change of current against baseline. Confirmed when
+    the median change over all pairs is beyond `threshold` the flagged way (`worse`: a regression by
+    `direction`, else an improvement), a one-sided sign test over the pairs says so at `alpha`, and
+    the median of every process pair goes that way too. Blocks measured milliseconds apart share the
+    machine's state, so its phases (whole seconds when the same code runs 50 % slower) cancel pair by
+    pair; the every-process condition guards against a process that is slow for its whole life."""
+    per_process = [[float(c) for c in changes if math.isfinite(c)] for changes in changes_by_process]
+    per_process = [changes for changes in per_process if changes]
+    pooled = [c for changes in per_process for c in changes]
+    if len(per_process) < 2 or len(pooled) < MIN_SAMPLES:
+        return PairedVerdict(False, float(np.median(pooled)) if pooled else 0.0, 1.0, len(pooled),
+                             tuple(float(np.median(c)) for c in per_process),
+                             f"{len(pooled)} block pairs from {len(per_process)} process pairs: not enough data")
+    sign = (-direction if worse else direction) or 1  # +1: current must be above the baseline
+    change = float(np.median(pooled))
+    medians = tuple(float(np.median(c)) for c in per_process)
+    p = sign_test_p(sum(1 for c in pooled if c * sign > 0), len(pooled))
+    wanted = "regression" if worse else "improvement"
+    beyond = _by_threshold(change, direction, threshold) == wanted
+    everywhere = all(m * sign > 0 for m in medians)
+    confirmed = beyond and p < alpha and everywhere
+    spread = ", ".join(f"{100 * m:+.1f} %" for m in medians)
+    reason = (f"paired re-measurement {100 * change:+.1f} % over {len(pooled)} block pairs "
+              f"(sign test p={p:.2g}; per process pair {spread})")
+    if not confirmed:
+        missing = [what for what, ok in (("beyond the threshold", beyond), (f"p < {alpha:g}", p < alpha),
+                                         ("the same way in every process pair", everywhere)) if not ok]
+        reason += "; not " + ", not ".join(missing)
+    return PairedVerdict(confirmed, change, p, len(pooled), medians, reason)

@@ -151,7 +151,12 @@ def test_planted_slowdown_and_larger_record_are_flagged(project, tmp_path):
     for size in (20000, 40000):
         size_metric = flagged[("record_bytes", f"size_{size}")]
         assert size_metric["kind"] == "deterministic" and size_metric["change"] == pytest.approx(0.25)
-    assert re.search(r"confirmation pass: re-measuring \d+ flagged timing\(s\)", proc.stdout)
+    assert re.search(r"confirmation pass: \d+ flagged timing\(s\), both commits side by side", proc.stdout)
+    # the evidence: block pairs from every process pair, the slower commit slower in each of them
+    evidence = {e["benchmark"]: e for e in json.loads((tmp_path / "planted" / "confirm" / "paired.json").read_text())}
+    pairs = evidence["storage.Work.time_work(40000)"]
+    assert pairs["confirmed"] and len(pairs["baseline_current_pairs"]) == 3
+    assert all(cur > base for process in pairs["baseline_current_pairs"] for base, cur in process)
 
 
 def test_bad_commit_is_one_line(project, tmp_path):

@@ -118,28 +118,64 @@ def test_percent_overheads_compare_in_points():
     assert v.status == "regression" and v.change == pytest.approx(0.15) and v.interval is None
 
 
-def test_confirmation_needs_the_shift_in_every_process():
-    from memory.benchmarking.verdict import blocks_separated
+def _phased_pairs(rng, pairs, ratio, slow=1.6, noise=0.03):
+    """Block pairs measured back to back on a machine that runs in fast and slow phases (each pair
+    inside one phase): (baseline, current) with current `ratio` times the baseline's work."""
+    out = []
+    for _ in range(pairs):
+        phase = slow if rng.random() < 0.5 else 1.0
+        out.append((phase * rng.gauss(1.0, noise), phase * ratio * rng.gauss(1.0, noise)))
+    return out
 
-    base = [1.0, 1.01, 0.99] + [1.3, 1.31, 1.29] + [1.0, 1.02, 0.98]  # one slow process
-    slower = [x * 1.25 for x in [1.0, 1.01, 0.99] * 3]
-    assert not blocks_separated(base, slower, 3, -1, worse=True)  # 1.25 < 1.3: not in every process
-    assert blocks_separated(base[:3] * 3, slower, 3, -1, worse=True)
-    assert not blocks_separated(base[:3] * 3, slower, 3, -1, worse=False)
-    assert blocks_separated(slower, base[:3] * 3, 3, -1, worse=False)  # faster in every process
-    assert blocks_separated([1.0] * 6, [0.5] * 6, 2, +1, worse=True)  # a throughput that fell
-    assert not blocks_separated([1.0] * 5, [2.0] * 6, 2, -1, worse=True)  # blocks must be equal
-    assert not blocks_separated([1.0] * 6, [2.0] * 6, 1, -1, worse=True)  # one process proves nothing
-    # a load burst in two of a baseline process's three samples: its best sample still shows the
-    # process's speed, so a real 2x slowdown is confirmed (the block median 2.5 would hide it)
-    burst = [1.0, 1.0, 1.0] + [1.0, 2.5, 2.6] + [1.0, 1.0, 1.0]
-    assert blocks_separated(burst, [2.0, 2.05, 1.98] * 3, 3, -1, worse=True)
-    # under no change, separation by any per-block statistic happens 1 / C(12, 6) of the time
-    rng = random.Random(3)
-    hits = sum(blocks_separated(_noisy(rng, 18, 1.0, 0.5), _noisy(rng, 18, 1.0, 0.5), 6, -1, worse=True)
-               for _ in range(4000))
-    assert hits <= 20, hits  # expected 4000 / 924 = 4.3
 
+def test_paired_confirmation_cancels_the_machine_phases():
+    from memory.benchmarking.paired import relative_changes
+    from memory.benchmarking.verdict import paired_verdict
+
+    rng = random.Random(5)
+    slower = [relative_changes(_phased_pairs(rng, 8, 1.25), False) for _ in range(3)]
+    found = paired_verdict(slower, -1, 0.1, worse=True)
+    assert found.confirmed and found.change == pytest.approx(0.25, abs=0.05) and found.p_value < 0.01
+    assert len(found.process_changes) == 3 and found.pairs == 24
+    assert not paired_verdict(slower, -1, 0.1, worse=False).confirmed  # it is no improvement
+    # under no change, phases that move single samples by 60 % confirm nothing
+    false = sum(paired_verdict([relative_changes(_phased_pairs(rng, 8, 1.0), False) for _ in range(3)],
+                               -1, 0.1, worse=True).confirmed for _ in range(500))
+    assert false == 0
+    # an unpaired view of the same samples: the phases spread each commit's samples over 60 %
+    base = [b for b, _ in _phased_pairs(rng, 24, 1.25)]
+    assert max(base) / min(base) > 1.4
+
+
+def test_paired_confirmation_needs_every_process_pair_and_the_threshold():
+    from memory.benchmarking.verdict import paired_verdict, sign_test_p
+
+    steady = [0.25, 0.24, 0.26, 0.25, 0.27, 0.23, 0.25, 0.26]
+    other_way = [-0.05, -0.04, -0.06, -0.05, -0.05, -0.04, -0.06, -0.05]  # one process pair disagrees
+    found = paired_verdict([steady, steady, other_way], -1, 0.1, worse=True)
+    assert not found.confirmed and "every process pair" in found.reason
+    small = [0.05, 0.04, 0.06, 0.05, 0.05, 0.04, 0.06, 0.05]  # consistent but within the threshold
+    found = paired_verdict([small] * 3, -1, 0.1, worse=True)
+    assert not found.confirmed and "threshold" in found.reason and found.p_value < 1e-6
+    found = paired_verdict([steady[:2], steady[:2]], -1, 0.1, worse=True)  # 4 pairs: too few to judge
+    assert not found.confirmed and "not enough data" in found.reason
+    assert not paired_verdict([steady * 3], -1, 0.1, worse=True).confirmed  # one process pair proves nothing
+    fell = [[-0.2] * 4, [-0.22] * 4, [-0.19] * 4]  # a throughput (higher is better) that fell by 20 %
+    assert paired_verdict(fell, +1, 0.1, worse=True).confirmed
+    assert paired_verdict(fell, -1, 0.1, worse=False).confirmed  # a time that fell: an improvement
+    assert sign_test_p(7, 7) == pytest.approx(1 / 128) and sign_test_p(0, 5) == 1.0
+    assert sign_test_p(17, 21) < 0.01 < sign_test_p(16, 21)
+
+
+def test_paired_changes_of_a_percent_overhead_are_in_points():
+    from memory.benchmarking.paired import relative_changes
+
+    assert relative_changes([(1.0, 3.0), (2.0, 2.5)], True) == pytest.approx([0.02, 0.005])
+    assert relative_changes([(1.0, 3.0)], False) == pytest.approx([2.0])
+    assert relative_changes([(3000.0, 3300.0)], True) == pytest.approx([0.1])  # far beyond 100 %: relative
+
+
+def test_percent_overheads_of_thousands_change_relatively():
     # an overhead of thousands of percent (memory against an agent doing nothing) changes relatively
     big = [3000.0, 3100.0, 2900.0, 3050.0, 2950.0, 3000.0]
     assert judge("timing", 3000.0, 3100.0, -1, 0.1, big, [x + 100 for x in big], percent=True).status == "unchanged"

@@ -1,0 +1,220 @@
+"""The confirmation pass of ``cli continuous``: every flagged timing re-measured block against block.
+
+On this kind of machine the same code runs in fast and slow phases lasting seconds (one read
+benchmark: 5.7 µs and 9-10 µs per call, alternating within one process, in wall and in CPU time
+alike), so samples taken a minute apart, as asv's interleaved rounds take them, disagree by 50 %
+whichever commit they belong to. Here both commits run at once, each in its own process (its asv
+build unpacked on ``PYTHONPATH``, the environment's interpreter, the same benchmark suite), and a
+coordinator asks them for one sample each in turn, the order alternating: the two samples of a pair
+are milliseconds apart, so they share the machine's phase and their ratio does not. Several such
+process pairs guard against a process slow for its whole life. :func:`memory.benchmarking.verdict.
+paired_verdict` judges the pairs.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import selectors
+import subprocess
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from .verdict import relative_change
+
+#: Process pairs per confirmation, and block pairs each measures of one flagged timing: at most
+#: MAX_PAIRS, at least MIN_PAIRS, as many as fit in PAIR_BUDGET_SECONDS.
+PROCESS_PAIRS = 3
+MIN_PAIRS = 3
+MAX_PAIRS = 8
+PAIR_BUDGET_SECONDS = 1.5
+#: A request (set-up, one sample) that takes longer than this kills the pair of processes.
+REQUEST_TIMEOUT_SECONDS = 600.0
+WORKER = Path(__file__).with_name("pairworker.py")
+
+
+class PairedError(Exception):
+    """The paired pass cannot run: a commit's build or the environment's interpreter is missing."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """One flagged measurement: an asv benchmark and its parameter combination (asv's reprs)."""
+
+    asv_name: str
+    params: Tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """``name(p1, p2)``, as asv prints it."""
+        return self.asv_name + (f"({', '.join(self.params)})" if self.params else "")
+
+
+@dataclass(frozen=True)
+class Build:
+    """One commit made importable: the asv environment's interpreter and the unpacked wheel."""
+
+    python: str
+    site: Path
+
+
+@dataclass
+class Pairs:
+    """The block pairs of one target: {process pair: [(baseline value, current value), ...]} and
+    the problems met (a failure, a skip), one line each."""
+
+    values: List[List[Tuple[float, float]]] = field(default_factory=list)
+    problems: List[str] = field(default_factory=list)
+
+
+def unpack_builds(env_dir: Path, commits: Mapping[str, str], scratch: Path) -> Dict[str, Build]:
+    """{role: Build} of each commit: its wheel in an asv environment's build cache under `env_dir`
+    (``<env>/asv-build-cache/<hash>/*.whl``, as the first pass left it), unpacked into `scratch`."""
+    for env in sorted(Path(p) for p in glob.glob(str(Path(env_dir) / "*"))):
+        wheels = {role: sorted((env / "asv-build-cache" / commit).glob("*.whl")) for role, commit in commits.items()}
+        python = env / "bin" / "python"
+        if python.is_file() and all(wheels.values()):
+            builds = {}
+            for role, found in wheels.items():
+                site = scratch / f"build-{commits[role][:12]}"
+                if not site.is_dir():
+                    with zipfile.ZipFile(found[-1]) as wheel:
+                        wheel.extractall(site)
+                builds[role] = Build(str(python), site)
+            return builds
+    raise PairedError(f"no asv environment under {env_dir} holds the builds of "
+                      + " and ".join(c[:8] for c in commits.values()))
+
+
+class _Worker:
+    """One benchmark process of one commit (see :mod:`memory.benchmarking.pairworker`)."""
+
+    def __init__(self, build: Build, benchmark_dir: Path, env: Mapping[str, str]):
+        extra = os.environ.get("ASV_PYTHONPATH")  # what asv adds to its benchmark processes' path
+        path = os.pathsep.join([str(build.site)] + ([extra] if extra else []))
+        self.proc = subprocess.Popen([build.python, "-u", str(WORKER), str(benchmark_dir)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     text=True, env=dict(env, PYTHONPATH=path))
+        self.selector = selectors.DefaultSelector()
+        assert self.proc.stdout is not None
+        self.selector.register(self.proc.stdout, selectors.EVENT_READ)
+
+    def ask(self, **request) -> Dict:
+        """Send one request; its answer, or {"error": ...} when the process died or timed out."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        try:
+            self.proc.stdin.write(json.dumps(request) + "\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            return {"error": "the benchmark process has exited", "dead": True}
+        if not self.selector.select(REQUEST_TIMEOUT_SECONDS):
+            self.kill()
+            return {"error": f"no answer within {REQUEST_TIMEOUT_SECONDS:.0f} s", "dead": True}
+        line = self.proc.stdout.readline()
+        if not line:
+            return {"error": f"the benchmark process exited ({self.proc.wait()})", "dead": True}
+        return json.loads(line)
+
+    def close(self) -> None:
+        """Tear down and end the process (killed when it does not end within 10 s)."""
+        if self.proc.poll() is None:
+            self.ask(op="close", exit=True)
+            try:
+                self.proc.stdin.close()  # type: ignore[union-attr]
+                self.proc.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                self.kill()
+        self.selector.close()
+
+    def kill(self) -> None:
+        """End the process now."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _sample(worker: _Worker) -> Tuple[Optional[float], Optional[str], bool]:
+    """(value, problem, dead) of one sample."""
+    answer = worker.ask(op="run")
+    if "error" in answer:
+        return None, answer["error"], bool(answer.get("dead"))
+    return float(answer["value"]), None, False
+
+
+def _measure_target(target: Target, workers: Dict[str, _Worker], out: Pairs) -> bool:
+    """One process pair's block pairs of `target` into `out`; False when a process died."""
+    time_attributes = {"repeat": 1, "warmup_time": 0.0}
+    first = workers["baseline"].ask(op="load", name=target.asv_name, params=list(target.params),
+                                    attributes=dict(time_attributes, number=0))
+    if "error" in first or first.get("skipped"):
+        out.problems.append(first.get("error") or "skipped on baseline")
+        return not first.get("dead")
+    attributes = {}
+    if first.get("type") == "time":  # calibrate `number` once, then both commits use it
+        calibrated = workers["baseline"].ask(op="run")
+        if "error" in calibrated:
+            out.problems.append(calibrated["error"])
+            return not calibrated.get("dead")
+        attributes = dict(time_attributes, number=int(calibrated.get("number") or 1))
+    for role in ("baseline", "current"):
+        answer = workers[role].ask(op="load", name=target.asv_name, params=list(target.params), attributes=attributes)
+        if "error" in answer or answer.get("skipped"):
+            out.problems.append(f"{role}: {answer.get('error') or 'skipped'}")
+            return not answer.get("dead")
+    for role in ("baseline", "current"):  # one warm-up sample each, not kept
+        _, problem, dead = _sample(workers[role])
+        if problem:
+            out.problems.append(f"{role}: {problem}")
+            return not dead
+    pairs: List[Tuple[float, float]] = []
+    started = time.monotonic()
+    while len(pairs) < MAX_PAIRS and (len(pairs) < MIN_PAIRS or time.monotonic() - started < PAIR_BUDGET_SECONDS):
+        order = ("baseline", "current") if len(pairs) % 2 == 0 else ("current", "baseline")
+        got: Dict[str, float] = {}
+        for role in order:
+            value, problem, dead = _sample(workers[role])
+            if problem:
+                out.problems.append(f"{role}: {problem}")
+                if pairs:
+                    out.values.append(pairs)
+                return not dead
+            got[role] = value  # type: ignore[assignment]
+        pairs.append((got["baseline"], got["current"]))
+    out.values.append(pairs)
+    return True
+
+
+def measure_pairs(targets: Sequence[Target], builds: Mapping[str, Build], benchmark_dir: Path,
+                  env: Mapping[str, str], progress: Callable[[str], None] = lambda line: None,
+                  process_pairs: int = PROCESS_PAIRS) -> Dict[Target, Pairs]:
+    """Measure every target in `process_pairs` fresh pairs of processes (baseline, current), block
+    against block; {target: its Pairs}. A process that dies is replaced for the next target."""
+    results = {target: Pairs() for target in targets}
+    for round_index in range(process_pairs):
+        workers: Optional[Dict[str, _Worker]] = None
+        try:
+            for number, target in enumerate(targets, 1):
+                if workers is None:
+                    workers = {role: _Worker(builds[role], benchmark_dir, env) for role in ("baseline", "current")}
+                progress(f"confirm: process pair {round_index + 1}/{process_pairs}, "
+                         f"{number}/{len(targets)} {target.label}")
+                if not _measure_target(target, workers, results[target]):
+                    for worker in workers.values():
+                        worker.kill()
+                        worker.close()
+                    workers = None
+        finally:
+            for worker in (workers or {}).values():
+                worker.close()
+    return results
+
+
+def relative_changes(pairs: Sequence[Tuple[float, float]], percent: bool) -> List[float]:
+    """Each pair's change of current against baseline: relative, or in percentage points / 100 for
+    an overhead in percent near zero (as :func:`memory.benchmarking.verdict.judge` compares those)."""
+    return [(cur - base) / 100.0 if percent and abs(base) <= 100.0 else relative_change(base, cur)
+            for base, cur in pairs]

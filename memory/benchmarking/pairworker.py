@@ -1,0 +1,98 @@
+"""The benchmark process of the paired confirmation pass (:mod:`memory.benchmarking.paired`).
+
+Run by file path with an asv environment's interpreter (``python pairworker.py BENCHMARK_DIR``), with
+one commit's build first on ``PYTHONPATH``; it must therefore import only the standard library and
+asv_runner, never this package (the commit under test may predate this file). It reads one JSON
+request per line on stdin and answers one JSON line each on its original stdout; whatever the
+benchmarks print goes to stderr.
+
+Requests: ``{"op": "load", "name": asv name, "params": [asv param reprs], "attributes": {...}}``
+(discover, set up; answers ``{"skipped": bool, "type": "time"|"track"|...}``), ``{"op": "run"}`` (one
+sample the way asv takes it: setup redone after the first, then one timed batch of ``number`` calls;
+answers ``{"value": seconds per call or the track's median, "number": n}``), ``{"op": "close"}``.
+Any failure answers ``{"error": "one line"}``.
+"""
+
+import gc
+import itertools
+import json
+import os
+import statistics
+import sys
+
+
+def _one_line(exc):
+    text = f"{type(exc).__name__}: {exc}".strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+class _Worker:
+    def __init__(self, root):
+        self.root = root
+        self.bench = None
+
+    def load(self, name, params, attributes):
+        from asv_runner.discovery import get_benchmark_from_name
+
+        self.close()
+        bench = get_benchmark_from_name(self.root, name, extra_params=dict(attributes or {}))
+        if params:
+            wanted = [str(p) for p in params]
+            combos = [list(c) for c in itertools.product(*bench.params)]
+            if wanted not in combos:
+                raise ValueError(f"{name} has no parameter combination {wanted}")
+            bench.set_param_idx(combos.index(wanted))
+        cache = bench.do_setup_cache()
+        if cache is not None:
+            bench.set_cache(cache)
+        skipped = bool(bench.do_setup())
+        self.bench = None if skipped else bench
+        return {"skipped": skipped, "type": bench.type}
+
+    def run(self):
+        if self.bench is None:
+            raise RuntimeError("no benchmark loaded (or it was skipped)")
+        result = self.bench.do_run()
+        if isinstance(result, dict):  # a time benchmark, or a sampled track: {"samples": [...], "number": n}
+            samples = [float(s) for s in result.get("samples") or ()]
+            if not samples:
+                raise RuntimeError("the benchmark returned no samples")
+            return {"value": statistics.median(samples), "number": result.get("number")}
+        return {"value": float(result), "number": None}
+
+    def close(self):
+        if self.bench is not None:
+            bench, self.bench = self.bench, None
+            bench.do_teardown()
+        gc.collect()
+        return {}
+
+
+def main(argv):
+    protocol = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # the benchmarks' prints (asv's "skipped" line too) go to stderr
+    sys.stdout = sys.stderr
+    worker = _Worker(os.path.abspath(argv[1]))
+    for line in sys.stdin:
+        request = {}
+        try:
+            request = json.loads(line)
+            op = request.get("op")
+            if op == "load":
+                reply = worker.load(request["name"], request.get("params") or [], request.get("attributes"))
+            elif op == "run":
+                reply = worker.run()
+            elif op == "close":
+                reply = worker.close()
+            else:
+                raise ValueError(f"unknown request {op!r}")
+        except Exception as exc:  # every failure is an answer, never a dead pipe
+            reply = {"error": _one_line(exc)}
+        protocol.write(json.dumps(reply) + "\n")
+        if request.get("op") == "close" and request.get("exit"):
+            break
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
