@@ -6,7 +6,8 @@ metric over the runs; errors name their runs and link to them (and say "in older
 latest runs are fine). Then a section per benchmark: its latest run's header line (once), the table
 of its latest results (names wrap; a table still too wide scrolls inside its own box), plots of at
 most :data:`MAX_SERIES` labelled series each (one panel per value of a parameter, or the series that
-moved most, saying so), its history, and a row with an anchor per run.
+moved most, saying so), its history, and a row with an anchor per run. Results of the
+``implementations`` category add the side-by-side page after the summary (:mod:`.sidebyside`).
 
 The changes are ``compare``'s verdicts (:func:`memory.benchmarking.compare.compare_documents`) of the
 latest run with results against the one before: timings of runs measured at different times are
@@ -520,6 +521,15 @@ def section(bench: Benchmark) -> str:
     return "\n".join(out)
 
 
+def side_by_side(benchmarks: List[Benchmark]) -> str:
+    """The implementations' side-by-side section (:mod:`.sidebyside`) of the latest run with results
+    of each of their benchmarks (else its latest run); "" when the report holds none."""
+    from . import sidebyside  # it draws with this module's palette: imported once both are loaded
+
+    return sidebyside.section([(b.measured or b.runs)[-1].doc for b in benchmarks
+                               if b.category == sidebyside.CATEGORY])
+
+
 def write_report(results_dir: str, category: Optional[str] = None, benchmark_name: Optional[str] = None,
                  output_dir: Optional[str] = None) -> str:
     """Write the report of the selected results of `results_dir`; return its path (default folder
@@ -533,7 +543,7 @@ def write_report(results_dir: str, category: Optional[str] = None, benchmark_nam
         groups.setdefault((doc["category"], doc["benchmark"]), []).append(Run(path, doc))
     benchmarks = [Benchmark(cat, bench, runs) for (cat, bench), runs in sorted(groups.items())]
     scope = "/".join(x for x in (category, benchmark_name) if x) or "all"
-    body = [summary(benchmarks)] + [section(b) for b in benchmarks]
+    body = [summary(benchmarks), side_by_side(benchmarks)] + [section(b) for b in benchmarks]
     body.append(f'<p class="muted">Generated {_dt.datetime.now():%Y-%m-%d %H:%M:%S} from '
                 f'{htmlpage.esc(os.path.abspath(results_dir))}.</p>')
     folder = Path(output_dir) if output_dir else Path(results_dir) / "reports"
