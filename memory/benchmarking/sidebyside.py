@@ -16,7 +16,7 @@ range as error bars): how each implementation's cost grows.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
@@ -171,8 +171,8 @@ def shown_metrics(doc: Dict[str, Any]) -> List[str]:
             continue  # a twin (chosen with its timing) or a count
         twins = [t for t, source in derived.items() if source == metric and t in metrics]
         latency = [t for t in twins if "latency" in t]
-        prefix = metric[:-len("total_time_seconds")] if metric.endswith("total_time_seconds") else None
-        throughput = [t for t in twins if "throughput" in t and f"{prefix}items_processed" in many_items]
+        items = metric[:-len("total_time_seconds")] + "items_processed"  # the timing's count of items
+        throughput = [t for t in twins if "throughput" in t and items in many_items]
         out.append((latency or throughput or [metric])[0])
     return out
 
@@ -212,7 +212,7 @@ def _rows(doc: Dict[str, Any], implementations: List[str]) -> List[Row]:
     for path, metric, value in metric_rows(doc):
         params = path_params(doc, path)
         name = params.pop(IMPLEMENTATION_PARAM, None)
-        if name is None:
+        if name is None or not naming.is_finite(value):
             continue
         spread = sample_quartiles(metric_stats(doc, path, metric))
         low, high, count = spread if spread else (None, None, 0)
@@ -235,9 +235,8 @@ def _rows(doc: Dict[str, Any], implementations: List[str]) -> List[Row]:
                 if cell is None:
                     cells[name] = Cell(missing.get((source, name), {}).get(params, "n/a"))
                     continue
-                cells[name] = Cell("ok", cell.value, cell.q25, cell.q75, cell.samples,
-                                   _ratio(cell.value, best, sign),
-                                   _ratio(cell.value, floor.value, sign) if floor else None)
+                cells[name] = replace(cell, ratio_to_best=_ratio(cell.value, best, sign),
+                                      ratio_to_floor=_ratio(cell.value, floor.value, sign) if floor else None)
             rows.append(Row(metric, params, cells))
     return sorted(rows, key=lambda r: (shown.index(r.metric), [_sort_key(v) for _, v in r.params]))
 
@@ -260,8 +259,7 @@ def _add_beside(host: WorkloadTable, guest: WorkloadTable, token: str) -> bool:
         for name, cell in row.cells.items():
             guest_cell = other.cells.get(name)
             if guest_cell is not None and guest_cell.status == "ok":
-                row.cells[name] = Cell(cell.status, cell.value, cell.q25, cell.q75, cell.samples,
-                                       cell.ratio_to_best, cell.ratio_to_floor, guest_cell.value)
+                row.cells[name] = replace(cell, beside=guest_cell.value)
                 joined = True
     return joined
 

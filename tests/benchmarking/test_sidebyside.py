@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import pytest
 
-from memory.benchmarking import report, sidebyside
+from memory.benchmarking import cli, report, sidebyside
 from memory.benchmarking.asv_adapter import build_document, documented_names
 from memory.benchmarking.documents import metric_rows, new_document, write_new_document
 
@@ -202,8 +202,12 @@ def test_the_report_has_the_section_only_with_implementations_results(tmp_path):
     assert page.count('class="sidebyside"') == 4  # store, read, similarity (with recall), footprint
     assert 'id="side-similarity_search"' in page and "data:image/png;base64," in page
     assert "side-by-side" not in _report(tmp_path, category="storage")
-    only = _report(tmp_path, category=sidebyside.CATEGORY)
-    assert 'id="side-by-side"' in only and "bench-storage" not in only
+    out = tmp_path / "cli"
+    assert cli.main(["results", "report", "--category", sidebyside.CATEGORY, "--results-dir", str(tmp_path),
+                     "--output-dir", str(out)]) == 0  # the page alone, from the command line
+    (only,) = out.glob("report_implementations_*.html")
+    text = only.read_text(encoding="utf-8")
+    assert 'id="side-by-side"' in text and "bench-storage" not in text
 
 
 def test_the_latest_run_of_each_benchmark_is_the_one_shown():
