@@ -1,14 +1,17 @@
 """The backends a benchmark system runs on: its MemoryConfig, whether the backend is usable here, and
-the cleanup of what it left in Redis.
+the cleanup of what it left in Redis and PostgreSQL.
 
 * :func:`make_config` -- a ``MemoryConfig`` for a benchmark on "memory" or "redis"
-  (``AGENTMEMORY_BENCH_REDIS_URL``, default ``redis://127.0.0.1:6379/0``);
-* :func:`redis_backend_status` -- a probe, memoised per process: a server answers and
-  ``backend="redis"`` stores and reads back a state; :func:`require_backend` raises
-  :class:`BackendUnavailable` (a ``NotImplementedError``: asv skips the combination) otherwise.  In
-  asv's fork server the probe runs once, at import, and every forked benchmark process inherits it;
+  (``AGENTMEMORY_BENCH_REDIS_URL``, default ``redis://127.0.0.1:6379/0``), with its LTM on "sqlite"
+  or "postgres" (``AGENTMEMORY_BENCH_POSTGRES_URL``, default ``postgresql://postgres@127.0.0.1:5432/test``);
+* :func:`redis_backend_status` / :func:`postgres_backend_status` -- probes, memoised per process: a
+  server answers and the backend stores and reads back a state; :func:`require_backend` /
+  :func:`require_ltm_backend` raise :class:`BackendUnavailable` (a ``NotImplementedError``: asv skips
+  the combination) otherwise.  In asv's fork server the probes run once, at import, and every forked
+  benchmark process inherits their answers;
 * :func:`delete_redis_keys` and :func:`log_namespace` -- removal of a namespace's keys, now and, for
-  a process killed before its teardown, after the run (``cli run`` reads the log).
+  a process killed before its teardown, after the run (``cli run`` reads the log);
+  :func:`delete_postgres_rows` -- removal of a namespace's rows from every LTM table.
 
 Importing this module touches no server (outside asv's fork server).
 """
@@ -23,10 +26,18 @@ import uuid
 from typing import Any, Dict, Optional, Tuple
 
 from memory import MemoryConfig
-from memory.config import redact
+from memory.config import redact, scrub, url_secrets
 
 REDIS_URL_ENV = "AGENTMEMORY_BENCH_REDIS_URL"
 REDIS_URL: str = os.environ.get(REDIS_URL_ENV, "").strip() or "redis://127.0.0.1:6379/0"
+POSTGRES_URL_ENV = "AGENTMEMORY_BENCH_POSTGRES_URL"
+POSTGRES_URL: str = os.environ.get(POSTGRES_URL_ENV, "").strip() or "postgresql://postgres@127.0.0.1:5432/test"
+#: The tables an LTM on PostgreSQL keeps its rows in, every row keyed by namespace (README, "What is
+#: stored where (PostgreSQL)"): deleting a namespace's rows from all four removes it entirely.
+POSTGRES_TABLES = ("agentmemory_ltm", "agentmemory_ltm_versions", "agentmemory_ltm_meta",
+                   "agentmemory_ltm_dictionaries")
+#: libpq's connect timeout of the probe and the cleanup, seconds (its minimum is 2).
+POSTGRES_CONNECT_TIMEOUT = 2
 
 #: Prefix of every Redis namespace and temporary directory the suite creates (tests look for it).
 NAMESPACE_PREFIX = "asvbench"
@@ -52,12 +63,17 @@ def make_config(backend: str = "memory", namespace: Optional[str] = None, db_pat
                 ltm_limit: Optional[int] = None, cleanup_interval: Optional[int] = None,
                 discard_threshold: Optional[float] = None, stm_ttl: Optional[float] = None,
                 im_ttl: Optional[float] = None, dims: Optional[Tuple[int, int, int]] = None,
-                importance_weights: Optional[Dict[str, float]] = None) -> MemoryConfig:
-    """A MemoryConfig for a benchmark; None leaves the library default."""
+                importance_weights: Optional[Dict[str, float]] = None,
+                ltm_backend: str = "sqlite") -> MemoryConfig:
+    """A MemoryConfig for a benchmark; None leaves the library default.  ``ltm_backend="postgres"``
+    puts LTM in the database at POSTGRES_URL (``db_path`` is then unused)."""
     cfg = MemoryConfig()
     cfg.backend = backend
     if backend == "redis":
         cfg.redis_url = REDIS_URL
+    cfg.ltm_backend = ltm_backend
+    if ltm_backend == "postgres":
+        cfg.ltm_url = POSTGRES_URL
     if namespace is not None:
         cfg.namespace = namespace
     cfg.ltm_config.db_path = db_path
@@ -93,6 +109,17 @@ def require_backend(backend: str) -> None:
     ok, reason = redis_backend_status()
     if not ok:
         raise BackendUnavailable(f"redis backend unavailable: {reason}")
+
+
+def require_ltm_backend(ltm_backend: str) -> None:
+    """Raise :class:`BackendUnavailable` (asv: skip) unless LTM on `ltm_backend` can be used here."""
+    if ltm_backend == "sqlite":
+        return
+    if ltm_backend != "postgres":
+        raise ValueError(f"unknown ltm_backend {ltm_backend!r}")
+    ok, reason = postgres_backend_status()
+    if not ok:
+        raise BackendUnavailable(f"postgres LTM backend unavailable: {reason}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -136,8 +163,9 @@ def _delete_matching(pattern: str) -> int:
 
 def log_namespace(namespace: str) -> None:
     """Append `namespace` to the file named by $AGENTMEMORY_BENCH_NAMESPACE_LOG (set by the benchmark
-    runner), before any key of it exists: the runner removes the keys of every logged namespace after
-    the run, also those of a benchmark process that was killed (a timeout) and never tore down."""
+    runner), before any key or PostgreSQL row of it exists: the runner removes the Redis keys of every
+    logged namespace after the run, also those of a benchmark process that was killed (a timeout) and
+    never tore down (PostgreSQL rows of such a process stay: find them by the logged namespaces)."""
     path = os.environ.get(NAMESPACE_LOG_ENV, "").strip()
     if not path:
         return
@@ -179,6 +207,69 @@ def redis_backend_status() -> Tuple[bool, str]:
         delete_redis_keys(f"*{namespace}*")
 
 
+# ---------------------------------------------------------------------------------------------
+# PostgreSQL
+# ---------------------------------------------------------------------------------------------
+
+def delete_postgres_rows(namespace: str) -> int:
+    """Delete every row of `namespace` from the LTM tables (POSTGRES_TABLES); return how many.  A
+    cleanup that fails says so in one line on stderr and returns 0 (tables not created yet count 0)."""
+    try:
+        import psycopg  # noqa: WPS433 - optional dependency at run time
+
+        deleted = 0
+        with psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=POSTGRES_CONNECT_TIMEOUT) as conn:
+            for table in POSTGRES_TABLES:
+                if conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()[0]:
+                    deleted += conn.execute(f"DELETE FROM {table} WHERE namespace = %s", (namespace,)).rowcount
+        return deleted
+    except Exception as exc:  # connection refused, timeouts, a missing psycopg package
+        print(f"agentmemory-asv: could not remove the PostgreSQL rows of namespace {namespace} at "
+              f"{redact(POSTGRES_URL)}: {exc.__class__.__name__}", file=sys.stderr)
+        return 0
+
+
+@functools.lru_cache(maxsize=None)
+def postgres_backend_status() -> Tuple[bool, str]:
+    """(usable, reason): a server answers at POSTGRES_URL and ``ltm_backend="postgres"`` stores a state
+    into LTM and reads it back."""
+    try:
+        import psycopg  # noqa: WPS433 - optional dependency at run time
+    except ImportError:
+        return False, "psycopg is not installed (pip install 'agentmemory[postgres]')"
+    try:
+        with psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=POSTGRES_CONNECT_TIMEOUT) as conn:
+            conn.execute("SELECT 1")
+    except Exception as exc:
+        return False, f"no PostgreSQL server answers at {redact(POSTGRES_URL)} ({_driver_text(exc)})"
+    from memory import AgentMemorySystem
+
+    namespace = f"{NAMESPACE_PREFIX}-probe-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    log_namespace(namespace)
+    system = None
+    try:
+        system = AgentMemorySystem(make_config("memory", namespace=namespace, ltm_backend="postgres"))
+        mid = system.store_agent_state("probe", {"x": 1}, 0, tier="ltm")
+        if system.retrieve_state(mid) is None:
+            return False, "the postgres LTM backend did not read back a stored state"
+        return True, "ok"
+    except Exception as exc:  # AgentMemoryError, ConfigError...: unavailable, never a failure
+        return False, f"{exc.__class__.__name__}: {exc}"
+    finally:
+        if system is not None:
+            try:
+                system.close()
+            except Exception:
+                pass
+        delete_postgres_rows(namespace)
+
+
+def _driver_text(exc: BaseException) -> str:
+    """A driver error in one short line, with the URL's password masked: the reason a skip gives."""
+    text = scrub(" ".join(str(exc).split()), url_secrets(POSTGRES_URL))
+    return f"{exc.__class__.__name__}: {text[:160]}" if text else exc.__class__.__name__
+
+
 def in_asv_forkserver() -> bool:
     """True in asv's fork server (``"launch_method": "forkserver"``: ``benchmark.py run_server DIR SOCKET``),
     which imports the suite once and forks one process per benchmark and parameter combination."""
@@ -189,5 +280,6 @@ def in_asv_forkserver() -> bool:
 if in_asv_forkserver():
     # Probe Redis once here, so the forked processes inherit the answer (redis_backend_status is
     # memoised) instead of each building a probe system: ~0.1 s in each of the ~100 processes of a
-    # run that take a backend parameter.
+    # run that take a backend parameter.  The same for PostgreSQL.
     redis_backend_status()
+    postgres_backend_status()

@@ -4,6 +4,8 @@ Grids: ``memory_transition.transition_thresholds`` (the fraction of STM that mus
 overflow), ``memory_transition.importance_weights`` (the retention score's weights), and the
 storage batch sizes / complexities.  Transitions are forced with small tier limits and
 ``force_memory_maintenance``; automatic maintenance is switched off so nothing moves before that.
+LtmTransitionOverhead times the IM→LTM move per LTM backend (``ltm_backend``: the SQLite file, or
+PostgreSQL when a server answers).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from memory import MemoryConfig
 
 from .conventions import metrics
 from .lifecycle import CachedBenchmark, SystemBenchmark
-from .settings import CONFIG, NO_AUTO_CLEANUP, sorted_unique
+from .settings import CONFIG, LTM_BACKENDS, NO_AUTO_CLEANUP, ltm_batches, sorted_unique
 from .stats import leaves, rank_correlation
 from .systems import fresh_system
 from .workloads import test_states
@@ -26,6 +28,7 @@ AGENT = "benchmark_agent"
 THRESHOLDS = sorted_unique(CONFIG.memory_transition.transition_thresholds)
 WEIGHTS = dict(CONFIG.memory_transition.importance_weights)
 BATCH_SIZES = sorted_unique(CONFIG.storage.batch_sizes)
+LTM_BATCHES = ltm_batches(BATCH_SIZES)
 COMPLEXITIES = sorted_unique([CONFIG.storage.data_complexity_levels[0], CONFIG.storage.data_complexity_levels[-1]])
 ACCURACY_N = max(100, min(5 * int(CONFIG.storage.num_samples), 1000))
 IMPORTANCE_N = 250 if CONFIG.profile == "quick" else 1000
@@ -156,6 +159,11 @@ class TransitionOverhead(SystemBenchmark):
     items_per_call = "batch_size"
 
     def prepare(self, batch_size, path):
+        self.overflow(batch_size, path)
+
+    def overflow(self, batch_size, path, **options):
+        """A system (options: :meth:`new_system`'s) whose source tier of `path` holds batch_size memories
+        over its limit of KEEP."""
         n = KEEP + batch_size
         if path == "stm_to_im":
             limits = {"stm_limit": KEEP, "im_limit": BIG}
@@ -163,7 +171,8 @@ class TransitionOverhead(SystemBenchmark):
         else:
             limits = {"stm_limit": BIG, "im_limit": KEEP}
             tier = "im"
-        self.system = self.new_system("memory", cleanup_interval=NO_AUTO_CLEANUP, discard_threshold=0.0, **limits)
+        self.system = self.new_system("memory", cleanup_interval=NO_AUTO_CLEANUP, discard_threshold=0.0,
+                                      **limits, **options)
         self.system.store_agent_states(AGENT, test_states(n, 1, seed=5), list(range(n)), tier=tier)
         self.key = path
 
@@ -175,6 +184,30 @@ class TransitionOverhead(SystemBenchmark):
     @metrics("transition_completeness", kind="deterministic")
     def track_moved_fraction(self, batch_size, path):
         """Memories the maintenance reported moved along the path, over batch_size (expect 1.0)."""
+        report = self.system.force_memory_maintenance(AGENT)
+        return report.get(self.key, 0) / batch_size
+
+    track_moved_fraction.unit = "fraction"
+
+
+class LtmTransitionOverhead(TransitionOverhead):
+    """force_memory_maintenance moving batch_size memories from IM into LTM (KEEP stay behind), on each
+    LTM backend (the SQLite file or PostgreSQL)."""
+
+    params = [LTM_BATCHES, LTM_BACKENDS]
+    param_names = ["batch_size", "ltm_backend"]
+
+    def prepare(self, batch_size, ltm_backend):
+        self.overflow(batch_size, "im_to_ltm", ltm_backend=ltm_backend)
+
+    @metrics("transition_duration_seconds", "throughput_ops_per_second")
+    def time_force_maintenance(self, batch_size, ltm_backend):
+        """One force_memory_maintenance call."""
+        self.system.force_memory_maintenance(AGENT)
+
+    @metrics("transition_completeness", kind="deterministic")
+    def track_moved_fraction(self, batch_size, ltm_backend):
+        """Memories the maintenance reported moved from IM into LTM, over batch_size (expect 1.0)."""
         report = self.system.force_memory_maintenance(AGENT)
         return report.get(self.key, 0) / batch_size
 

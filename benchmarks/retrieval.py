@@ -5,7 +5,9 @@ Grids: ``retrieval.dataset_size`` (the largest volume; a tenth of it is the smal
 ``retrieval.query_counts`` (queries per measurement: the largest), ``retrieval.vector_dimensions``
 (STM embedding size), ``retrieval.similarity_thresholds``.  Data are clustered states with known
 labels (navigation / inventory / social clusters); queries are fresh members of the same clusters.
-Tier "all" spreads the volume over STM, IM and LTM in thirds and searches across tiers.
+Tier "all" spreads the volume over STM, IM and LTM in thirds and searches across tiers.  The ``Ltm*``
+classes search and query LTM per LTM backend (``ltm_backend``: the SQLite file, or PostgreSQL when a
+server answers).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import numpy as np
 
 from .conventions import metrics, sampled
 from .lifecycle import CachedBenchmark, SystemBenchmark
-from .settings import BACKENDS, CONFIG, SEARCH_TIERS, TIERS, roomy, sorted_unique
+from .settings import BACKENDS, CONFIG, LTM_BACKENDS, PROFILE, SEARCH_TIERS, TIERS, roomy, sorted_unique
 from .stats import percentile
 from .systems import fresh_system
 from .workloads import STATUSES, clustered_states, test_states
@@ -24,6 +26,10 @@ from .workloads import STATUSES, clustered_states, test_states
 AGENT = "benchmark_agent"
 DATASET = int(CONFIG.retrieval.dataset_size)
 VOLUMES = sorted_unique([max(50, DATASET // 10), DATASET])
+#: Volumes of the LTM-backend classes: the small one outside the full profile.  What the backend adds to
+#: a search or a step range (a version check, reading the hits' rows) does not grow with the volume;
+#: the matrix product that does is the same on both backends (SimilaritySearchLatency measures it).
+LTM_VOLUMES = VOLUMES if PROFILE == "full" else VOLUMES[:1]
 N_QUERIES = max(CONFIG.retrieval.query_counts)
 #: Attribute queries per call: each scans the agent's memories (on Redis it reads them all), so the
 #: fewest of query_counts keeps a sample short enough for asv to take several.
@@ -231,13 +237,60 @@ class StepRangeQuery(SystemBenchmark):
     def prepare(self, volume, backend):
         self.system = self.new_system(backend, **roomy(volume))
         self.system.store_agent_states(AGENT, test_states(volume, 1), list(range(volume)))
-        stride = 7919
-        span = max(1, volume - RANGE_WIDTH)
-        self.windows = [((i * stride) % span, (i * stride) % span + RANGE_WIDTH - 1) for i in range(N_QUERIES)]
+        self.windows = step_windows(volume)
 
     @metrics("time_range_latency_seconds")
     def time_step_range(self, volume, backend):
         """N_QUERIES step-range queries."""
+        query = self.system.retrieve_by_time_range
+        for start, end in self.windows:
+            query(AGENT, start, end)
+
+
+def step_windows(volume: int):
+    """N_QUERIES windows of RANGE_WIDTH steps scattered over steps 0..volume-1 (deterministic)."""
+    stride = 7919
+    span = max(1, volume - RANGE_WIDTH)
+    return [((i * stride) % span, (i * stride) % span + RANGE_WIDTH - 1) for i in range(N_QUERIES)]
+
+
+class LtmSimilaritySearchLatency(SystemBenchmark):
+    """retrieve_similar_states (k=10) over LTM, on each LTM backend (the SQLite file or PostgreSQL)."""
+
+    params = [LTM_VOLUMES, LTM_BACKENDS]
+    param_names = ["volume", "ltm_backend"]
+    ops_per_call = N_QUERIES
+    items_per_call = N_QUERIES
+
+    def prepare(self, volume, ltm_backend):
+        self.system = self.new_system("memory", ltm_backend=ltm_backend, **roomy(volume))
+        load_clustered(self.system, volume, "ltm")
+        self.queries, _ = queries()
+
+    @metrics("search_latency_seconds", "throughput_ops_per_second")
+    def time_search(self, volume, ltm_backend):
+        """N_QUERIES similarity searches of LTM, k=10."""
+        search = self.system.retrieve_similar_states
+        for q in self.queries:
+            search(AGENT, q, k=K, tier="ltm")
+
+
+class LtmStepRangeQuery(SystemBenchmark):
+    """retrieve_by_time_range over 20-step windows of memories held in LTM, on each LTM backend."""
+
+    params = [LTM_VOLUMES, LTM_BACKENDS]
+    param_names = ["volume", "ltm_backend"]
+    ops_per_call = N_QUERIES
+    items_per_call = N_QUERIES
+
+    def prepare(self, volume, ltm_backend):
+        self.system = self.new_system("memory", ltm_backend=ltm_backend, **roomy(volume))
+        self.system.store_agent_states(AGENT, test_states(volume, 1), list(range(volume)), tier="ltm")
+        self.windows = step_windows(volume)
+
+    @metrics("time_range_latency_seconds")
+    def time_step_range(self, volume, ltm_backend):
+        """N_QUERIES step-range queries (each spans STM, IM and LTM; only LTM holds memories)."""
         query = self.system.retrieve_by_time_range
         for start, end in self.windows:
             query(AGENT, start, end)

@@ -4,6 +4,9 @@ Grids: ``scalability.agent_counts``, ``scalability.memory_sizes``, ``scalability
 (worker threads or processes).  Each agent runs the seed's workload: 10 stores, 5 reads of its own
 memories, 3 similarity searches.  Modes: threads on one shared system (memory and Redis backends),
 and processes on the Redis backend (each worker process opens its own system on the same namespace).
+SharedDeploymentScaling runs the fully shared deployment: worker processes on shared agents, STM and
+IM on Redis, LTM shared too (``ltm_backend``: PostgreSQL, or one SQLite file every process opens), with
+tier limits small enough that the workload moves memories into LTM as it runs.
 """
 
 from __future__ import annotations
@@ -12,11 +15,12 @@ import itertools
 import multiprocessing
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Dict, Iterable, List, Sequence, Set, Tuple
 
 from .backends import make_config
 from .conventions import metrics, sampled
 from .lifecycle import SystemBenchmark
-from .settings import BACKENDS, CONFIG, roomy, sorted_unique
+from .settings import BACKENDS, CONFIG, LTM_BACKENDS, NO_AUTO_CLEANUP, roomy, sorted_unique
 from .workloads import test_states
 
 AGENT_COUNTS = sorted_unique(CONFIG.scalability.agent_counts)
@@ -29,8 +33,9 @@ SIZE_OPS = 100  # operations per call in memory-size scaling
 CPU_OPS = 1000
 
 
-def agent_workload(system, agent_index: int, round_index: int = 0) -> int:
-    """The seed's per-agent workload on `system`; returns the number of operations done."""
+def agent_round(system, agent_index: int, round_index: int = 0) -> List[str]:
+    """The seed's per-agent workload on `system` (its stores at steps of round `round_index`); returns
+    the ids of the memories it stored."""
     agent = f"agent_{agent_index}"
     states = test_states(STORES, 1, seed=agent_index)
     base = round_index * STORES
@@ -39,6 +44,12 @@ def agent_workload(system, agent_index: int, round_index: int = 0) -> int:
         system.retrieve_state(mid)
     for state in states[:SEARCHES]:
         system.retrieve_similar_states(agent, state, k=5)
+    return ids
+
+
+def agent_workload(system, agent_index: int, round_index: int = 0) -> int:
+    """The seed's per-agent workload on `system`; returns the number of operations done."""
+    agent_round(system, agent_index, round_index)
     return OPS_PER_AGENT
 
 
@@ -203,3 +214,181 @@ class ResourceUse(SystemBenchmark):
         return (time.process_time() - t0) * 1000.0 / done
 
     track_cpu_seconds_per_1000_ops.unit = "seconds"
+
+
+# ---- the fully shared deployment: worker processes on shared agents, every tier shared ----------
+SHARED_AGENTS = 4    # agents every call works on; an agent's rounds go to different processes
+SHARED_ROUNDS = 2    # rounds of the seed workload per agent and call
+SHARED_LIMIT = STORES // 2  # STM and IM hold half a round each: from the second round on, each round moves 10 into LTM
+WARM_ROUNDS = 1      # rounds stored before the clock starts, so that STM and IM are full
+#: The TTL the final maintenance sets (policy fields are read at every call): every memory leaves STM,
+#: then IM, so LTM holds all of them.
+FLUSH_TTL = 1e-6
+LAST_STEP = 2 ** 53
+
+
+def ltm_view(system, agents: Iterable[str]) -> Tuple[List[str], int]:
+    """What `system` sees in LTM of `agents`: the ids of the memories there (by step range) and the rows
+    its statistics count."""
+    ids: List[str] = []
+    rows = 0
+    for agent in agents:
+        ids += [m["memory_id"] for m in system.retrieve_by_time_range(agent, 0, LAST_STEP) if m["tier"] == "ltm"]
+        rows += int(system.get_memory_statistics(agent)["tiers"]["ltm"]["count"])
+    return ids, rows
+
+
+def found_fraction(written: Set[str], views: Sequence[Tuple[List[str], int]]) -> float:
+    """The worst view's share of the `written` memories found in LTM exactly once: (found - anything
+    else seen) / written, so 1.0 means every process sees all of them and nothing more."""
+    worst = 1.0
+    for ids, rows in views:
+        found = len(written.intersection(ids))
+        extra = max(len(ids), rows) - found
+        worst = min(worst, (found - extra) / len(written))
+    return worst
+
+
+def _shared_worker(link, config_dict: Dict[str, Any]) -> None:
+    """A worker process of SharedProcesses: one system on the shared config, serving commands on `link`
+    (("work", [(agent index, round), ...]) -> the ids stored; ("view", agents) -> its ltm_view; ("close",
+    None) ends it).  Replies are ("ok", result), or ("error", why) and the worker ends."""
+    from memory import AgentMemorySystem, MemoryConfig
+
+    system = None
+    try:
+        system = AgentMemorySystem(MemoryConfig.from_dict(config_dict))
+        link.send(("ok", None))
+        while True:
+            command, arg = link.recv()
+            if command == "close":
+                return
+            if command == "work":
+                result: Any = [mid for agent, round_index in arg for mid in agent_round(system, agent, round_index)]
+            else:
+                result = ltm_view(system, arg)
+            link.send(("ok", result))
+    except EOFError:  # the benchmark process is gone
+        pass
+    except Exception as exc:
+        link.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        if system is not None:
+            system.close()
+
+
+class SharedProcesses:
+    """`n` worker processes, each with its own system on one config (the same namespace, servers and LTM):
+    commands go to chosen workers and run in parallel; every worker can be asked what it sees."""
+
+    def __init__(self, n: int, config: Dict[str, Any]) -> None:
+        ctx = multiprocessing.get_context("fork")
+        self.links, self.processes = [], []
+        try:
+            for _ in range(n):
+                parent, child = ctx.Pipe()
+                process = ctx.Process(target=_shared_worker, args=(child, config), daemon=True)
+                process.start()
+                child.close()
+                self.links.append(parent)
+                self.processes.append(process)
+            self.collect(range(n))  # every worker's system is built before anything is timed
+        except BaseException:
+            self.close()
+            raise
+
+    def ask(self, commands: Dict[int, Tuple[str, Any]]) -> Dict[int, Any]:
+        """Send each worker its command, then wait for every reply ({worker: result}); a worker's error raises."""
+        for worker, command in commands.items():
+            self.links[worker].send(command)
+        return self.collect(commands)
+
+    def collect(self, workers: Iterable[int]) -> Dict[int, Any]:
+        """Every reply of `workers` ({worker: result}); RuntimeError naming the workers that failed."""
+        replies = {}
+        for worker in workers:
+            try:
+                replies[worker] = self.links[worker].recv()
+            except EOFError:
+                replies[worker] = ("error", f"exit code {self.processes[worker].exitcode}")
+        failed = [f"worker {w}: {result}" for w, (status, result) in replies.items() if status != "ok"]
+        if failed:
+            raise RuntimeError("shared deployment: " + "; ".join(failed))
+        return {worker: result for worker, (_, result) in replies.items()}
+
+    def work(self, rounds: Sequence[int]) -> List[str]:
+        """Each of SHARED_AGENTS agents' workload of each of `rounds`: round r of agent a goes to worker
+        (a + r) mod n, so the processes share every agent.  Returns the ids stored."""
+        tasks: Dict[int, List[Tuple[int, int]]] = {}
+        for r in rounds:
+            for agent in range(SHARED_AGENTS):
+                tasks.setdefault((agent + r) % len(self.links), []).append((agent, r))
+        replies = self.ask({worker: ("work", batch) for worker, batch in tasks.items()})
+        return [mid for ids in replies.values() for mid in ids]
+
+    def views(self, agents: List[str]) -> List[Tuple[List[str], int]]:
+        """Every worker's ltm_view of `agents`."""
+        return list(self.ask({worker: ("view", agents) for worker in range(len(self.links))}).values())
+
+    def close(self) -> None:
+        """Close every worker's system and wait for the processes to end."""
+        for link in self.links:
+            try:
+                link.send(("close", None))
+            except OSError:  # the worker is gone already
+                pass
+        for process in self.processes:
+            process.join(10)
+            if process.is_alive():
+                process.kill()
+                process.join()
+        for link in self.links:
+            link.close()
+
+
+class SharedDeploymentScaling(SystemBenchmark):
+    """The fully shared deployment: N worker processes on shared agents, STM and IM on Redis, LTM on
+    PostgreSQL (or one SQLite file all of them open), memories moving into LTM as the workload runs."""
+
+    params = [WORKERS, LTM_BACKENDS]
+    param_names = ["processes", "ltm_backend"]
+    items_per_call = (SHARED_AGENTS, SHARED_ROUNDS, OPS_PER_AGENT)
+    ops_per_call = (SHARED_AGENTS, SHARED_ROUNDS, OPS_PER_AGENT)
+
+    def prepare(self, processes, ltm_backend):
+        limits = {"stm_limit": SHARED_LIMIT, "im_limit": SHARED_LIMIT, "discard_threshold": 0.0}
+        # this process's own system: the namespace (and SQLite file) every worker opens, the final check
+        self.system = self.new_system("redis", ltm_backend=ltm_backend, cleanup_interval=NO_AUTO_CLEANUP, **limits)
+        config = make_config("redis", namespace=self.namespace, db_path=self.system.ltm_path or ":memory:",
+                             ltm_backend=ltm_backend, cleanup_interval=STORES, **limits).to_dict()
+        self.workers = SharedProcesses(processes, config)
+        self.defer(self.workers.close)
+        self.written = set(self.workers.work(range(WARM_ROUNDS)))
+        self.rounds = itertools.count(WARM_ROUNDS, SHARED_ROUNDS)  # stored steps never repeat
+
+    def dispatch(self) -> None:
+        first = next(self.rounds)
+        self.written.update(self.workers.work(range(first, first + SHARED_ROUNDS)))
+
+    @metrics("throughput_ops_per_second", "total_time_seconds", "items_processed")
+    def time_shared_workload(self, processes, ltm_backend):
+        """SHARED_ROUNDS rounds of the seed workload for each of SHARED_AGENTS agents, spread over the
+        processes (each process's maintenance moves memories through the shared tiers into LTM)."""
+        self.dispatch()
+
+    @metrics("ltm_found_fraction", kind="deterministic")
+    def track_ltm_found_fraction(self, processes, ltm_backend):
+        """After a measured call and a final maintenance that moves every memory into LTM: the share of
+        all memories written (by every process) that each worker and this process find in LTM exactly
+        once, the worst of them (1.0 = all processes see one memory)."""
+        self.dispatch()
+        agents = [f"agent_{a}" for a in range(SHARED_AGENTS)]
+        config = self.system.config
+        config.stm_config.ttl = FLUSH_TTL
+        self.system.force_memory_maintenance()  # STM -> IM (IM records keep the long Redis expiry)
+        config.im_config.ttl = FLUSH_TTL
+        time.sleep(0.01)  # so that the memories just moved into IM are older than FLUSH_TTL
+        self.system.force_memory_maintenance()  # IM -> LTM
+        return found_fraction(self.written, self.workers.views(agents) + [ltm_view(self.system, agents)])
+
+    track_ltm_found_fraction.unit = "fraction"

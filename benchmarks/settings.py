@@ -16,6 +16,9 @@ PROFILE: str = CONFIG.profile
 TIMING: Dict[str, Any] = CONFIG.timing()
 
 BACKENDS: List[str] = ["memory", "redis"]
+#: Where LTM lives in the LTM-backend benchmarks (their ``ltm_backend`` parameter): the SQLite file, or a
+#: PostgreSQL server (``AGENTMEMORY_BENCH_POSTGRES_URL``; skipped when none answers).
+LTM_BACKENDS: List[str] = ["sqlite", "postgres"]
 TIERS: List[str] = ["stm", "im", "ltm"]
 SEARCH_TIERS: List[str] = ["stm", "im", "ltm", "all"]
 
@@ -25,6 +28,21 @@ NO_AUTO_CLEANUP = 1 << 30
 
 def sorted_unique(values: Iterable[Any]) -> List[Any]:
     return sorted(set(values))
+
+
+#: The largest batch an LTM-backend benchmark writes or moves outside the full profile: PostgreSQL takes a
+#: batch of 128 rows or more in one binary COPY, so 1 000 measures that path, at a tenth of the time of
+#: 10 000 (a 10 000-memory move and its setup cost ~1.5 s a sample on PostgreSQL).
+LTM_BATCH_MAX = 1000
+
+
+def ltm_batches(batch_sizes: Iterable[int]) -> List[int]:
+    """The batch sizes of the LTM-backend benchmarks: the smallest (on PostgreSQL one INSERT) and the
+    largest up to LTM_BATCH_MAX (one COPY); all of them in the full profile.  Keeps their share of a run small."""
+    sizes = sorted_unique(batch_sizes)
+    if PROFILE == "full":
+        return sizes
+    return sorted_unique([sizes[0], max([b for b in sizes if b <= LTM_BATCH_MAX] or sizes[:1])])
 
 
 def roomy(n: int) -> Dict[str, int]:

@@ -3,7 +3,8 @@
 Grids: ``storage.batch_sizes``, ``storage.data_complexity_levels``, ``storage.num_samples`` of the
 benchmark configuration.  Write benchmarks give STM room for the whole batch (``stm_limit`` at
 least the batch size, no automatic maintenance), so they time the write path alone; the cost of
-moving memories between tiers is measured in memory_transition.py.
+moving memories between tiers is measured in memory_transition.py.  The ``Ltm*`` classes write and
+read LTM per LTM backend (``ltm_backend``: the SQLite file, or PostgreSQL when a server answers).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 
 from .conventions import metrics, sampled
 from .lifecycle import CachedBenchmark, SystemBenchmark
-from .settings import BACKENDS, CONFIG, PROFILE, TIERS, roomy, sorted_unique
+from .settings import BACKENDS, CONFIG, LTM_BACKENDS, PROFILE, TIERS, ltm_batches, roomy, sorted_unique
 from .stats import percentile
 from .systems import fresh_system
 from .workloads import test_states
@@ -23,6 +24,9 @@ BATCH_SIZES = sorted_unique(CONFIG.storage.batch_sizes)
 COMPLEXITIES = sorted_unique(CONFIG.storage.data_complexity_levels)
 NUM_SAMPLES = int(CONFIG.storage.num_samples)
 READ_BATCHES = [1, 10, 50, 100]
+LTM_BATCHES = ltm_batches(BATCH_SIZES)
+#: LTM reads per LTM backend: one id (retrieve_state) and a batch of 10 (retrieve_states)
+LTM_READ_BATCHES = READ_BATCHES[:2]
 #: memories preloaded for read benchmarks, and loaded for memory-efficiency tracks
 READ_POOL = 1000
 EFFICIENCY_N = max(100, min(10 * NUM_SAMPLES, 10000))
@@ -131,6 +135,10 @@ class _ReadBase(SystemBenchmark):
 
     def prepare(self, batch_size, tier, backend):
         self.system = self.new_system(backend, **roomy(READ_POOL))
+        self.load_requests(batch_size, tier)
+
+    def load_requests(self, batch_size, tier):
+        """Store READ_POOL states into `tier` of self.system and draw the NUM_SAMPLES requests."""
         states = test_states(READ_POOL, COMPLEXITIES[0])
         ids = self.system.store_agent_states(AGENT, states, list(range(READ_POOL)), tier=tier)
         # NUM_SAMPLES requests spread over the pool, each of batch_size distinct ids
@@ -201,6 +209,65 @@ class ReadLatencyP95(_ReadBase):
         return percentile(latencies, 95) * 1e3
 
     track_p95_latency_ms.unit = "ms"
+
+
+#: A loop of single stores into LTM is one transaction per state (on PostgreSQL one round trip and one
+#: commit, ~1 ms): once the LTM has its dictionary its cost per state does not fall with the loop's
+#: length, so LtmWriteThroughput loops at the smallest batch only (outside the full profile);
+#: time_store_batch runs every LTM batch.
+LTM_LOOP_MAX = LTM_BATCHES[0]
+
+
+class LtmWriteThroughput(SystemBenchmark):
+    """Writing states directly into LTM, on each LTM backend (the SQLite file or PostgreSQL), after one
+    warm-up store: the first write of an LTM agrees its compression dictionary, once per simulation."""
+
+    params = [LTM_BATCHES, LTM_BACKENDS]
+    param_names = ["batch_size", "ltm_backend"]
+    items_per_call = "batch_size"
+
+    def skip(self, benchmark, batch_size, ltm_backend):
+        if benchmark == "time_store_loop" and batch_size > LTM_LOOP_MAX and PROFILE != "full":
+            return f"a store loop into LTM costs one transaction per state at any length; measured at {LTM_LOOP_MAX}"
+        return None
+
+    def prepare(self, batch_size, ltm_backend):
+        self.states = test_states(batch_size, COMPLEXITIES[0])
+        self.steps = list(range(batch_size))
+        self.system = self.new_system("memory", ltm_backend=ltm_backend, **roomy(batch_size))
+        self.system.store_agent_state(f"{AGENT}-warmup", self.states[0], 0, tier="ltm")
+        self.agents = fresh_agents()
+
+    @metrics("throughput_ops_per_second", "total_time_seconds", "items_processed", ops_per_call="batch_size")
+    def time_store_loop(self, batch_size, ltm_backend):
+        """store_agent_state(..., tier="ltm") per state."""
+        store, agent = self.system.store_agent_state, next(self.agents)
+        for step, state in zip(self.steps, self.states):
+            store(agent, state, step, tier="ltm")
+
+    @metrics("throughput_ops_per_second", "total_time_seconds", "items_processed", ops_per_call=1)
+    def time_store_batch(self, batch_size, ltm_backend):
+        """store_agent_states(..., tier="ltm") for the whole batch."""
+        self.system.store_agent_states(next(self.agents), self.states, self.steps, tier="ltm")
+
+
+class LtmReadLatency(_ReadBase):
+    """Reading memories by id from LTM, on each LTM backend: one id (retrieve_state) or 10 (retrieve_states)."""
+
+    params = [LTM_READ_BATCHES, LTM_BACKENDS]
+    param_names = ["batch_size", "ltm_backend"]
+
+    def skip(self, benchmark, batch_size, ltm_backend):
+        return None
+
+    def prepare(self, batch_size, ltm_backend):
+        self.system = self.new_system("memory", ltm_backend=ltm_backend, **roomy(READ_POOL))
+        self.load_requests(batch_size, "ltm")
+
+    @metrics("single_read_latency_seconds", "batch_read_latency_seconds", "total_time_seconds")
+    def time_read(self, batch_size, ltm_backend):
+        """NUM_SAMPLES reads of batch_size ids from LTM (batch_size 1: retrieve_state, else retrieve_states)."""
+        self._read_all()
 
 
 class MemoryEfficiency(CachedBenchmark):

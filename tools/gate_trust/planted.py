@@ -169,10 +169,12 @@ def _slowdown(name: str, method: str, related: Tuple[Rule, ...]) -> PlantedChang
 # take another path (ReadLatency batch_size > 1 calls retrieve_states; HookOverhead mode "none",
 # CartPoleLoop/MesaModelLoop memory "off" have no memory system).
 
-# Used by every scalability workload (agent_workload: 10 stores, 5 reads, 3 searches) and the
+# Used by every scalability workload (agent_workload / agent_round: 10 stores, 5 reads, 3 searches; in
+# SharedDeploymentScaling run by worker processes forked from the benchmark, so slowed as well) and the
 # integration loops that store and search every step.
 _WORKLOAD = (Rule(r"scalability\.AgentCountScaling\.(time_agent_workload|track_scaling_efficiency)"),
-             Rule(r"scalability\.ResourceUse\.track_cpu_seconds_per_1000_ops"))
+             Rule(r"scalability\.ResourceUse\.track_cpu_seconds_per_1000_ops"),
+             Rule(r"scalability\.SharedDeploymentScaling\.time_shared_workload"))
 _AGENT_LOOPS = (Rule(r"integration\.CartPoleLoop\.time_steps", (("memory", "on"),)),
                 Rule(r"integration\.CartPoleOverheadPercent\.track_overhead_percent"),
                 Rule(r"integration\.MesaModelLoop\.time_model_steps", (("memory", "on"),)),
@@ -188,6 +190,7 @@ def _api(operation: str) -> Tuple[Rule, ...]:
 STORE_SINGLE_RULES = (
     Rule(r"storage\.WriteThroughput\.time_store_loop"),       # the seed's loop of store_agent_state
     Rule(r"storage\.TierWriteThroughput\.time_store_loop"),   # store_agent_state(..., tier=im|ltm)
+    Rule(r"storage\.LtmWriteThroughput\.time_store_loop"),    # store_agent_state(..., tier="ltm"), per LTM backend
     *_api("store"),
     Rule(r"integration\.ConcurrentClients\.time_concurrent_clients"),  # MemoryAPI.store_agent_state
     Rule(r"integration\.HookOverhead\.time_agent_steps", (("mode", "manual|hooks"),)),  # observe() stores
@@ -199,10 +202,12 @@ STORE_SINGLE_RULES = (
 STORE_BATCH_RULES = (  # the only timed store_agent_states calls (everything else loads in setup)
     Rule(r"storage\.WriteThroughput\.time_store_batch"),
     Rule(r"storage\.TierWriteThroughput\.time_store_batch"),
+    Rule(r"storage\.LtmWriteThroughput\.time_store_batch"),
 )
 RETRIEVE_RULES = (
     Rule(r"storage\.ReadLatency\.time_read", (("batch", "1"),)),  # batch_size 1: retrieve_state
     Rule(r"storage\.ReadLatencyP95\.track_p95_latency_ms", (("batch", "1"),)),
+    Rule(r"storage\.LtmReadLatency\.time_read", (("batch", "1"),)),
     *_api("read"),
     Rule(r"integration\.ConcurrentClients\.time_concurrent_clients"),  # reads back what it stored
     *_WORKLOAD,
@@ -210,6 +215,7 @@ RETRIEVE_RULES = (
 )
 SEARCH_RULES = (
     Rule(r"retrieval\.SimilaritySearchLatency\.time_search"),
+    Rule(r"retrieval\.LtmSimilaritySearchLatency\.time_search"),
     Rule(r"retrieval\.SimilaritySearchP95\.track_p95_latency_ms"),
     Rule(r"retrieval\.SearchLatencyByDimension\.time_search"),
     *_api("search"),
@@ -228,6 +234,7 @@ RECALL_RULES = (
     Rule(r"retrieval\.SearchRecall\.track_recall", (("k", "10"),)),
     Rule(r"retrieval\.SearchPrecision\.track_precision"),
     Rule(r"retrieval\.SimilaritySearchLatency\.time_search"),
+    Rule(r"retrieval\.LtmSimilaritySearchLatency\.time_search"),
     Rule(r"retrieval\.SimilaritySearchP95\.track_p95_latency_ms"),
     Rule(r"retrieval\.SearchLatencyByDimension\.time_search"),
 )
