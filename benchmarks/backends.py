@@ -23,7 +23,7 @@ import os
 import sys
 import time
 import uuid
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from memory import MemoryConfig
 from memory.config import redact, scrub, url_secrets
@@ -102,24 +102,25 @@ def make_config(backend: str = "memory", namespace: Optional[str] = None, db_pat
 
 def require_backend(backend: str) -> None:
     """Raise :class:`BackendUnavailable` (asv: skip) unless `backend` can be used here."""
-    if backend == "memory":
-        return
-    if backend != "redis":
-        raise ValueError(f"unknown backend {backend!r}")
-    ok, reason = redis_backend_status()
-    if not ok:
-        raise BackendUnavailable(f"redis backend unavailable: {reason}")
+    _require("backend", backend, {"memory": None, "redis": ("redis backend", redis_backend_status)})
 
 
 def require_ltm_backend(ltm_backend: str) -> None:
     """Raise :class:`BackendUnavailable` (asv: skip) unless LTM on `ltm_backend` can be used here."""
-    if ltm_backend == "sqlite":
+    _require("ltm_backend", ltm_backend,
+             {"sqlite": None, "postgres": ("postgres LTM backend", postgres_backend_status)})
+
+
+def _require(field: str, value: str, probes: Dict[str, Optional[Tuple[str, Callable[[], Tuple[bool, str]]]]]) -> None:
+    """The check of both: `probes` maps each known value to None (needs no server) or (its name, its probe)."""
+    if value not in probes:
+        raise ValueError(f"unknown {field} {value!r}")
+    if probes[value] is None:
         return
-    if ltm_backend != "postgres":
-        raise ValueError(f"unknown ltm_backend {ltm_backend!r}")
-    ok, reason = postgres_backend_status()
+    name, probe = probes[value]
+    ok, reason = probe()
     if not ok:
-        raise BackendUnavailable(f"postgres LTM backend unavailable: {reason}")
+        raise BackendUnavailable(f"{name} unavailable: {reason}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -185,16 +186,23 @@ def redis_backend_status() -> Tuple[bool, str]:
         client.close()
     except Exception as exc:
         return False, f"no Redis server answers at {redact(REDIS_URL)} ({exc.__class__.__name__})"
+    return _round_trip("redis backend", "stm", lambda ns: delete_redis_keys(f"*{ns}*"), backend="redis",
+                       db_path=":memory:")
+
+
+def _round_trip(name: str, tier: str, remove: Callable[[str], Any], **config: Any) -> Tuple[bool, str]:
+    """(usable, reason) of the backend `name`: a system on make_config(**config) in a namespace of its own
+    stores one state into `tier` and reads it back; `remove(namespace)` deletes what it left."""
     from memory import AgentMemorySystem
 
     namespace = f"{NAMESPACE_PREFIX}-probe-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     log_namespace(namespace)
     system = None
     try:
-        system = AgentMemorySystem(make_config("redis", namespace=namespace, db_path=":memory:"))
-        mid = system.store_agent_state("probe", {"x": 1}, 0)
+        system = AgentMemorySystem(make_config(namespace=namespace, **config))
+        mid = system.store_agent_state("probe", {"x": 1}, 0, tier=tier)
         if system.retrieve_state(mid) is None:
-            return False, "the redis backend did not read back a stored state"
+            return False, f"the {name} did not read back a stored state"
         return True, "ok"
     except Exception as exc:  # AgentMemoryError, ConfigError, a missing package...: unavailable, never a failure
         return False, f"{exc.__class__.__name__}: {exc}"
@@ -204,7 +212,7 @@ def redis_backend_status() -> Tuple[bool, str]:
                 system.close()
             except Exception:
                 pass
-        delete_redis_keys(f"*{namespace}*")
+        remove(namespace)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -242,26 +250,7 @@ def postgres_backend_status() -> Tuple[bool, str]:
             conn.execute("SELECT 1")
     except Exception as exc:
         return False, f"no PostgreSQL server answers at {redact(POSTGRES_URL)} ({_driver_text(exc)})"
-    from memory import AgentMemorySystem
-
-    namespace = f"{NAMESPACE_PREFIX}-probe-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    log_namespace(namespace)
-    system = None
-    try:
-        system = AgentMemorySystem(make_config("memory", namespace=namespace, ltm_backend="postgres"))
-        mid = system.store_agent_state("probe", {"x": 1}, 0, tier="ltm")
-        if system.retrieve_state(mid) is None:
-            return False, "the postgres LTM backend did not read back a stored state"
-        return True, "ok"
-    except Exception as exc:  # AgentMemoryError, ConfigError...: unavailable, never a failure
-        return False, f"{exc.__class__.__name__}: {exc}"
-    finally:
-        if system is not None:
-            try:
-                system.close()
-            except Exception:
-                pass
-        delete_postgres_rows(namespace)
+    return _round_trip("postgres LTM backend", "ltm", delete_postgres_rows, backend="memory", ltm_backend="postgres")
 
 
 def _driver_text(exc: BaseException) -> str:

@@ -254,17 +254,25 @@ def step_windows(volume: int):
     return [((i * stride) % span, (i * stride) % span + RANGE_WIDTH - 1) for i in range(N_QUERIES)]
 
 
-class LtmSimilaritySearchLatency(SystemBenchmark):
-    """retrieve_similar_states (k=10) over LTM, on each LTM backend (the SQLite file or PostgreSQL)."""
+class _LtmQueries(SystemBenchmark):
+    """N_QUERIES queries of LTM per call, at each LTM_VOLUMES volume, on each LTM backend."""
 
     params = [LTM_VOLUMES, LTM_BACKENDS]
     param_names = ["volume", "ltm_backend"]
     ops_per_call = N_QUERIES
     items_per_call = N_QUERIES
 
-    def prepare(self, volume, ltm_backend):
+    def new_ltm_system(self, volume, ltm_backend):
+        """A system on `ltm_backend` with room for `volume` memories and no automatic maintenance."""
         self.system = self.new_system("memory", ltm_backend=ltm_backend, **roomy(volume))
-        load_clustered(self.system, volume, "ltm")
+        return self.system
+
+
+class LtmSimilaritySearchLatency(_LtmQueries):
+    """retrieve_similar_states (k=10) over LTM, on each LTM backend (the SQLite file or PostgreSQL)."""
+
+    def prepare(self, volume, ltm_backend):
+        load_clustered(self.new_ltm_system(volume, ltm_backend), volume, "ltm")
         self.queries, _ = queries()
 
     @metrics("search_latency_seconds", "throughput_ops_per_second")
@@ -275,17 +283,12 @@ class LtmSimilaritySearchLatency(SystemBenchmark):
             search(AGENT, q, k=K, tier="ltm")
 
 
-class LtmStepRangeQuery(SystemBenchmark):
+class LtmStepRangeQuery(_LtmQueries):
     """retrieve_by_time_range over 20-step windows of memories held in LTM, on each LTM backend."""
 
-    params = [LTM_VOLUMES, LTM_BACKENDS]
-    param_names = ["volume", "ltm_backend"]
-    ops_per_call = N_QUERIES
-    items_per_call = N_QUERIES
-
     def prepare(self, volume, ltm_backend):
-        self.system = self.new_system("memory", ltm_backend=ltm_backend, **roomy(volume))
-        self.system.store_agent_states(AGENT, test_states(volume, 1), list(range(volume)), tier="ltm")
+        system = self.new_ltm_system(volume, ltm_backend)
+        system.store_agent_states(AGENT, test_states(volume, 1), list(range(volume)), tier="ltm")
         self.windows = step_windows(volume)
 
     @metrics("time_range_latency_seconds")

@@ -372,15 +372,17 @@ class SharedDeploymentScaling(SystemBenchmark):
 
     @metrics("throughput_ops_per_second", "total_time_seconds", "items_processed")
     def time_shared_workload(self, processes, ltm_backend):
-        """SHARED_ROUNDS rounds of the seed workload for each of SHARED_AGENTS agents, spread over the
-        processes (each process's maintenance moves memories through the shared tiers into LTM)."""
+        """SHARED_ROUNDS rounds of the seed workload for each of SHARED_AGENTS agents, over the processes.
+
+        Each process's own maintenance moves memories through the shared tiers into LTM as it runs."""
         self.dispatch()
 
     @metrics("ltm_found_fraction", kind="deterministic")
     def track_ltm_found_fraction(self, processes, ltm_backend):
-        """After a measured call and a final maintenance that moves every memory into LTM: the share of
-        all memories written (by every process) that each worker and this process find in LTM exactly
-        once, the worst of them (1.0 = all processes see one memory)."""
+        """Share of all memories written that every process finds in LTM exactly once (1.0 = one memory).
+
+        After one measured call and a final maintenance moving every memory into LTM, each worker and
+        this process list what they see in LTM; the worst of them is the value (found_fraction)."""
         self.dispatch()
         agents = [f"agent_{a}" for a in range(SHARED_AGENTS)]
         config = self.system.config
