@@ -27,7 +27,7 @@ from memory.errors import ConfigError
 from . import asv_adapter
 from .asvrun import (STATUS_LINE, commit_hash, ensure_asv_machine, fast_install_commands, merge_into_store,
                      parse_asv_errors, stream_lines)
-from .compare import (EXIT_ERROR, EXIT_OK, EXIT_REGRESSION, CompareError, Comparison, compare_dirs,
+from .compare import (EXIT_ERROR, EXIT_OK, EXIT_REGRESSION, CompareError, Comparison, MetricChange, compare_dirs,
                       is_percent, report)
 from .config import CONFIG_ENV, PROFILE_ENV, BenchmarkConfig, require_category
 from .documents import find_documents, stability_lines, unstable_timings
@@ -186,23 +186,28 @@ def _confirm(comparison: Comparison, session: _AsvSession, commits: Dict[str, st
     if not flagged:
         return
     targets = {id(c): paired.Target(c.asv_name, tuple(c.asv_params or ())) for c in flagged}
-    unique = sorted(set(targets.values()), key=lambda t: t.label)
+    judges = {targets[id(c)]: _paired_judge(c, threshold, alpha) for c in flagged}
+    unique = sorted(judges, key=lambda t: t.label)
     session.progress(f"confirmation pass: {len(unique)} flagged timing(s), both commits side by side in "
                      f"{paired.PROCESS_PAIRS} pairs of processes")
+
+    signs = {targets[id(c)]: _sign(c) for c in flagged}
+
+    def still_open(target: paired.Target, pairs: paired.Pairs) -> bool:
+        # every process pair must agree: one that went the other way settles it as noise
+        return all(m * signs[target] > 0 for m in judges[target](pairs.values).process_changes)
+
     try:
         builds = paired.unpack_builds(session.project.env_dir, commits, session.scratch)
         measured = paired.measure_pairs(unique, builds, session.project.benchmark_dir, session.env,
-                                        session.progress)
+                                        session.progress, still_open=still_open)
     finally:
         session.sweep()
     evidence = []
     for change in flagged:
         target = targets[id(change)]
         pairs = measured[target]
-        raw_direction = -1 if target.asv_name.rsplit(".", 1)[-1].startswith("time_") else change.direction
-        percent = not target.asv_name.rsplit(".", 1)[-1].startswith("time_") and is_percent(change.metric)
-        found = verdict.paired_verdict([paired.relative_changes(p, percent) for p in pairs.values],
-                                       raw_direction, threshold, worse=change.status == "regression", alpha=alpha)
+        found = judges[target](pairs.values)
         change.confirmed = found.confirmed
         problems = f"; {len(pairs.problems)} problem(s): {pairs.problems[0]}" if pairs.problems else ""
         if found.confirmed:
@@ -218,6 +223,28 @@ def _confirm(comparison: Comparison, session: _AsvSession, commits: Dict[str, st
     target_dir = output_dir / "confirm"
     target_dir.mkdir(parents=True, exist_ok=True)
     (target_dir / "paired.json").write_text(json.dumps(evidence, indent=1), encoding="utf-8")
+
+
+def _raw_direction(change: MetricChange) -> Tuple[int, bool]:
+    """(direction, percent) of the benchmark's own value behind a flagged metric: seconds (lower is
+    better) for a ``time_*`` benchmark whatever metric it was derived into, else the track's."""
+    timed = str(change.asv_name).rsplit(".", 1)[-1].startswith("time_")
+    return (-1, False) if timed else (change.direction, is_percent(change.metric))
+
+
+def _sign(change: MetricChange) -> int:
+    """+1 when the flagged change means the current value is higher than the baseline's."""
+    direction, _ = _raw_direction(change)
+    return -direction if change.status == "regression" else direction
+
+
+def _paired_judge(change: MetricChange, threshold: float, alpha: float
+                  ) -> Callable[[Sequence[Sequence[Tuple[float, float]]]], verdict.PairedVerdict]:
+    """The paired verdict on `change` from its (baseline, current) block pairs per process pair."""
+    direction, percent = _raw_direction(change)
+    worse = change.status == "regression"
+    return lambda values: verdict.paired_verdict([paired.relative_changes(p, percent) for p in values],
+                                                 direction, threshold, worse=worse, alpha=alpha)
 
 
 def _commits(project: asv_adapter.AsvProject, base: str, head: str) -> Dict[str, str]:

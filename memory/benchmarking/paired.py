@@ -137,46 +137,49 @@ class _Worker:
             self.proc.wait()
 
 
-def _sample(worker: _Worker) -> Tuple[Optional[float], Optional[str], bool]:
-    """(value, problem, dead) of one sample."""
-    answer = worker.ask(op="run")
+def _sample(worker: _Worker, number: Optional[int]) -> Tuple[Optional[float], Optional[str], bool]:
+    """(value, problem, dead) of one sample (`number` calls of a time benchmark; None: a track)."""
+    answer = worker.ask(op="run", number=number)
     if "error" in answer:
         return None, answer["error"], bool(answer.get("dead"))
     return float(answer["value"]), None, False
 
 
+def _load(worker: _Worker, target: Target, role: str, out: Pairs) -> Optional[Dict]:
+    """Set `target` up in `worker`; its answer, or None (the problem noted in `out`)."""
+    answer = worker.ask(op="load", name=target.asv_name, params=list(target.params),
+                        attributes={"repeat": 1, "warmup_time": 0.0, "number": 0})
+    if "error" in answer or answer.get("skipped"):
+        out.problems.append(f"{role}: {answer.get('error') or 'skipped'}")
+        return None
+    return answer
+
+
 def _measure_target(target: Target, workers: Dict[str, _Worker], out: Pairs) -> bool:
     """One process pair's block pairs of `target` into `out`; False when a process died."""
-    time_attributes = {"repeat": 1, "warmup_time": 0.0}
-    first = workers["baseline"].ask(op="load", name=target.asv_name, params=list(target.params),
-                                    attributes=dict(time_attributes, number=0))
-    if "error" in first or first.get("skipped"):
-        out.problems.append(first.get("error") or "skipped on baseline")
-        return not first.get("dead")
-    attributes = {}
-    if first.get("type") == "time":  # calibrate `number` once, then both commits use it
-        calibrated = workers["baseline"].ask(op="run")
-        if "error" in calibrated:
-            out.problems.append(calibrated["error"])
-            return not calibrated.get("dead")
-        attributes = dict(time_attributes, number=int(calibrated.get("number") or 1))
-    for role in ("baseline", "current"):
-        answer = workers[role].ask(op="load", name=target.asv_name, params=list(target.params), attributes=attributes)
-        if "error" in answer or answer.get("skipped"):
-            out.problems.append(f"{role}: {answer.get('error') or 'skipped'}")
-            return not answer.get("dead")
-    for role in ("baseline", "current"):  # one warm-up sample each, not kept
-        _, problem, dead = _sample(workers[role])
-        if problem:
-            out.problems.append(f"{role}: {problem}")
-            return not dead
+    first = _load(workers["baseline"], target, "baseline", out)
+    if first is None:
+        return workers["baseline"].proc.poll() is None
+    # the first sample calibrates a time benchmark's `number` (asv's way); both commits then use it
+    calibrated = workers["baseline"].ask(op="run")
+    if "error" in calibrated:
+        out.problems.append(f"baseline: {calibrated['error']}")
+        return not calibrated.get("dead")
+    number = int(calibrated.get("number") or 1) if first.get("type") == "time" else None
+    if _load(workers["current"], target, "current", out) is None:
+        return workers["current"].proc.poll() is None
+    # its warm-up, not kept: the same calibrating sample, so both processes have the same history
+    _, problem, dead = _sample(workers["current"], None)
+    if problem:
+        out.problems.append(f"current: {problem}")
+        return not dead
     pairs: List[Tuple[float, float]] = []
     started = time.monotonic()
     while len(pairs) < MAX_PAIRS and (len(pairs) < MIN_PAIRS or time.monotonic() - started < PAIR_BUDGET_SECONDS):
         order = ("baseline", "current") if len(pairs) % 2 == 0 else ("current", "baseline")
         got: Dict[str, float] = {}
         for role in order:
-            value, problem, dead = _sample(workers[role])
+            value, problem, dead = _sample(workers[role], number)
             if problem:
                 out.problems.append(f"{role}: {problem}")
                 if pairs:
@@ -190,18 +193,21 @@ def _measure_target(target: Target, workers: Dict[str, _Worker], out: Pairs) -> 
 
 def measure_pairs(targets: Sequence[Target], builds: Mapping[str, Build], benchmark_dir: Path,
                   env: Mapping[str, str], progress: Callable[[str], None] = lambda line: None,
-                  process_pairs: int = PROCESS_PAIRS) -> Dict[Target, Pairs]:
+                  process_pairs: int = PROCESS_PAIRS,
+                  still_open: Callable[[Target, Pairs], bool] = lambda target, pairs: True) -> Dict[Target, Pairs]:
     """Measure every target in `process_pairs` fresh pairs of processes (baseline, current), block
-    against block; {target: its Pairs}. A process that dies is replaced for the next target."""
+    against block; {target: its Pairs}. A target for which `still_open` says the verdict is already
+    settled is not measured again; a process that dies is replaced for the next target."""
     results = {target: Pairs() for target in targets}
     for round_index in range(process_pairs):
         workers: Optional[Dict[str, _Worker]] = None
+        todo = [t for t in targets if still_open(t, results[t])]
         try:
-            for number, target in enumerate(targets, 1):
+            for number, target in enumerate(todo, 1):
                 if workers is None:
                     workers = {role: _Worker(builds[role], benchmark_dir, env) for role in ("baseline", "current")}
                 progress(f"confirm: process pair {round_index + 1}/{process_pairs}, "
-                         f"{number}/{len(targets)} {target.label}")
+                         f"{number}/{len(todo)} {target.label}")
                 if not _measure_target(target, workers, results[target]):
                     for worker in workers.values():
                         worker.kill()

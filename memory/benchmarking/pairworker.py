@@ -7,8 +7,9 @@ request per line on stdin and answers one JSON line each on its original stdout;
 benchmarks print goes to stderr.
 
 Requests: ``{"op": "load", "name": asv name, "params": [asv param reprs], "attributes": {...}}``
-(discover, set up; answers ``{"skipped": bool, "type": "time"|"track"|...}``), ``{"op": "run"}`` (one
-sample the way asv takes it: setup redone after the first, then one timed batch of ``number`` calls;
+(discover, set up; answers ``{"skipped": bool, "type": "time"|"track"|...}``), ``{"op": "run", "number": n}`` (one
+sample the way asv takes it: setup redone after the first, then one timed batch of `number` calls —
+the benchmark's own when omitted;
 answers ``{"value": seconds per call or the track's median, "number": n}``), ``{"op": "close"}``.
 Any failure answers ``{"error": "one line"}``.
 """
@@ -49,9 +50,11 @@ class _Worker:
         self.bench = None if skipped else bench
         return {"skipped": skipped, "type": bench.type}
 
-    def run(self):
+    def run(self, number=None):
         if self.bench is None:
             raise RuntimeError("no benchmark loaded (or it was skipped)")
+        if number is not None:  # a time benchmark's calls per sample, as the other commit calibrated it
+            self.bench.number = int(number)
         result = self.bench.do_run()
         if isinstance(result, dict):  # a time benchmark, or a sampled track: {"samples": [...], "number": n}
             samples = [float(s) for s in result.get("samples") or ()]
@@ -81,7 +84,7 @@ def main(argv):
             if op == "load":
                 reply = worker.load(request["name"], request.get("params") or [], request.get("attributes"))
             elif op == "run":
-                reply = worker.run()
+                reply = worker.run(request.get("number"))
             elif op == "close":
                 reply = worker.close()
             else:

@@ -67,8 +67,26 @@ def test_failures_skips_and_dead_processes_are_one_line_each(tmp_path):
     measured = measure_pairs(targets, {"baseline": build, "current": build}, suite, _env(), process_pairs=2)
     dies, fails, skipped, unknown, fine = (measured[t] for t in targets)
     assert dies.values == [] and all("exited" in p for p in dies.problems)
-    assert fails.values == [] and fails.problems[0] == "ValueError: broken"
+    assert fails.values == [] and fails.problems[0] == "baseline: ValueError: broken"
     assert skipped.values == [] and "skipped" in skipped.problems[0]
     assert "no parameter combination ['7']" in unknown.problems[0]
     # a process that died is replaced: the benchmark after it is measured in both process pairs
     assert not fine.problems and len(fine.values) == 2 and all(len(p) >= 3 for p in fine.values)
+
+
+def test_a_settled_target_is_not_measured_again(tmp_path):
+    suite = tmp_path / "benchmarks"
+    suite.mkdir()
+    (suite / "__init__.py").write_text("")
+    (suite / "cases.py").write_text(textwrap.dedent(TINY_SUITE))
+    build = Build(sys.executable, tmp_path)
+    settled = Target("cases.Cases.time_sum", ("1",))
+    asked = []
+
+    def still_open(target, pairs):
+        asked.append((target, len(pairs.values)))
+        return not pairs.values  # settled after its first process pair
+
+    measured = measure_pairs([settled], {"baseline": build, "current": build}, suite, _env(), process_pairs=3,
+                             still_open=still_open)
+    assert len(measured[settled].values) == 1 and asked == [(settled, 0), (settled, 1), (settled, 1)]
