@@ -9,6 +9,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from memory.benchmarking.paired import Build, Target, measure_pairs
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,6 +40,16 @@ class Cases:
 '''
 
 
+@pytest.fixture
+def tiny_suite(tmp_path):
+    """(benchmark dir, build) of TINY_SUITE, importable with this interpreter."""
+    suite = tmp_path / "benchmarks"
+    suite.mkdir()
+    (suite / "__init__.py").write_text("")
+    (suite / "cases.py").write_text(textwrap.dedent(TINY_SUITE))
+    return suite, Build(sys.executable, tmp_path)
+
+
 def _env():
     return dict(os.environ, AGENTMEMORY_BENCH_PROFILE="quick")
 
@@ -55,12 +67,8 @@ def test_the_suites_read_benchmark_is_measured_sample_against_sample():
     assert seen and "process pair 2/2" in seen[-1]
 
 
-def test_failures_skips_and_dead_processes_are_one_line_each(tmp_path):
-    suite = tmp_path / "benchmarks"
-    suite.mkdir()
-    (suite / "__init__.py").write_text("")
-    (suite / "cases.py").write_text(textwrap.dedent(TINY_SUITE))
-    build = Build(sys.executable, tmp_path)
+def test_failures_skips_and_dead_processes_are_one_line_each(tiny_suite):
+    suite, build = tiny_suite
     targets = [Target("cases.Cases.time_dies", ("1",)), Target("cases.Cases.time_fails", ("1",)),
                Target("cases.Cases.time_sum", ("2",)), Target("cases.Cases.time_sum", ("7",)),
                Target("cases.Cases.time_sum", ("1",))]
@@ -74,12 +82,8 @@ def test_failures_skips_and_dead_processes_are_one_line_each(tmp_path):
     assert not fine.problems and len(fine.values) == 2 and all(len(p) >= 3 for p in fine.values)
 
 
-def test_a_settled_target_is_not_measured_again(tmp_path):
-    suite = tmp_path / "benchmarks"
-    suite.mkdir()
-    (suite / "__init__.py").write_text("")
-    (suite / "cases.py").write_text(textwrap.dedent(TINY_SUITE))
-    build = Build(sys.executable, tmp_path)
+def test_a_settled_target_is_not_measured_again(tiny_suite):
+    suite, build = tiny_suite
     settled = Target("cases.Cases.time_sum", ("1",))
     asked = []
 
