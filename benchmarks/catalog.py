@@ -16,8 +16,9 @@ from .conventions import metric_kind_of
 from .lifecycle import Benchmark, benchmark_names
 from .settings import CONFIG, PROFILE, TIMING
 
-#: The suite's benchmark modules: the seed's six categories.
-MODULES = ("storage", "compression", "memory_transition", "retrieval", "scalability", "integration")
+#: The suite's benchmark modules: the seed's six categories, then the opt-in implementations.
+MODULES = ("storage", "compression", "memory_transition", "retrieval", "scalability", "integration",
+           "implementations")
 
 
 def metric_catalog() -> Dict[str, Dict[str, Any]]:

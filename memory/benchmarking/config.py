@@ -28,7 +28,11 @@ from memory.errors import ConfigError
 CONFIG_ENV = "AGENTMEMORY_BENCH_CONFIG"
 PROFILE_ENV = "AGENTMEMORY_BENCH_PROFILE"
 PROFILES = ("quick", "default", "full")
-CATEGORIES = ("storage", "compression", "memory_transition", "retrieval", "scalability", "integration")
+CATEGORIES = ("storage", "compression", "memory_transition", "retrieval", "scalability", "integration",
+              "implementations")
+#: Categories that run only when named (``cli run --category implementations``): a whole-suite
+#: selection (``cli run``, ``cli continuous`` without ``--category``) leaves them out (:func:`default_categories`).
+OPT_IN_CATEGORIES = ("implementations",)
 DEFAULT_CONFIG_FILENAME = "benchmark_config.json"
 EXPLICIT_KEY = "explicit"  # a config file's list of values explicit although equal to a default
 
@@ -87,6 +91,27 @@ class IntegrationConfig:
     concurrent_clients: List[int] = field(default_factory=lambda: [1, 5, 10, 20])
 
 
+def _peer_names() -> tuple:
+    """Every registered implementation (the peers registry imports no optional package)."""
+    from .peers import NAMES
+
+    return NAMES
+
+
+@dataclass
+class ImplementationsConfig:
+    """Implementations side by side (opt-in): the peers measured (``memory.benchmarking.peers.NAMES``),
+    the memory counts of search and recall, the batch sizes stored, the memories the read, step-range,
+    attribute and footprint benchmarks hold, queries per timed call, and queries averaged for recall."""
+
+    names: List[str] = field(default_factory=lambda: list(_peer_names()))
+    memory_counts: List[int] = field(default_factory=lambda: [1000, 10000, 100000])
+    store_batch_sizes: List[int] = field(default_factory=lambda: [1000, 10000])
+    read_memories: int = 10000
+    queries_per_call: int = 10
+    recall_queries: int = 100
+
+
 _SECTION_TYPES = {
     "storage": StorageConfig,
     "compression": CompressionConfig,
@@ -94,6 +119,7 @@ _SECTION_TYPES = {
     "retrieval": RetrievalConfig,
     "scalability": ScalabilityConfig,
     "integration": IntegrationConfig,
+    "implementations": ImplementationsConfig,
 }
 
 #: What each profile runs where it differs from the config grid (the dataclass defaults above, the
@@ -112,6 +138,8 @@ PROFILE_GRIDS: Dict[str, Dict[str, Dict[str, Any]]] = {
                       "similarity_thresholds": [0.7]},
         "scalability": {"agent_counts": [1, 2], "memory_sizes": [100, 300], "parallel_operations": [2]},
         "integration": {"operations_per_test": 50, "concurrent_clients": [1, 2]},
+        "implementations": {"memory_counts": [200, 1000], "store_batch_sizes": [100], "read_memories": 500,
+                            "queries_per_call": 3, "recall_queries": 20},
     },
     "default": {
         "storage": {"num_samples": 100},
@@ -121,6 +149,7 @@ PROFILE_GRIDS: Dict[str, Dict[str, Dict[str, Any]]] = {
                       "similarity_thresholds": [0.6, 0.7, 0.8]},
         "scalability": {"agent_counts": [1, 4, 16], "memory_sizes": [1000, 10000], "parallel_operations": [1, 4]},
         "integration": {"operations_per_test": 500, "concurrent_clients": [1, 4]},
+        "implementations": {"store_batch_sizes": [1000]},
     },
     "full": {},
 }
@@ -147,7 +176,7 @@ _PROFILE_TIMING: Dict[str, Dict[str, Any]] = {
 MIN_SAMPLES = 5
 
 # Expected value kind per field: "ints" list of positive ints, "floats" list of numbers in [0, 1],
-# "int" positive int, "weights" dict of str -> non-negative number.
+# "int" positive int, "weights" dict of str -> non-negative number, "names" distinct implementation names.
 _FIELD_KINDS: Dict[str, str] = {
     "storage.batch_sizes": "ints", "storage.data_complexity_levels": "ints", "storage.num_samples": "int",
     "compression.dataset_sizes": "ints", "compression.target_dimensions": "ints",
@@ -159,6 +188,9 @@ _FIELD_KINDS: Dict[str, str] = {
     "scalability.agent_counts": "ints", "scalability.memory_sizes": "ints",
     "scalability.parallel_operations": "ints",
     "integration.operations_per_test": "int", "integration.concurrent_clients": "ints",
+    "implementations.names": "names", "implementations.memory_counts": "ints",
+    "implementations.store_batch_sizes": "ints", "implementations.read_memories": "int",
+    "implementations.queries_per_call": "int", "implementations.recall_queries": "int",
 }
 
 
@@ -187,6 +219,11 @@ def _check_value(key: str, value: Any) -> Any:
         return dict(value)
     if not isinstance(value, list) or not value:
         raise ConfigError(f"{key} must be a non-empty list; got {value!r}")
+    if kind == "names":
+        names = _peer_names()
+        if any(item not in names for item in value) or len(set(value)) != len(value):
+            raise ConfigError(f"{key} must be distinct names of {', '.join(names)}; got {value!r}")
+        return list(value)
     for item in value:
         if kind == "ints" and (not _is_int(item) or item <= 0):
             raise ConfigError(f"{key} must be a list of positive integers; got item {item!r}")
@@ -202,6 +239,14 @@ def require_category(name: Any, valid: Iterable[str], error: Type[Exception] = C
     if name not in valid:
         raise error(f"unknown category {name!r}; valid: {', '.join(valid) or 'none'}")
     return name
+
+
+def default_categories(found: Iterable[str]) -> List[str]:
+    """The categories a whole-suite selection runs, of those `found` in the suite: CATEGORIES' order,
+    then any others sorted, without the opt-in ones (:data:`OPT_IN_CATEGORIES`: run only when named)."""
+    found = list(found)
+    ordered = [c for c in CATEGORIES if c in found] + sorted(c for c in set(found) if c not in CATEGORIES)
+    return [c for c in ordered if c not in OPT_IN_CATEGORIES]
 
 
 def _check_profile(profile: Any, where: str = "profile") -> str:
@@ -255,6 +300,7 @@ class BenchmarkConfig:
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     scalability: ScalabilityConfig = field(default_factory=ScalabilityConfig)
     integration: IntegrationConfig = field(default_factory=IntegrationConfig)
+    implementations: ImplementationsConfig = field(default_factory=ImplementationsConfig)
     output_dir: str = "benchmark_results"
     profile: str = "default"
 
@@ -419,6 +465,6 @@ class BenchmarkConfig:
 
 __all__ = [
     "BenchmarkConfig", "StorageConfig", "CompressionConfig", "MemoryTransitionConfig", "RetrievalConfig",
-    "ScalabilityConfig", "IntegrationConfig", "CATEGORIES", "PROFILES", "PROFILE_GRIDS", "CONFIG_ENV",
-    "PROFILE_ENV",
+    "ScalabilityConfig", "IntegrationConfig", "ImplementationsConfig", "CATEGORIES", "OPT_IN_CATEGORIES",
+    "PROFILES", "PROFILE_GRIDS", "CONFIG_ENV", "PROFILE_ENV", "default_categories",
 ]

@@ -1,0 +1,334 @@
+"""Implementations side by side (opt-in category): AgentMemory and other stores on the same work.
+
+Every class's first parameter is ``implementation``, a name of ``memory.benchmarking.peers.NAMES``
+(the adapters: AgentMemory embedded and on Redis, the numpy floor, Chroma, sqlite-vec, LanceDB,
+FAISS); classes with a size take ``n_memories`` second. An implementation that cannot run here (its
+package missing, no Redis) is skipped, saying why. Grids: ``implementations`` of the benchmark
+configuration (``names``, ``memory_counts``, ``store_batch_sizes``, ``read_memories``,
+``queries_per_call``, ``recall_queries``). The category runs only when named
+(``cli run --category implementations``).
+
+The work. Agent ``agent-0`` holds n seeded states (``workloads.test_states``, seed 0), agent
+``agent-1`` min(n, 1 000) others (seed 1), so every query is within one agent of two; queries are
+held-out states (seed 2). Every implementation gets the same float32 vectors: AgentMemory's STM
+encoder output of those states, computed before any timing (AgentMemory itself is given the states
+and embeds them as it stores: that cost is in its store time). Attributes ``status`` and
+``step_count`` (top-level scalars of the state) are declared filterable.
+
+Builds. The read-side classes (SimilaritySearch, ReadById, StepRange, AttributeFilter, Quality)
+share one ``setup_cache`` (asv keys caches by the function's source line, so they inherit the same
+one): it builds every implementation at every count once, computes its recall@10 against exact
+brute force while the build is open, and leaves the persistent stores (Chroma, sqlite-vec, LanceDB)
+in asv's cache directory (its working directory, removed by asv after the last benchmark using it).
+A benchmark reopens a persistent store; an in-process one (numpy, FAISS, AgentMemory) is built
+again in its setup, which asv repeats before every sample, outside the timing.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import random
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from memory.benchmarking.peers import Batch, NAMES as ALL_NAMES, Peer, PeerUnavailable, Query, open_peer, peer_class
+from memory.benchmarking.peers.numpy_floor import top_rows
+from memory.benchmarking.peers.protocol import normalized
+
+from .backends import REDIS_URL, BackendUnavailable, log_namespace
+from .conventions import metrics
+from .lifecycle import Benchmark, SystemBenchmark
+from .settings import CONFIG, sorted_unique
+from .systems import new_namespace
+from .workloads import test_states
+
+SECTION = CONFIG.implementations
+IMPLEMENTATIONS: List[str] = [name for name in ALL_NAMES if name in SECTION.names]
+COUNTS: List[int] = sorted_unique(SECTION.memory_counts)
+STORE_SIZES: List[int] = sorted_unique(SECTION.store_batch_sizes)
+READ_N = int(SECTION.read_memories)
+QUERIES = int(SECTION.queries_per_call)
+RECALL_QUERIES = int(SECTION.recall_queries)
+K = 10
+AGENT, OTHER = "agent-0", "agent-1"
+OTHER_MAX = 1000
+ATTRIBUTES = ("status", "step_count")
+#: reads by id per timed call; steps per step-range query
+READS = 100
+RANGE_STEPS = 100
+
+
+# ---- the work -------------------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=1)
+def _encoder() -> Any:
+    """AgentMemory's STM encoder (state -> the vector every implementation gets)."""
+    from memory import AgentMemorySystem, MemoryConfig
+
+    config = MemoryConfig()
+    config.ltm_config.db_path = ":memory:"
+    with AgentMemorySystem(config) as system:
+        return system.get_encoder("stm")
+
+
+def vectors_of(states: Sequence[Dict[str, Any]]) -> np.ndarray:
+    """The float32 vectors of `states`: the encoder's output, the same for every implementation."""
+    return np.ascontiguousarray(_encoder().encode_states(list(states)), dtype=np.float32)
+
+
+@functools.lru_cache(maxsize=4)
+def workload(n: int) -> Tuple[Batch, Batch]:
+    """(agent-0's n memories, agent-1's min(n, OTHER_MAX)), steps 0.. in order (memoised per process)."""
+    mine, other = test_states(n, 1, 0), test_states(min(n, OTHER_MAX), 1, 1)
+    return (Batch(AGENT, range(len(mine)), mine, vectors_of(mine)),
+            Batch(OTHER, range(len(other)), other, vectors_of(other)))
+
+
+@functools.lru_cache(maxsize=1)
+def queries() -> Tuple[Query, ...]:
+    """max(QUERIES, RECALL_QUERIES) held-out query states with their vectors."""
+    states = test_states(max(QUERIES, RECALL_QUERIES), 1, 2)
+    return tuple(Query(state, vector) for state, vector in zip(states, vectors_of(states)))
+
+
+def exact_top(batch: Batch, query: Query, k: int = K) -> List[int]:
+    """Rows of the exact top-k of `batch` for `query` (numpy brute force: the reference)."""
+    rows, _ = top_rows(normalized(batch.vectors), normalized(query.vector), k)
+    return [int(r) for r in rows]
+
+
+def recall_at_k(peer: Peer, ids: Sequence[str], batch: Batch, count: int, k: int = K) -> float:
+    """Mean fraction of the exact top-k of the first `count` queries that `peer` returns for agent-0."""
+    row_of = {mid: row for row, mid in enumerate(ids)}
+    found = []
+    for query in queries()[:count]:
+        hits = {row_of.get(hit.record.memory_id) for hit in peer.top_k(batch.agent_id, query, k)}
+        found.append(len(hits & set(exact_top(batch, query, k))) / k)
+    return float(np.mean(found))
+
+
+def open_for_benchmark(name: str, directory: Optional[str] = None) -> Peer:
+    """Peer `name` with the suite's attributes (Redis: the suite's server, a logged namespace of its own);
+    BackendUnavailable (asv: skipped, saying why) when it cannot run here."""
+    options: Dict[str, Any] = {"directory": directory, "attributes": ATTRIBUTES}
+    if name == "agentmemory-redis":
+        namespace = new_namespace()
+        log_namespace(namespace)  # the runner removes its keys should this process die before closing it
+        options.update(redis_url=REDIS_URL, namespace=namespace)
+    try:
+        return open_peer(name, **options)
+    except PeerUnavailable as exc:
+        raise BackendUnavailable(str(exc)) from None
+
+
+def store_workload(peer: Peer, n: int) -> List[str]:
+    """Store agent-0's and agent-1's memories of size `n`; agent-0's ids."""
+    mine, other = workload(n)
+    ids = peer.store(mine)
+    peer.store(other)
+    return ids
+
+
+def build_all() -> Dict[Tuple[Any, ...], Any]:
+    """Build every implementation at every count (and READ_N) once: ``{(name, n): {"recall", "ids",
+    "path"}}`` (``"path"`` of a persistent store kept under the working directory, else None), or
+    ``"skipped: <reason>"``."""
+    out: Dict[Tuple[Any, ...], Any] = {}
+    for name in IMPLEMENTATIONS:
+        persistent = peer_class(name).persistent
+        for n in sorted_unique(COUNTS + [READ_N]):
+            path = os.path.join(os.getcwd(), "peers", f"{name}-{n}") if persistent else None
+            try:
+                peer = open_for_benchmark(name, path)
+            except BackendUnavailable as exc:
+                out[(name, n)] = f"skipped: {exc}"
+                continue
+            try:
+                ids = store_workload(peer, n)
+                out[(name, n)] = {"recall": recall_at_k(peer, ids, workload(n)[0], RECALL_QUERIES),
+                                  "ids": ids if persistent else None, "path": path}
+            finally:
+                peer.close()
+    return out
+
+
+class PeerCache(Benchmark):
+    """Base of the read-side classes: the shared build (one ``setup_cache`` for all of them)."""
+
+    def setup_cache(self):
+        return build_all()
+
+    def built(self, cache: Dict[Tuple[Any, ...], Any], name: str, n: int) -> Dict[str, Any]:
+        """The build of `name` at `n`; BackendUnavailable (asv: skipped) when it was not built."""
+        entry = cache.get((name, n))
+        if not isinstance(entry, dict):
+            raise BackendUnavailable(entry or f"{name} was not built at {n} memories")
+        return entry
+
+
+class PeerBenchmark(PeerCache, SystemBenchmark):
+    """A read-side benchmark on the shared build: ``open_built`` reopens a persistent store or builds an
+    in-process one again, closed on teardown."""
+
+    def open_built(self, cache: Dict[Tuple[Any, ...], Any], name: str, n: int) -> Tuple[Peer, List[str]]:
+        """(peer, agent-0's ids) of `name` at `n`, opened for this sample."""
+        entry = self.built(cache, name, n)
+        peer = open_for_benchmark(name, entry["path"])
+        self.defer(peer.close)
+        ids = entry["ids"] if entry["path"] else store_workload(peer, n)
+        peer.top_k(AGENT, queries()[0], K)  # warm: a lazily joined matrix or a loaded index is not timed
+        return peer, ids
+
+
+# ---- the benchmarks --------------------------------------------------------------------------------
+
+class StoreBatch(SystemBenchmark):
+    """Storing one batch of n memories of one agent into an empty implementation."""
+
+    params = [IMPLEMENTATIONS, STORE_SIZES]
+    param_names = ["implementation", "n_memories"]
+    items_per_call = "n_memories"
+    ops_per_call = 1
+
+    def prepare(self, implementation, n_memories):
+        self.batch = workload(n_memories)[0]
+        self.peer = open_for_benchmark(implementation)
+        self.defer(self.peer.close)
+
+    @metrics("throughput_ops_per_second", "total_time_seconds", "items_processed")
+    def time_store_batch(self, implementation, n_memories):
+        """One store of n_memories (step, state, vector) of one agent (AgentMemory embeds the states)."""
+        self.peer.store(self.batch)
+
+
+class ReadById(PeerBenchmark):
+    """Reading READS memories by id, one at a time, from read_memories stored."""
+
+    params = [IMPLEMENTATIONS]
+    param_names = ["implementation"]
+    items_per_call = READS
+    ops_per_call = READS
+
+    def prepare(self, cache, implementation):
+        self.peer, ids = self.open_built(cache, implementation, READ_N)
+        stride = 7919  # prime: scattered, deterministic
+        self.ids = [ids[(i * stride) % len(ids)] for i in range(READS)]
+        if self.peer.read(self.ids[0]) is None:
+            raise AssertionError(f"{implementation}: a stored memory did not read back")
+
+    @metrics("single_read_latency_seconds", "total_time_seconds")
+    def time_read_by_id(self, cache, implementation):
+        """READS reads of one id each (latency per read = value / READS)."""
+        read = self.peer.read
+        for memory_id in self.ids:
+            read(memory_id)
+
+
+class SimilaritySearch(PeerBenchmark):
+    """Top-10 by cosine within one agent of n_memories (the other agent holds up to 1 000 more)."""
+
+    params = [IMPLEMENTATIONS, COUNTS]
+    param_names = ["implementation", "n_memories"]
+    items_per_call = QUERIES
+    ops_per_call = QUERIES
+
+    def prepare(self, cache, implementation, n_memories):
+        self.peer, _ = self.open_built(cache, implementation, n_memories)
+        self.queries = queries()[:QUERIES]
+
+    @metrics("search_latency_seconds", "throughput_ops_per_second")
+    def time_top10(self, cache, implementation, n_memories):
+        """queries_per_call top-10 queries (latency per query = value / queries_per_call)."""
+        top_k = self.peer.top_k
+        for query in self.queries:
+            top_k(AGENT, query, K)
+
+
+class StepRange(PeerBenchmark):
+    """Memories of one agent within a range of RANGE_STEPS steps, of read_memories stored."""
+
+    params = [IMPLEMENTATIONS]
+    param_names = ["implementation"]
+    items_per_call = QUERIES * RANGE_STEPS
+    ops_per_call = QUERIES
+
+    def prepare(self, cache, implementation):
+        self.peer, _ = self.open_built(cache, implementation, READ_N)
+        rng = random.Random("implementations-step-ranges")
+        starts = [rng.randrange(0, max(1, READ_N - RANGE_STEPS)) for _ in range(QUERIES)]
+        self.ranges = [(start, start + RANGE_STEPS - 1) for start in starts]
+
+    @metrics("time_range_latency_seconds")
+    def time_step_range(self, cache, implementation):
+        """queries_per_call step-range queries of RANGE_STEPS steps each (memories returned = items)."""
+        step_range = self.peer.step_range
+        for start, end in self.ranges:
+            step_range(AGENT, start, end)
+
+
+class AttributeFilter(PeerBenchmark):
+    """Memories of one agent whose ``step_count`` equals a value (~0.1 % of read_memories each)."""
+
+    params = [IMPLEMENTATIONS]
+    param_names = ["implementation"]
+    items_per_call = QUERIES
+    ops_per_call = QUERIES
+
+    def prepare(self, cache, implementation):
+        self.peer, _ = self.open_built(cache, implementation, READ_N)
+        states = workload(READ_N)[0].states
+        rng = random.Random("implementations-attributes")
+        self.values = [states[rng.randrange(len(states))]["step_count"] for _ in range(QUERIES)]
+
+    @metrics("attribute_latency_seconds")
+    def time_attribute_equality(self, cache, implementation):
+        """queries_per_call attribute-equality queries (latency per query = value / queries_per_call)."""
+        attribute_equal = self.peer.attribute_equal
+        for value in self.values:
+            attribute_equal(AGENT, {"step_count": value})
+
+
+class Quality(PeerCache):
+    """Recall@10 of each implementation against exact brute force (numpy over the same vectors)."""
+
+    params = [IMPLEMENTATIONS, COUNTS]
+    param_names = ["implementation", "n_memories"]
+    metric_kind = "deterministic"
+
+    def setup(self, cache, implementation, n_memories):
+        self.built(cache, implementation, n_memories)
+
+    @metrics("recall_at_k")
+    def track_recall_at_10(self, cache, implementation, n_memories):
+        """Mean recall@10 of recall_queries held-out queries within agent-0 (exact search: 1.0)."""
+        return float(self.built(cache, implementation, n_memories)["recall"])
+
+    track_recall_at_10.unit = "fraction"
+
+
+class Footprint(SystemBenchmark):
+    """What storing read_memories (plus up to 1 000 of another agent) costs: peak memory and disk bytes."""
+
+    params = [IMPLEMENTATIONS]
+    param_names = ["implementation"]
+    items_per_call = READ_N
+
+    def prepare(self, implementation):
+        workload(READ_N)
+        self.peer = open_for_benchmark(implementation)
+        self.defer(self.peer.close)
+
+    @metrics("peak_memory_bytes")
+    def peakmem_store(self, implementation):
+        """Peak resident memory of the benchmark process (the implementation's import and open included)."""
+        store_workload(self.peer, READ_N)
+
+    @metrics("disk_bytes", kind="deterministic")
+    def track_disk_bytes(self, implementation):
+        """Bytes of the files the implementation keeps for what it stored (0: it holds memory only)."""
+        store_workload(self.peer, READ_N)
+        return float(self.peer.disk_bytes())
+
+    track_disk_bytes.unit = "bytes"
