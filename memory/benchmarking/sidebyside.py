@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 from . import htmlpage, naming
+from .compare import is_smoke
 from .documents import metric_rows, metric_stats, sample_quartiles
 from .report import COLORS, MARKERS, when
 from .results import plot_label, pyplot
@@ -456,6 +457,10 @@ def section(documents: Sequence[Dict[str, Any]]) -> str:
     out = [f'<h2 id="{htmlpage.anchor("side-by-side")}">Implementations side by side</h2>',
            '<p class="muted">The same work on each implementation: one table per workload, a column per '
            'implementation.</p>', f'<ul class="muted">{"".join(f"<li>{n}</li>" for n in notes)}</ul>']
+    smoke = [table.title for table in page.tables if is_smoke(table.doc)]
+    if smoke:
+        out.append(f'<p class="error">Quick profile ({htmlpage.esc(", ".join(smoke))}): one sample per '
+                   'cell, a smoke run: the ratios are not a measurement.</p>')
     fig = scaling_figure(page)
     if fig is not None:
         drawn = {name for _, _, series in _plotted(page) for name in series}

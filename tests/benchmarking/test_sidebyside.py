@@ -9,6 +9,7 @@ run`` writes), so a change of the document format reaches these tests."""
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
@@ -16,7 +17,10 @@ import pytest
 
 from memory.benchmarking import cli, report, sidebyside
 from memory.benchmarking.asv_adapter import build_document, documented_names
-from memory.benchmarking.documents import metric_rows, new_document, write_new_document
+from memory.benchmarking.documents import find_documents, metric_rows, new_document, write_new_document
+
+from .conftest import run_cli
+from .test_real_suite import real_env  # noqa: F401 (the fixture: the real suite, results in tmp_path)
 
 IMPLEMENTATIONS = ("agentmemory", "agentmemory-redis", "numpy", "chroma", "faiss")
 SIZES = (1000, 10000, 100000)
@@ -217,3 +221,43 @@ def test_the_latest_run_of_each_benchmark_is_the_one_shown():
     older["timestamp"], newer["timestamp"] = "20250301_090000", "20250302_090000"
     (row,) = table_of(sidebyside.build([newer, older]), "similarity_search").rows
     assert set(row.cells) == {"numpy", "faiss"} and row.cells["faiss"].value == pytest.approx(1e-3)
+
+
+# ---- end to end: the real suite's implementations category, then the report ---------------------
+
+TINY = {"names": ["numpy", "agentmemory", "agentmemory-redis"], "memory_counts": [200, 1000],
+        "store_batch_sizes": [100, 1000], "read_memories": 500, "queries_per_call": 3, "recall_queries": 20}
+
+
+@pytest.mark.asv
+@pytest.mark.slow
+def test_a_real_run_of_the_category_gives_the_page(tmp_path, real_env):
+    """``cli run --category implementations`` on a tiny grid (numpy, AgentMemory embedded, and AgentMemory
+    on a Redis that does not answer: skipped), then ``cli results report``: the page and its tables."""
+    env = dict(real_env, AGENTMEMORY_BENCH_REDIS_URL="redis://127.0.0.1:1/0")  # nothing listens on port 1
+    out, pages = tmp_path / "out", tmp_path / "pages"
+    proc = run_cli(["python", "-m", "memory.benchmarking.cli", "run", "--category", sidebyside.CATEGORY,
+                    "--params", json.dumps(TINY), "--output-dir", str(out)], tmp_path, env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = run_cli(["python", "-m", "memory.benchmarking.cli", "results", "report", "--category", sidebyside.CATEGORY,
+                    "--results-dir", str(out), "--output-dir", str(pages)], tmp_path, env)
+    assert proc.returncode == 0, proc.stderr
+    (html,) = pages.glob("report_implementations_*.html")
+    text = html.read_text(encoding="utf-8")
+    assert 'id="side-by-side"' in text and text.count('class="sidebyside"') == 6 and "data:image/png;base64," in text
+    page = sidebyside.build([doc for _, doc in find_documents(out, sidebyside.CATEGORY)])
+    assert [t.benchmark for t in page.tables] == ["store_batch", "read_by_id", "similarity_search", "step_range",
+                                                 "attribute_filter", "footprint"]  # quality beside the search
+    for table in page.tables:
+        assert sorted(table.implementations) == sorted(TINY["names"])  # in the registry's order
+        for row in table.rows:
+            assert row.cells["agentmemory-redis"].status == "skipped"
+            assert row.cells["numpy"].ratio_to_floor == 1.0 and row.best in ("numpy", "agentmemory")
+            other = "agentmemory" if row.best == "numpy" else "numpy"
+            ratio = row.cells[other].ratio_to_best
+            assert ratio >= 1.0 if row.metric != "disk_bytes" else ratio is None or ratio >= 1.0  # vs 0 bytes: none
+    search = table_of(page, "similarity_search")
+    assert [(r.metric, r.label) for r in search.rows] == [("latency_seconds", "n_memories = 200"),
+                                                          ("latency_seconds", "n_memories = 1,000")]
+    assert all(r.cells[n].beside == 1.0 for r in search.rows for n in ("numpy", "agentmemory"))  # both exact
+    assert [r.metric for r in table_of(page, "store_batch").rows] == ["throughput_ops_per_second"] * 2
