@@ -55,6 +55,15 @@ def redis_ok():
     return redis_backend_usable()
 
 
+@pytest.fixture(scope="module")
+def postgres_ok():
+    """Whether the suite's PostgreSQL probe succeeds here (the same probe the benchmarks run)."""
+    code = ("import sys; sys.path.insert(0, %r); from benchmarks.backends import postgres_backend_status;"
+            "print(int(postgres_backend_status()[0]))" % str(REPO))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    return proc.returncode == 0 and proc.stdout.strip().endswith("1")
+
+
 def test_asv_check(project):
     _, proj, env = project
     proc = run_asv(proj, env, "check", "--python=same")
@@ -62,7 +71,9 @@ def test_asv_check(project):
 
 
 def test_catalog_names_every_benchmark(suite_catalog):
-    assert {name.split(".", 1)[0] for name in suite_catalog} == set(CATEGORIES)
+    from memory.benchmarking.config import OPT_IN_CATEGORIES  # tests/test_implementations_run.py runs those
+
+    assert {name.split(".", 1)[0] for name in suite_catalog} == set(CATEGORIES) | set(OPT_IN_CATEGORIES)
     for name, entry in suite_catalog.items():
         kind = name.rsplit(".", 1)[1].split("_", 1)[0]
         assert entry["type"] == kind
@@ -178,8 +189,11 @@ sys.path.insert(0, sys.argv[1])
 from benchmarks.catalog import MODULES
 from benchmarks.conventions import metric_kind_of
 from benchmarks.lifecycle import Benchmark, CachedBenchmark
+from memory.benchmarking.config import OPT_IN_CATEGORIES
 out = {}
 for module_name in MODULES:
+    if module_name in OPT_IN_CATEGORIES:  # their determinism: tests/test_implementations_run.py
+        continue
     module = importlib.import_module(f"benchmarks.{module_name}")
     for cls_name, cls in inspect.getmembers(module, inspect.isclass):
         if cls.__module__ != module.__name__ or not issubclass(cls, Benchmark):
@@ -197,7 +211,10 @@ for module_name in MODULES:
                 if combo in getattr(getattr(cls, attr), "skip_params", []):
                     continue
                 bench = cls()
-                bench.setup(*combo)
+                try:
+                    bench.setup(*combo)
+                except NotImplementedError:  # its backend cannot be used here (no PostgreSQL): asv skips it too
+                    continue
                 try:
                     out[f"{module_name}.{cls_name}.{attr}{combo!r}"] = getattr(bench, attr)(*combo)
                 finally:
@@ -233,14 +250,16 @@ def _first_difference(a, b):
     return "outputs differ only in formatting"
 
 
-def _skippable(combo, redis_ok, entry=None):
-    """Combinations allowed to be skipped (NaN): the Redis backend when it is unavailable, LTM under
-    a non-default backend (LTM is SQLite on every backend; storage measures it once, under memory),
-    and those the benchmark declares in asv's ``skip_params`` (the catalogue's ``skip_params``)."""
+def _skippable(combo, redis_ok, entry=None, postgres_ok=True):
+    """Combinations allowed to be skipped (NaN): the Redis backend when it is unavailable, the PostgreSQL
+    LTM backend when no server answers, LTM under a non-default backend (LTM is SQLite on every backend;
+    storage measures it once, under memory), and those the benchmark declares in asv's ``skip_params``
+    (the catalogue's ``skip_params``)."""
     on_redis = any("redis" in value for value in combo)
+    on_postgres = "'postgres'" in combo
     declared = {tuple(repr(v) for v in skip) for skip in (entry or {}).get("skip_params", [])}
-    return ((on_redis and not redis_ok) or (on_redis and any("'ltm'" in value for value in combo))
-            or tuple(combo) in declared)
+    return ((on_redis and not redis_ok) or (on_postgres and not postgres_ok)
+            or (on_redis and any("'ltm'" in value for value in combo)) or tuple(combo) in declared)
 
 
 def _skipped(cls, benchmark, grid):
@@ -377,7 +396,7 @@ def test_the_workload_generators_import_without_the_suite():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("category", CATEGORIES)
-def test_category_quick_run(project, suite_catalog, redis_ok, category):
+def test_category_quick_run(project, suite_catalog, redis_ok, postgres_ok, category):
     root, proj, env = project
     tmp_before = temp_listing(root / "tmp")
     redis_up = redis_keys() is not None
@@ -398,7 +417,7 @@ def test_category_quick_run(project, suite_catalog, redis_ok, category):
             value = got.get(combo)
             if finite(value):
                 continue
-            if _skippable(combo, redis_ok, entry):
+            if _skippable(combo, redis_ok, entry, postgres_ok):
                 continue
             problems.append(f"{name}{combo}: {value!r}")
     assert not problems, "non-finite results:\n" + "\n".join(problems)

@@ -61,8 +61,11 @@ def fast_install_commands(conf: Dict[str, Any]) -> Dict[str, List[str]]:
     if not binary or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
         return {}
     target = "--python {env_dir}/bin/python"
+    # the extras the project's own command installs with the wheel (``{wheel_file}[postgres]``)
+    extras = re.search(r"\{wheel_file\}(\[[A-Za-z0-9_,.-]+\])", " ".join(conf.get("install_command") or ()))
+    wheel = "{wheel_file}" + (extras.group(1) if extras else "")
     return {"install_command": [f"in-dir={{env_dir}} {binary} pip install -q {target} --reinstall-package {name} "
-                                "{wheel_file}"],
+                                f"{wheel}"],
             "uninstall_command": [f"return-code=any {binary} pip uninstall -q {target} {name}"]}
 
 

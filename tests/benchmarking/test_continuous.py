@@ -184,6 +184,11 @@ def test_commit_switches_use_uv_for_the_distribution_asv_uninstalls():
     assert "--reinstall-package toyperf" in install and install.endswith("{wheel_file}")
     assert uninstall.startswith("return-code=any ") and uninstall.endswith(" toyperf")
     assert fast_install_commands({"project": "x; rm -rf /"}) == {}  # never a shell-looking name
+    # the extras the project installs with its wheel come along (the PostgreSQL driver of asv.conf.json)
+    project_conf = json.loads(re.sub(r"^\s*//.*$", "", (Path(__file__).parents[2] / "asv.conf.json").read_text(),
+                                     flags=re.M))
+    (install,) = fast_install_commands(project_conf)["install_command"]
+    assert install.endswith("{wheel_file}[postgres]") and "--reinstall-package agentmemory" in install
 
 
 def test_each_asv_run_sweeps_the_redis_keys_its_dead_benchmark_processes_left(tmp_path):
