@@ -27,6 +27,10 @@ from memory.errors import ConfigError
 
 CONFIG_ENV = "AGENTMEMORY_BENCH_CONFIG"
 PROFILE_ENV = "AGENTMEMORY_BENCH_PROFILE"
+#: The PostgreSQL server of the suite's LTM benchmarks (benchmarks/backends.py) and of the driver's
+#: sweep of what they left (memory.benchmarking.runner.sweep_postgres_rows): the variable and its default.
+POSTGRES_URL_ENV = "AGENTMEMORY_BENCH_POSTGRES_URL"
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 PROFILES = ("quick", "default", "full")
 CATEGORIES = ("storage", "compression", "memory_transition", "retrieval", "scalability", "integration",
               "implementations")
@@ -109,7 +113,7 @@ class ImplementationsConfig:
     store_batch_sizes: List[int] = field(default_factory=lambda: [1000, 10000])
     read_memories: int = 10000
     queries_per_call: int = 10
-    recall_queries: int = 100
+    recall_queries: int = 50
 
 
 _SECTION_TYPES = {
@@ -466,5 +470,6 @@ class BenchmarkConfig:
 __all__ = [
     "BenchmarkConfig", "StorageConfig", "CompressionConfig", "MemoryTransitionConfig", "RetrievalConfig",
     "ScalabilityConfig", "IntegrationConfig", "ImplementationsConfig", "CATEGORIES", "OPT_IN_CATEGORIES",
-    "PROFILES", "PROFILE_GRIDS", "CONFIG_ENV", "PROFILE_ENV", "default_categories",
+    "PROFILES", "PROFILE_GRIDS", "CONFIG_ENV", "PROFILE_ENV", "POSTGRES_URL_ENV",
+    "DEFAULT_POSTGRES_URL", "default_categories",
 ]

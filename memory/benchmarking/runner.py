@@ -28,7 +28,8 @@ from memory.errors import ConfigError
 from . import asv_adapter, naming
 from .asvrun import (ERROR_LINE, STATUS_LINE, ensure_asv_machine, git_head, merge_into_store,
                      parse_asv_errors, resolve_asv_name, scratch_repo, stream_lines)
-from .config import CATEGORIES, CONFIG_ENV, PROFILE_ENV, BenchmarkConfig, require_category
+from .config import (CATEGORIES, CONFIG_ENV, OPT_IN_CATEGORIES, PROFILE_ENV, BenchmarkConfig, default_categories,
+                     require_category)
 from .documents import (ResultsError, new_document, read_document, stability_lines, unstable_timings,
                         write_new_document)
 from .results import BenchmarkResults
@@ -41,6 +42,34 @@ REDIS_URL_ENV = "AGENTMEMORY_BENCH_REDIS_URL"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 _NAMESPACE = re.compile(r"asvbench-[A-Za-z0-9_.-]{6,}")
 _NAMESPACE_PID = re.compile(r"asvbench-(?:probe-)?(\d+)-")
+
+
+#: Suffix of the env_dir where asv builds the virtualenvs of runs that include an opt-in category
+#: (``.asv/env`` -> ``.asv/env-peers``): their matrix adds the peers' packages, the normal
+#: environments stay as they are.
+PEER_ENV_SUFFIX = "-peers"
+
+
+def peer_environment_conf(conf: Dict[str, Any], names: Optional[Sequence[str]] = None) -> Dict[str, Any]:
+    """A copy of asv configuration `conf` for runs of the implementations category in virtualenvs asv
+    builds (``cli continuous``, ``asv run COMMITS``): the pip packages of the peers `names` (default:
+    all, ``memory.benchmarking.peers.requirements``) added to ``matrix.req`` at any version, and
+    ``env_dir`` a folder of its own beside the usual one. ``cli run`` measures the running
+    interpreter (``--python=same``): there the peers come from ``pip install 'agentmemory[peers]'``."""
+    from .peers import NAMES, requirements
+
+    out = json.loads(json.dumps(conf))
+    req = out.setdefault("matrix", {}).setdefault("req", {})
+    for package in requirements(list(names) if names is not None else NAMES):
+        req.setdefault(package, [""])
+    env_dir = Path(out.get("env_dir", "env"))
+    out["env_dir"] = str(env_dir.parent / (env_dir.name + PEER_ENV_SUFFIX))
+    return out
+
+
+def conf_for_categories(conf: Dict[str, Any], categories: Optional[Sequence[str]]) -> Dict[str, Any]:
+    """`conf` as it is, or :func:`peer_environment_conf` of it when `categories` name an opt-in category."""
+    return peer_environment_conf(conf) if set(categories or ()) & set(OPT_IN_CATEGORIES) else conf
 
 
 class RunnerError(Exception):
@@ -116,6 +145,28 @@ def sweep_namespaces(namespaces: Sequence[str], url: Optional[str] = None) -> Tu
         return 0, 0
     owners = {ns for ns in ended for k in keys if ns in k.decode("utf-8", "replace")}
     return len(keys), len(owners)
+
+
+def sweep_postgres_rows(namespaces: Sequence[str], url: Optional[str] = None) -> int:
+    """Delete the PostgreSQL LTM rows of `namespaces` whose process has ended, as sweep_namespaces their Redis
+    keys; return how many. No psycopg: 0; a server that does not answer: 0 and one warning line (2 s at most)."""
+    ended = sorted(ns for ns in namespaces if not _process_alive(ns))
+    if not ended:
+        return 0
+    try:
+        import psycopg  # noqa: F401 - only probing: no psycopg, no PostgreSQL LTM to clean
+    except ImportError:
+        return 0
+    from memory.errors import StorageError
+    from memory.stores.postgres import delete_namespaces
+
+    from .config import DEFAULT_POSTGRES_URL, POSTGRES_URL_ENV
+
+    try:
+        return delete_namespaces(url or os.environ.get(POSTGRES_URL_ENV, "").strip() or DEFAULT_POSTGRES_URL, ended)
+    except StorageError as exc:  # its message names the URL, password masked
+        print(f"warning: {exc} (left by benchmark processes that ended)", file=sys.stderr)
+        return 0
 
 
 @dataclass(frozen=True)
@@ -533,11 +584,17 @@ class BenchmarkRunner:
         return workers
 
     def _sweep(self, logs: Sequence[Path]) -> None:
-        """Remove the Redis keys a failed or killed benchmark process left (every process has ended)."""
-        removed, owners = sweep_namespaces(logged_namespaces(logs))
+        """Remove the Redis keys and PostgreSQL rows a failed or killed benchmark process left (every process
+        has ended)."""
+        namespaces = logged_namespaces(logs)
+        removed, owners = sweep_namespaces(namespaces)
+        rows = sweep_postgres_rows(namespaces)
         if removed:
             self.progress(f"removed {removed} Redis key(s) left behind by {owners} benchmark namespace(s) "
                           "(benchmark processes that failed or were killed before their teardown)")
+        if rows:
+            self.progress(f"removed {rows} PostgreSQL row(s) left behind by benchmark processes that failed or "
+                          "were killed before their teardown")
 
     def _run_tasks(self, benches: List[BenchSpec], tasks: List[GroupTask], parallel: bool,
                    workers: int, config: BenchmarkConfig) -> List[str]:
@@ -573,11 +630,11 @@ class BenchmarkRunner:
 
     def run_all(self, params: Optional[Dict[str, Any]] = None, parallel: bool = False,
                 max_workers: int = 4, categories: Optional[Sequence[str]] = None) -> Dict[str, List[str]]:
-        """Run every benchmark of every category (or of `categories`); return {category: paths}."""
+        """Run every benchmark of every category (or of `categories`); return {category: paths}. Without
+        `categories` the opt-in ones (``implementations``) are left out: they run only when named."""
         config = self.config_with_params(None, params)
         suite = self._suite(config)
-        wanted = list(categories) if categories else [c for c in CATEGORIES if c in suite] + \
-            sorted(c for c in suite if c not in CATEGORIES)
+        wanted = list(categories) if categories else default_categories(suite)
         benches = [self._bench(cat, b, config) for cat in wanted for b in sorted(self._category(cat, config))]
         paths = self._run(benches, config, params, parallel, max_workers)
         out: Dict[str, List[str]] = {cat: [] for cat in wanted}

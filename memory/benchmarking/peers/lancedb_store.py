@@ -54,10 +54,11 @@ class LanceDBPeer(Peer):
         """The table of agent `key`, or None when it has none."""
         found = self.tables.get(key)
         if found is None:
-            name = f"agent-{key}"
-            if name not in self.db.table_names():
+            try:
+                found = self.db.open_table(f"agent-{key}")
+            except ValueError:  # "Table ... was not found"
                 return None
-            found = self.tables[key] = self.db.open_table(name)
+            self.tables[key] = found
             self.counts[key] = found.count_rows()
             self.agents[key] = (found.schema.metadata or {}).get(b"agent_id", b"").decode("utf-8")
         return found
@@ -121,8 +122,25 @@ class LanceDBPeer(Peer):
         return self._scan(agent_key(agent_id), f"step >= {int(start)} AND step <= {int(end)}")
 
     def _attribute_equal(self, agent_id: str, attributes: Dict[str, Scalar]) -> List[Record]:
-        for name in attributes:
+        key = agent_key(agent_id)
+        table = self._table(key)
+        if table is None:
+            return []
+        for name, value in attributes.items():
             if not name.isidentifier():
                 raise UnsupportedQuery(f"attribute {name!r} is not a plain column name")
+            if not _comparable(table.schema.field(f"a_{name}").type, value):
+                return []  # e.g. 1 against a bool column: no state holds that value (True != 1)
         where = " AND ".join(f"a_{name} = {sql_literal(value)}" for name, value in attributes.items())
-        return self._scan(agent_key(agent_id), where)
+        return self._scan(key, where)
+
+
+def _comparable(column: Any, value: Scalar) -> bool:
+    """Whether a column of Arrow type `column` can hold `value` (Lance refuses to compare across kinds)."""
+    import pyarrow.types as types
+
+    if isinstance(value, bool):
+        return types.is_boolean(column)
+    if isinstance(value, (int, float)):
+        return types.is_integer(column) or types.is_floating(column)
+    return types.is_string(column) or types.is_large_string(column)
