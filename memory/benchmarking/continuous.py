@@ -29,9 +29,9 @@ from .asvrun import (STATUS_LINE, commit_hash, ensure_asv_machine, fast_install_
                      parse_asv_errors, stream_lines)
 from .compare import (EXIT_ERROR, EXIT_OK, EXIT_REGRESSION, CompareError, Comparison, MetricChange, compare_dirs,
                       is_percent, report)
-from .config import CONFIG_ENV, PROFILE_ENV, BenchmarkConfig, require_category
+from .config import CONFIG_ENV, OPT_IN_CATEGORIES, PROFILE_ENV, BenchmarkConfig, require_category
 from .documents import find_documents, stability_lines, unstable_timings
-from .runner import NAMESPACE_LOG_ENV, logged_namespaces, sweep_namespaces
+from .runner import NAMESPACE_LOG_ENV, logged_namespaces, sweep_namespaces, sweep_postgres_rows
 from . import paired, verdict
 from .verdict import DEFAULT_ALPHA
 
@@ -52,8 +52,11 @@ def resolve_commit(repo: Path, name: str) -> str:
 
 def selection_regexes(categories: Optional[Sequence[str]], benches: Optional[Sequence[str]],
                       infos: Sequence[Dict[str, Any]]) -> List[str]:
-    """asv ``--bench`` regexes for the chosen categories and benchmark patterns (all when neither)."""
+    """asv ``--bench`` regexes for the chosen categories and benchmark patterns; neither: every category
+    but the opt-in ones (``implementations`` measures other stores: run only when named)."""
     known = sorted({asv_adapter.documented_names(i)[0] for i in infos})
+    if not categories and not benches:
+        return [f"^{re.escape(c)}\\." for c in known if c not in OPT_IN_CATEGORIES]
     out: List[str] = []
     for category in categories or ():
         for part in category.split(","):
@@ -127,11 +130,14 @@ class _AsvSession:
         return results, "\n".join(lines)
 
     def sweep(self) -> None:
-        """Remove the Redis keys benchmark processes of the last run left (failed or killed before
-        their teardown); every process of that run has ended."""
-        removed, owners = sweep_namespaces(logged_namespaces([self.namespace_log]))
-        if removed:
-            self.progress(f"removed {removed} Redis key(s) left behind by {owners} benchmark namespace(s)")
+        """Remove the Redis keys and PostgreSQL rows benchmark processes of the last run left (failed or
+        killed before their teardown); every process of that run has ended."""
+        namespaces = logged_namespaces([self.namespace_log])
+        removed, owners = sweep_namespaces(namespaces)
+        rows = sweep_postgres_rows(namespaces)
+        if removed or rows:
+            self.progress(f"removed {removed} Redis key(s) left behind by {owners} benchmark namespace(s) and "
+                          f"{rows} PostgreSQL row(s) left by benchmark processes that ended")
 
 
 def _result_files(results: Path) -> Dict[str, Path]:

@@ -113,3 +113,16 @@ def test_a_new_machine_is_described_whatever_the_working_directory(tmp_path, mon
     ensure_asv_machine(Path(__file__).resolve().parents[2] / "asv.conf.json")
     described = json.loads((tmp_path / ".asv-machine.json").read_text())
     assert described and all("machine" in entry for entry in described.values() if isinstance(entry, dict))
+
+
+def test_continuous_over_the_whole_suite_leaves_the_opt_in_category_out():
+    """`continuous` without --category must not grow by the implementations category (other stores:
+    run only when named), or the whole-suite gate would measure Chroma on every commit."""
+    import re
+
+    infos = [{"name": "retrieval.A.time_x"}, {"name": "storage.B.time_y"}, {"name": "implementations.C.time_z"}]
+    regexes = selection_regexes(None, None, infos)
+    chosen = {i["name"] for i in infos if any(re.search(r, i["name"]) for r in regexes)}
+    assert chosen == {"retrieval.A.time_x", "storage.B.time_y"}
+    named = selection_regexes(["implementations"], None, infos)
+    assert [i["name"] for i in infos if any(re.search(r, i["name"]) for r in named)] == ["implementations.C.time_z"]
