@@ -26,16 +26,12 @@ import uuid
 from typing import Any, Callable, Dict, Optional, Tuple
 
 from memory import MemoryConfig
+from memory.benchmarking.config import DEFAULT_POSTGRES_URL, POSTGRES_URL_ENV
 from memory.config import redact, scrub, url_secrets
 
 REDIS_URL_ENV = "AGENTMEMORY_BENCH_REDIS_URL"
 REDIS_URL: str = os.environ.get(REDIS_URL_ENV, "").strip() or "redis://127.0.0.1:6379/0"
-POSTGRES_URL_ENV = "AGENTMEMORY_BENCH_POSTGRES_URL"
-POSTGRES_URL: str = os.environ.get(POSTGRES_URL_ENV, "").strip() or "postgresql://postgres@127.0.0.1:5432/test"
-#: The tables an LTM on PostgreSQL keeps its rows in, every row keyed by namespace (README, "What is
-#: stored where (PostgreSQL)"): deleting a namespace's rows from all four removes it entirely.
-POSTGRES_TABLES = ("agentmemory_ltm", "agentmemory_ltm_versions", "agentmemory_ltm_meta",
-                   "agentmemory_ltm_dictionaries")
+POSTGRES_URL: str = os.environ.get(POSTGRES_URL_ENV, "").strip() or DEFAULT_POSTGRES_URL
 #: libpq's connect timeout of the probe and the cleanup, seconds (its minimum is 2).
 POSTGRES_CONNECT_TIMEOUT = 2
 
@@ -164,9 +160,9 @@ def _delete_matching(pattern: str) -> int:
 
 def log_namespace(namespace: str) -> None:
     """Append `namespace` to the file named by $AGENTMEMORY_BENCH_NAMESPACE_LOG (set by the benchmark
-    runner), before any key or PostgreSQL row of it exists: the runner removes the Redis keys of every
-    logged namespace after the run, also those of a benchmark process that was killed (a timeout) and
-    never tore down (PostgreSQL rows of such a process stay: find them by the logged namespaces)."""
+    runner), before any key or PostgreSQL row of it exists: the runner removes the Redis keys and the
+    PostgreSQL rows of every logged namespace whose process has ended after the run, also those of a
+    benchmark process that was killed (a timeout) and never tore down."""
     path = os.environ.get(NAMESPACE_LOG_ENV, "").strip()
     if not path:
         return
@@ -220,18 +216,13 @@ def _round_trip(name: str, tier: str, remove: Callable[[str], Any], **config: An
 # ---------------------------------------------------------------------------------------------
 
 def delete_postgres_rows(namespace: str) -> int:
-    """Delete every row of `namespace` from the LTM tables (POSTGRES_TABLES); return how many.  A
-    cleanup that fails says so in one line on stderr and returns 0 (tables not created yet count 0)."""
+    """Delete every row of `namespace` from the LTM tables (memory.stores.postgres.delete_namespaces); return
+    how many.  A cleanup that fails says so in one line on stderr and returns 0 (tables not created yet count 0)."""
     try:
-        import psycopg  # noqa: WPS433 - optional dependency at run time
+        from memory.stores.postgres import delete_namespaces  # imports psycopg: only when needed
 
-        deleted = 0
-        with psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=POSTGRES_CONNECT_TIMEOUT) as conn:
-            for table in POSTGRES_TABLES:
-                if conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()[0]:
-                    deleted += conn.execute(f"DELETE FROM {table} WHERE namespace = %s", (namespace,)).rowcount
-        return deleted
-    except Exception as exc:  # connection refused, timeouts, a missing psycopg package
+        return delete_namespaces(POSTGRES_URL, [namespace], connect_timeout=POSTGRES_CONNECT_TIMEOUT)
+    except Exception as exc:  # StorageError (unreachable, timeouts), ConfigError (no psycopg package)
         print(f"agentmemory-asv: could not remove the PostgreSQL rows of namespace {namespace} at "
               f"{redact(POSTGRES_URL)}: {exc.__class__.__name__}", file=sys.stderr)
         return 0

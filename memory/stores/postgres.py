@@ -14,6 +14,8 @@ database of a newer version than this code knows is refused):
     agentmemory_ltm_meta          (namespace, key) -> value (ltm_dim, autoencoder weights)
     agentmemory_ltm_dictionaries  (namespace, number) -> data (write-once)
 
+`delete_namespaces(url, namespaces)` removes namespaces from all four (the cleanup of benchmark runs).
+
 Writes are atomic, and all but large batches one statement (one round trip): the agent's version row is
 bumped first (which serializes one agent's writers, so they never deadlock), then rows are inserted `ON CONFLICT DO NOTHING`
 (two processes moving the same memory leave one row) or deleted `RETURNING` the rows (a memory removed by
@@ -58,6 +60,8 @@ RETRIES = 2             # reconnects after a dropped connection (or retries afte
 COPY_MIN = 128          # batches of at least this many rows go through COPY, smaller ones one INSERT (equal at ~64)
 
 T = "agentmemory_ltm"
+#: Every table holding a namespace's rows (all keyed by `namespace`): deleting from these removes it entirely.
+NAMESPACE_TABLES = (T, f"{T}_versions", f"{T}_meta", f"{T}_dictionaries")
 _COPY_TYPES = ("text", "text", "int8", "text", "bytea", "float8", "float8", "float8", "float8", "float8",
                "int8", "int8", "bytea")
 _DDL = f"""
@@ -96,6 +100,30 @@ _R = TypeVar("_R")
 def _storable(text: str) -> bool:
     """Whether PostgreSQL text can hold `text` (no NUL): an id with a NUL is never stored, so never found."""
     return "\x00" not in text
+
+
+def _driver_text(exc: BaseException, secrets: Sequence[str]) -> str:
+    """A driver message on one line, with every form of the URL's password (`secrets`) masked."""
+    return " ".join(scrub(str(exc), secrets).split()) or type(exc).__name__
+
+
+def delete_namespaces(url: str, namespaces: Sequence[str], connect_timeout: float = CONNECT_TIMEOUT) -> int:
+    """Delete every row of `namespaces` from all LTM tables (NAMESPACE_TABLES) at `url`; return how many (tables
+    not created yet count 0). The cleanup of what a killed process left; StorageError (URL masked) on failure."""
+    if psycopg is None:
+        raise ConfigError("deleting PostgreSQL namespaces needs psycopg 3: pip install 'agentmemory[postgres]'")
+    wanted = [ns for ns in namespaces if _storable(ns)]
+    if not wanted:
+        return 0
+    timeout = max(2, round(connect_timeout))  # libpq's minimum: it never waits less (0 would wait forever)
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=timeout) as conn:
+            conn.execute("SELECT set_config('statement_timeout', %s, false)", (str(int(TIMEOUT * 1000)),))
+            tables = [t for t in NAMESPACE_TABLES if conn.execute("SELECT to_regclass(%s)", (t,)).fetchone()[0]]
+            return sum(conn.execute(f"DELETE FROM {t} WHERE namespace = ANY(%s)", (wanted,)).rowcount for t in tables)
+    except psycopg.Error as exc:
+        raise StorageError(f"PostgreSQL at {redact(url)}: could not delete the rows of {len(wanted)} "
+                           f"namespace(s): {_driver_text(exc, url_secrets(url))}") from None
 
 
 class PostgresStore(LTMStore):
@@ -152,7 +180,7 @@ class PostgresStore(LTMStore):
 
     def _text(self, exc: BaseException) -> str:
         """A driver message on one line, with every form of the URL's password masked."""
-        return " ".join(scrub(str(exc), self._secrets).split()) or type(exc).__name__
+        return _driver_text(exc, self._secrets)
 
     def _run(self, fn: Callable[["psycopg.Connection"], _R]) -> _R:
         """`fn(connection)` under the lock. A dropped connection is reconnected and `fn` run again (as after a
