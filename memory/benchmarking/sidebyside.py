@@ -431,8 +431,10 @@ def table_html(table: WorkloadTable) -> str:
         beside = next((r.beside_metric for r in rows if r.beside_metric), None)
         title = f"{metric_title(metric)} ({metric})" + (f" · {metric_title(beside)} beside it" if beside else "")
         body.append(htmlpage.Span(htmlpage.esc(title), "group"))
-        body += [[row.label] + [_cell_html(row, row.cells.get(name, Cell("n/a")), _best_word(metric), floor)
-                                for name in table.implementations] for row in rows]
+        for row in rows:
+            cells = [_cell_html(row, row.cells.get(name, Cell("n/a")), _best_word(metric), floor)
+                     for name in table.implementations]
+            body.append([row.label] + cells)
     out.append(htmlpage.table(["parameters"] + table.implementations, body, css_class="sidebyside"))
     return "\n".join(out)
 
