@@ -15,7 +15,6 @@ range as error bars): how each implementation's cost grows.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
@@ -311,7 +310,7 @@ def scaling_figure(page: SideBySide) -> Optional[Figure]:
     fig, axes = plt.subplots(1, len(panels), figsize=(5.4 * len(panels), 3.9), squeeze=False)
     for ax, (table, metric, series) in zip(axes.flat, panels):
         for name, points in series.items():
-            style = names.index(name) if name in names else len(names)
+            style = names.index(name)  # one colour per implementation in every panel
             xs = [x for x, _ in points]
             ys = [c.value for _, c in points]
             low = [max(0.0, c.value - c.q25) if c.q25 is not None else 0.0 for _, c in points]
