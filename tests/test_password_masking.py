@@ -210,3 +210,14 @@ def test_benchmark_skip_reason_masks_the_password():
                              timeout=60)
         assert out.returncode == 0, out.stderr
         assert "False" in out.stdout and SECRET not in out.stdout + out.stderr, out.stdout + out.stderr
+
+
+def test_a_postgres_user_name_is_not_scrubbed_out_of_messages():
+    """libpq reads a bare userinfo as the user name: scrubbing it made 'postgresql://postgres@…: timeout'
+    read '***ql://***@…' (and user 'u' turned 'timeout' into 'timeo***t'); a password still goes."""
+    from memory.config import scrub, url_secrets
+
+    message = "connection to postgresql://u@127.0.0.1:1/test failed: timeout"
+    assert scrub(message, url_secrets("postgresql://u@127.0.0.1:1/test")) == message
+    assert "s3cret" not in scrub("auth s3cret refused", url_secrets("postgresql://u:s3cret@h/db"))
+    assert "tok" not in scrub("bad tok", url_secrets("redis://tok@127.0.0.1:6379/0"))  # Redis: a password
