@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -192,16 +193,15 @@ def _confirm(comparison: Comparison, session: _AsvSession, commits: Dict[str, st
     if not flagged:
         return
     targets = {id(c): paired.Target(c.asv_name, tuple(c.asv_params or ())) for c in flagged}
-    judges = {targets[id(c)]: _paired_judge(c, threshold, alpha) for c in flagged}
+    judges = {targets[id(c)]: paired_judge(c, threshold, alpha) for c in flagged}
     unique = sorted(judges, key=lambda t: t.label)
     session.progress(f"confirmation pass: {len(unique)} flagged timing(s), both commits side by side in "
                      f"{paired.PROCESS_PAIRS} pairs of processes")
 
-    signs = {targets[id(c)]: _sign(c) for c in flagged}
-
     def still_open(target: paired.Target, pairs: paired.Pairs) -> bool:
-        # every process pair must agree: one that went the other way settles it as noise
-        return all(m * signs[target] > 0 for m in judges[target](pairs.values).process_changes)
+        # every process pair must agree: once two went opposite ways, neither verdict is possible
+        medians = judges[target](pairs.values).process_changes
+        return all(m > 0 for m in medians) or all(m < 0 for m in medians)
 
     try:
         builds = paired.unpack_builds(session.project.env_dir, commits, session.scratch)
@@ -217,6 +217,12 @@ def _confirm(comparison: Comparison, session: _AsvSession, commits: Dict[str, st
         change.confirmed = found.confirmed
         problems = f"; {len(pairs.problems)} problem(s): {pairs.problems[0]}" if pairs.problems else ""
         if found.confirmed:
+            status = "regression" if found.change * raw_direction(change)[0] < 0 else "improvement"
+            if status != change.status:  # the screen saw this measurement move, the pairs say which way
+                change.reason += f"; the re-measurement reverses the first pass ({change.status})"
+                change.status = status
+                if raw_direction(change)[0] == change.direction:
+                    change.change = found.change
             change.reason += f"; confirmed by the {found.reason}"
         else:
             change.reason += f"; not confirmed: {found.reason}{problems}"
@@ -231,26 +237,27 @@ def _confirm(comparison: Comparison, session: _AsvSession, commits: Dict[str, st
     (target_dir / "paired.json").write_text(json.dumps(evidence, indent=1), encoding="utf-8")
 
 
-def _raw_direction(change: MetricChange) -> Tuple[int, bool]:
+def raw_direction(change: MetricChange) -> Tuple[int, bool]:
     """(direction, percent) of the benchmark's own value behind a flagged metric: seconds (lower is
     better) for a ``time_*`` benchmark whatever metric it was derived into, else the track's."""
     timed = str(change.asv_name).rsplit(".", 1)[-1].startswith("time_")
     return (-1, False) if timed else (change.direction, is_percent(change.metric))
 
 
-def _sign(change: MetricChange) -> int:
-    """+1 when the flagged change means the current value is higher than the baseline's."""
-    direction, _ = _raw_direction(change)
-    return -direction if change.status == "regression" else direction
-
-
-def _paired_judge(change: MetricChange, threshold: float, alpha: float
+def paired_judge(change: MetricChange, threshold: float, alpha: float
                   ) -> Callable[[Sequence[Sequence[Tuple[float, float]]]], verdict.PairedVerdict]:
-    """The paired verdict on `change` from its (baseline, current) block pairs per process pair."""
-    direction, percent = _raw_direction(change)
-    worse = change.status == "regression"
-    return lambda values: verdict.paired_verdict([paired.relative_changes(p, percent) for p in values],
-                                                 direction, threshold, worse=worse, alpha=alpha)
+    """The paired verdict on `change` from its (baseline, current) block pairs per process pair, in the
+    direction the pairs show: the first pass only screens (on a loaded machine its 6 + 6 samples even
+    got a planted slowdown's sign wrong), so either verdict is tested, each at alpha / 2."""
+    direction, percent = raw_direction(change)
+
+    def judge(values: Sequence[Sequence[Tuple[float, float]]]) -> verdict.PairedVerdict:
+        changes = [paired.relative_changes(p, percent) for p in values]
+        pooled = [c for process in changes for c in process]
+        worse = bool(pooled) and statistics.median(pooled) * direction < 0
+        return verdict.paired_verdict(changes, direction, threshold, worse=worse, alpha=alpha / 2)
+
+    return judge
 
 
 def _commits(project: asv_adapter.AsvProject, base: str, head: str) -> Dict[str, str]:

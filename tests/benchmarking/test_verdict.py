@@ -179,3 +179,23 @@ def test_percent_overheads_of_thousands_change_relatively():
     # an overhead of thousands of percent (memory against an agent doing nothing) changes relatively
     big = [3000.0, 3100.0, 2900.0, 3050.0, 2950.0, 3000.0]
     assert judge("timing", 3000.0, 3100.0, -1, 0.1, big, [x + 100 for x in big], percent=True).status == "unchanged"
+
+
+def test_the_paired_pass_decides_the_direction_the_screen_only_flagged():
+    """A loaded machine's first pass (6 + 6 samples) called a planted 53 % slower p95 an improvement;
+    the pairs decide which way a flagged measurement moved, each way tested at alpha / 2."""
+    from memory.benchmarking.compare import MetricChange
+    from memory.benchmarking.continuous import paired_judge
+
+    flagged = MetricChange("storage", "read_latency_p95", "batch_1", "p95_latency_ms", 1.0, 0.5, -1, -0.5,
+                           "improvement", kind="timing", asv_name="storage.ReadLatencyP95.track_p95_latency_ms")
+    slower = [[(1.0, 1.5), (2.0, 3.1), (1.0, 1.6), (1.1, 1.6)]] * 3  # the pairs: current 50 % slower
+    found = paired_judge(flagged, 0.1, 0.01)(slower)
+    assert found.confirmed and found.change == pytest.approx(0.5, abs=0.05)
+    timed = MetricChange("storage", "read_latency", "batch_1", "throughput_ops_per_second", 100.0, 80.0, +1, -0.2,
+                         "regression", kind="timing", asv_name="storage.ReadLatency.time_read")
+    faster = [[(1.0, 0.7), (1.0, 0.72), (1.2, 0.8), (1.0, 0.69)]] * 3  # seconds: current 30 % faster
+    found = paired_judge(timed, 0.1, 0.01)(faster)
+    assert found.confirmed and found.change < -0.25  # lower seconds: an improvement, not the screen's regression
+    mixed = [[(1.0, 1.5)] * 4, [(1.0, 0.6)] * 4, [(1.0, 1.5)] * 4]
+    assert not paired_judge(flagged, 0.1, 0.01)(mixed).confirmed
