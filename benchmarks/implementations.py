@@ -150,8 +150,8 @@ def store_workload(peer: Peer, n: int) -> List[str]:
 
 
 def build_all() -> Dict[Tuple[Any, ...], Any]:
-    """Build every implementation at every count (and READ_N) once: ``{(name, n): {"recall", "ids",
-    "path"}}`` (``"path"`` of a persistent store kept under the working directory, else None), or
+    """Build every implementation at every count (and READ_N) once: ``{(name, n): {"recall", "disk_bytes",
+    "ids", "path"}}`` (``"path"`` of a persistent store kept under the working directory, else None), or
     ``"skipped: <reason>"``."""
     out: Dict[Tuple[Any, ...], Any] = {}
     for name in IMPLEMENTATIONS:
@@ -168,7 +168,7 @@ def build_all() -> Dict[Tuple[Any, ...], Any]:
                 continue
             try:
                 ids = store_workload(peer, n)
-                out[(name, n)] = {"recall": recall_at_k(peer, ids, n),
+                out[(name, n)] = {"disk_bytes": float(peer.disk_bytes()), "recall": recall_at_k(peer, ids, n),
                                   "ids": ids if persistent else None, "path": path}
             finally:
                 peer.close()
@@ -337,27 +337,29 @@ class Quality(PeerCache):
     track_recall_at_10.unit = "fraction"
 
 
-class Footprint(SystemBenchmark):
+class Footprint(PeerBenchmark):
     """What storing read_memories (plus up to 1 000 of another agent) costs: peak memory and disk bytes."""
 
     params = [IMPLEMENTATIONS]
     param_names = ["implementation"]
     items_per_call = READ_N
 
-    def prepare(self, implementation):
+    def prepare(self, cache, implementation):
+        self.built(cache, implementation, READ_N)
         workload(READ_N)
         self.peer = open_for_benchmark(implementation)
         self.defer(self.peer.close)
 
     @metrics("peak_memory_bytes")
-    def peakmem_store(self, implementation):
-        """Peak resident memory of the benchmark process (the implementation's import and open included)."""
+    def peakmem_store(self, cache, implementation):
+        """Peak resident memory of the benchmark process storing them into an empty implementation (its
+        import and open, and the states and vectors, included)."""
         store_workload(self.peer, READ_N)
 
     @metrics("disk_bytes", kind="deterministic")
-    def track_disk_bytes(self, implementation):
-        """Bytes of the files the implementation keeps for what it stored (0: it holds memory only)."""
-        store_workload(self.peer, READ_N)
-        return float(self.peer.disk_bytes())
+    def track_disk_bytes(self, cache, implementation):
+        """Bytes of the files the implementation keeps for them (0: it holds memory only), measured on the
+        shared build right after storing."""
+        return float(self.built(cache, implementation, READ_N)["disk_bytes"])
 
     track_disk_bytes.unit = "bytes"

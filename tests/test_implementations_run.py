@@ -10,12 +10,10 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
-from asv_helpers import (MACHINE, REPO, asv_env, finite, git, load_results, machine, make_project, redis_keys,
-                         result_files, run_asv, temp_listing)
+from asv_helpers import REPO, asv_env, finite, git, load_results, machine, make_project, run_asv, temp_listing
 from memory.benchmarking.config import CATEGORIES, OPT_IN_CATEGORIES, BenchmarkConfig, default_categories
 from memory.benchmarking.peers import NAMES, availability, peer_class
 from memory.benchmarking.runner import PEER_ENV_SUFFIX, conf_for_categories, peer_environment_conf
@@ -128,9 +126,7 @@ def test_cli_run_category_implementations_measures_every_available_peer(tmp_path
     a finite value for every implementation that can run here, a skip (NaN) only for those that cannot,
     exact recall 1.0 for the exact ones, and no temporary directory or Redis key left behind."""
     project = make_project(tmp_path)
-    log = tmp_path / "namespaces.log"
-    env = asv_env(tmp_path, AGENTMEMORY_ASV_CONFIG=str(project / "asv.conf.json"),
-                  AGENTMEMORY_BENCH_NAMESPACE_LOG=str(log))
+    env = asv_env(tmp_path, AGENTMEMORY_ASV_CONFIG=str(project / "asv.conf.json"))
     env.pop("AGENTMEMORY_BENCH_CONFIG")
     machine(project, env)
     before = temp_listing(tmp_path / "tmp")
@@ -155,10 +151,8 @@ def test_cli_run_category_implementations_measures_every_available_peer(tmp_path
     assert kinds["footprint"] == {"peak_memory_bytes": "resource", "disk_bytes": "deterministic"}
     assert set(kinds["similarity_search"].values()) == {"timing"}
     assert temp_listing(tmp_path / "tmp") == before
-    if redis_keys() is not None:
-        namespaces = set(log.read_text().split()) if log.is_file() else set()
-        assert namespaces or "agentmemory-redis" in missing
-        assert not any(redis_keys(f"*{ns}*") for ns in namespaces)
+    # the runner sweeps the Redis keys of benchmark processes that did not remove their own: none did
+    assert "Redis key(s) left behind" not in proc.stdout, proc.stdout[-2000:]
 
 
 # ---- the derived configuration builds a virtualenv holding the peers -------------------------------
@@ -204,18 +198,10 @@ sys.path.insert(0, sys.argv[1])
 os.chdir(tempfile.mkdtemp())
 from benchmarks import implementations as I
 cache = I.build_all()
-out = {repr(k): (v if isinstance(v, str) else v["recall"]) for k, v in cache.items()}
-for name in I.IMPLEMENTATIONS:
-    bench = I.Footprint()
-    try:
-        bench.setup(name)
-    except NotImplementedError as exc:
-        out[name + " disk"] = str(exc)
-        continue
-    try:
-        out[name + " disk"] = bench.track_disk_bytes(name)
-    finally:
-        bench.teardown(name)
+out = {}
+for key, entry in cache.items():
+    for metric in ("recall", "disk_bytes"):
+        out[f"{key!r} {metric}"] = entry if isinstance(entry, str) else entry[metric]
 print(json.dumps(out, sort_keys=True))
 """
 
@@ -242,7 +228,7 @@ def test_recall_and_disk_bytes_repeat_across_processes(tmp_path):
         if isinstance(first, str):
             assert second == first
             continue
-        if any(name in key for name in NOT_REPRODUCIBLE_BYTES):
+        if any(name in key for name in NOT_REPRODUCIBLE_BYTES) and (key.endswith("disk_bytes") or "chroma" in key):
             assert abs(first - second) <= 0.02 * max(abs(first), 1e-9), (key, first, second)
         else:
             assert first == second, (key, first, second)

@@ -112,7 +112,7 @@ class ImplementationsConfig:
     memory_counts: List[int] = field(default_factory=lambda: [1000, 10000, 100000])
     store_batch_sizes: List[int] = field(default_factory=lambda: [1000, 10000])
     read_memories: int = 10000
-    queries_per_call: int = 10
+    queries_per_call: int = 5
     recall_queries: int = 50
 
 
