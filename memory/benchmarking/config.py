@@ -113,7 +113,7 @@ class ImplementationsConfig:
     store_batch_sizes: List[int] = field(default_factory=lambda: [1000, 10000])
     read_memories: int = 10000
     queries_per_call: int = 5
-    recall_queries: int = 50
+    recall_queries: int = 20
 
 
 _SECTION_TYPES = {
@@ -143,7 +143,7 @@ PROFILE_GRIDS: Dict[str, Dict[str, Dict[str, Any]]] = {
         "scalability": {"agent_counts": [1, 2], "memory_sizes": [100, 300], "parallel_operations": [2]},
         "integration": {"operations_per_test": 50, "concurrent_clients": [1, 2]},
         "implementations": {"memory_counts": [200, 1000], "store_batch_sizes": [100], "read_memories": 500,
-                            "queries_per_call": 3, "recall_queries": 20},
+                            "queries_per_call": 3, "recall_queries": 10},
     },
     "default": {
         "storage": {"num_samples": 100},

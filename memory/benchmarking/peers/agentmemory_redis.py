@@ -61,13 +61,16 @@ class AgentMemoryRedisPeer(AgentMemoryPeer):
                                              f"({type(exc).__name__})") from None
 
     def _close(self) -> None:
+        cleared = False
         try:
             self.system.clear_all_memories()
+            cleared = True
         finally:
             try:
                 super()._close()
             finally:
-                self._delete_leftovers()
+                if not cleared:  # a SCAN of the whole keyspace: only when the clear failed
+                    self._delete_leftovers()
 
     def _delete_leftovers(self) -> None:
         """Delete any key of the namespace still there (e.g. after a failed clear)."""
