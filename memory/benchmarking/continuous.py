@@ -32,7 +32,7 @@ from .compare import (EXIT_ERROR, EXIT_OK, EXIT_REGRESSION, CompareError, Compar
                       is_percent, report)
 from .config import CONFIG_ENV, OPT_IN_CATEGORIES, PROFILE_ENV, BenchmarkConfig, require_category
 from .documents import find_documents, stability_lines, unstable_timings
-from .runner import NAMESPACE_LOG_ENV, logged_namespaces, sweep_namespaces, sweep_postgres_rows
+from .runner import NAMESPACE_LOG_ENV, conf_for_categories, logged_namespaces, sweep_namespaces, sweep_postgres_rows
 from . import paired, verdict
 from .verdict import DEFAULT_ALPHA
 
@@ -84,8 +84,11 @@ class _AsvSession:
     environments, so builds are reused), and the runs made with it."""
 
     def __init__(self, project: asv_adapter.AsvProject, config: BenchmarkConfig, scratch: Path,
-                 progress: Callable[[str], None]):
+                 progress: Callable[[str], None], categories: Sequence[str] = ()):
         self.project, self.config, self.scratch, self.progress = project, config, scratch, progress
+        self.categories = [part.strip() for c in categories for part in c.split(",")]
+        # the environments asv builds into (a folder of their own when an opt-in category needs peers)
+        self.env_dir = Path(conf_for_categories(project.private_conf(scratch, scratch), self.categories)["env_dir"])
         self.config_path = scratch / "benchmark_config.json"
         self.config_path.write_text(json.dumps(config.to_dict(), indent=2), encoding="utf-8")
         self.env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -104,7 +107,7 @@ class _AsvSession:
     def run(self, label: str, commits: Sequence[str], regexes: Sequence[str]) -> Tuple[Path, str]:
         """``asv run`` of `commits` interleaved, into results dir `label`; (results dir, output)."""
         results = self.scratch / label
-        conf = self.project.private_conf(results, self.scratch / "html")
+        conf = conf_for_categories(self.project.private_conf(results, self.scratch / "html"), self.categories)
         conf.update(fast_install_commands(conf))
         conf_path = self.scratch / f"asv-{label}.conf.json"
         conf_path.write_text(json.dumps(conf, indent=2), encoding="utf-8")
@@ -204,7 +207,7 @@ def _confirm(comparison: Comparison, session: _AsvSession, commits: Dict[str, st
         return all(m > 0 for m in medians) or all(m < 0 for m in medians)
 
     try:
-        builds = paired.unpack_builds(session.project.env_dir, commits, session.scratch)
+        builds = paired.unpack_builds(session.env_dir, commits, session.scratch)
         measured = paired.measure_pairs(unique, builds, session.project.benchmark_dir, session.env,
                                         session.progress, still_open=still_open)
     finally:
@@ -321,7 +324,7 @@ def run_continuous(base: str, head: str, config: BenchmarkConfig, categories: Op
     ensure_asv_machine(project.conf_path)
     scratch = Path(tempfile.mkdtemp(prefix="agentmemory-continuous-"))
     try:
-        session = _AsvSession(project, config, scratch, say)
+        session = _AsvSession(project, config, scratch, say, categories or ())
         infos = session.infos()
         regexes = selection_regexes(categories, benches, infos)
         say(f"continuous: baseline {commits['baseline'][:8]} ({base}) against current {commits['current'][:8]} "
