@@ -146,7 +146,8 @@ def test_planted_slowdown_and_larger_record_are_flagged(project, tmp_path):
     timings = [m for m in verdict["measurements"] if m["metric"] == "total_time_seconds"]
     timing = flagged.get(("total_time_seconds", "size_40000"))
     assert timing, json.dumps(timings, indent=0)
-    assert timing["confirmed"] is True and timing["change"] > 0.25 and timing["p_value"] < 0.01  # twice the work
+    # flagged by the screen (its change is the first pass's, noisy under load), confirmed by the pairs
+    assert timing["confirmed"] is True and timing["change"] > 0.1 and timing["p_value"] < 0.01
     assert ("total_time_seconds", "size_20000") not in flagged
     for size in (20000, 40000):
         size_metric = flagged[("record_bytes", f"size_{size}")]
@@ -155,8 +156,8 @@ def test_planted_slowdown_and_larger_record_are_flagged(project, tmp_path):
     # the evidence: block pairs from every process pair, the slower commit slower in each of them
     evidence = {e["benchmark"]: e for e in json.loads((tmp_path / "planted" / "confirm" / "paired.json").read_text())}
     pairs = evidence["storage.Work.time_work(40000)"]
-    assert pairs["confirmed"] and len(pairs["baseline_current_pairs"]) == 3
-    assert all(cur > base for process in pairs["baseline_current_pairs"] for base, cur in process)
+    assert pairs["confirmed"] and len(pairs["baseline_current_pairs"]) == 3 and pairs["change"] > 0.5  # 2x work
+    assert all(m > 0.25 for m in pairs["process_changes"])
 
 
 def test_bad_commit_is_one_line(project, tmp_path):
