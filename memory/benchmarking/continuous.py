@@ -32,7 +32,7 @@ from .compare import (EXIT_ERROR, EXIT_OK, EXIT_REGRESSION, CompareError, Compar
                       is_percent, report)
 from .config import CONFIG_ENV, OPT_IN_CATEGORIES, PROFILE_ENV, BenchmarkConfig, require_category
 from .documents import find_documents, stability_lines, unstable_timings
-from .runner import NAMESPACE_LOG_ENV, conf_for_categories, logged_namespaces, sweep_namespaces, sweep_postgres_rows
+from .runner import NAMESPACE_LOG_ENV, conf_for_categories, sweep_leftovers
 from . import paired, verdict
 from .verdict import DEFAULT_ALPHA
 
@@ -136,12 +136,8 @@ class _AsvSession:
     def sweep(self) -> None:
         """Remove the Redis keys and PostgreSQL rows benchmark processes of the last run left (failed or
         killed before their teardown); every process of that run has ended."""
-        namespaces = logged_namespaces([self.namespace_log])
-        removed, owners = sweep_namespaces(namespaces)
-        rows = sweep_postgres_rows(namespaces)
-        if removed or rows:
-            self.progress(f"removed {removed} Redis key(s) left behind by {owners} benchmark namespace(s) and "
-                          f"{rows} PostgreSQL row(s) left by benchmark processes that ended")
+        for line in sweep_leftovers([self.namespace_log]):
+            self.progress(line)
 
 
 def _result_files(results: Path) -> Dict[str, Path]:

@@ -169,6 +169,22 @@ def sweep_postgres_rows(namespaces: Sequence[str], url: Optional[str] = None) ->
         return 0
 
 
+def sweep_leftovers(log_paths: Sequence[os.PathLike]) -> List[str]:
+    """Remove the Redis keys and PostgreSQL rows of the namespaces logged in `log_paths` whose process
+    ended before its teardown (every process of the run has ended); one progress line per kind removed."""
+    namespaces = logged_namespaces(log_paths)
+    removed, owners = sweep_namespaces(namespaces)
+    rows = sweep_postgres_rows(namespaces)
+    lines = []
+    if removed:
+        lines.append(f"removed {removed} Redis key(s) left behind by {owners} benchmark namespace(s) "
+                     "(benchmark processes that failed or were killed before their teardown)")
+    if rows:
+        lines.append(f"removed {rows} PostgreSQL row(s) left behind by benchmark processes that failed or "
+                     "were killed before their teardown")
+    return lines
+
+
 @dataclass(frozen=True)
 class BenchSpec:
     """One documented benchmark to run: its asv benchmarks (infos from discovery) and the config
@@ -586,15 +602,8 @@ class BenchmarkRunner:
     def _sweep(self, logs: Sequence[Path]) -> None:
         """Remove the Redis keys and PostgreSQL rows a failed or killed benchmark process left (every process
         has ended)."""
-        namespaces = logged_namespaces(logs)
-        removed, owners = sweep_namespaces(namespaces)
-        rows = sweep_postgres_rows(namespaces)
-        if removed:
-            self.progress(f"removed {removed} Redis key(s) left behind by {owners} benchmark namespace(s) "
-                          "(benchmark processes that failed or were killed before their teardown)")
-        if rows:
-            self.progress(f"removed {rows} PostgreSQL row(s) left behind by benchmark processes that failed or "
-                          "were killed before their teardown")
+        for line in sweep_leftovers(logs):
+            self.progress(line)
 
     def _run_tasks(self, benches: List[BenchSpec], tasks: List[GroupTask], parallel: bool,
                    workers: int, config: BenchmarkConfig) -> List[str]:
