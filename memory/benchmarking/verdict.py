@@ -72,6 +72,12 @@ def relative_change(baseline: float, current: float) -> float:
     return (current - baseline) / abs(baseline)
 
 
+def metric_change(baseline: float, current: float, points: bool) -> float:
+    """The change the rule judges: relative, or (`points`: an overhead in percent near zero) the
+    difference in percentage points / 100, so a 0.1 threshold means 10 points."""
+    return (current - baseline) / 100.0 if points else relative_change(baseline, current)
+
+
 def _finite(samples: Optional[Sequence[float]]) -> List[float]:
     return [float(x) for x in samples or () if isinstance(x, (int, float)) and math.isfinite(x)]
 
@@ -183,11 +189,7 @@ def judge(kind: str, baseline: float, current: float, direction: int, threshold:
     often near 0 or negative) whose baseline is within ±100 % changes by its difference in percentage points / 100, so a 0.1
     threshold means 10 points; a larger percentage changes relatively, like any other metric."""
     points = percent and abs(baseline) <= 100.0
-
-    def delta(old: float, new: float) -> float:
-        return (new - old) / 100.0 if points else relative_change(old, new)
-
-    change = delta(baseline, current)
+    change = metric_change(baseline, current, points)
     if kind == "deterministic":
         if abs(change) <= EXACT_TOLERANCE or (baseline == 0 and abs(current) <= 1e-12):
             return Verdict("unchanged", change, reason="exact")
@@ -199,7 +201,7 @@ def judge(kind: str, baseline: float, current: float, direction: int, threshold:
     if len(base) < min_samples or len(cur) < min_samples:
         return Verdict("not enough data", change, n_baseline=len(base), n_current=len(cur),
                        reason=f"needs {min_samples} samples on each side")
-    change = delta(float(np.median(base)), float(np.median(cur)))
+    change = metric_change(float(np.median(base)), float(np.median(cur)), points)
     _, p = mann_whitney_u(base, cur)
     interval = None if points else ratio_interval(base, cur)
     status = _by_threshold(change, direction, threshold)
