@@ -16,7 +16,7 @@ from typing import Any, Dict, Optional, Sequence
 from memory.errors import ConfigError
 
 from .config import PROFILE_ENV, PROFILES, BenchmarkConfig
-from .verdict import DEFAULT_ALPHA
+from .verdict import DEFAULT_ALPHA, SCREEN_ALPHA
 
 EXIT_OK, EXIT_ERROR, EXIT_REGRESSION = 0, 1, 2
 DEBUG_ENV = "AGENTMEMORY_BENCH_DEBUG"
@@ -98,7 +98,10 @@ def _add_continuous(sub: Any) -> None:
     cont.add_argument("--profile", choices=PROFILES, help="grid and timing profile (default: the config's)")
     cont.add_argument("--threshold", type=float, default=0.1, help="relative change counted (default 0.1)")
     cont.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
-                      help=f"significance level of the rank test (default {DEFAULT_ALPHA})")
+                      help=f"significance level of the verdict (default {DEFAULT_ALPHA})")
+    cont.add_argument("--screen-alpha", type=float, default=SCREEN_ALPHA,
+                      help="level at which the first pass's rank test puts a timing forward to the confirmation "
+                           f"pass (default {SCREEN_ALPHA}; with --no-confirm the first pass judges at --alpha)")
     cont.add_argument("--output-dir", default="benchmark_results/continuous",
                       help="where baseline/, current/, the HTML page and verdict.json go "
                            "(default benchmark_results/continuous)")
@@ -250,7 +253,8 @@ def cmd_continuous(args: argparse.Namespace) -> int:
 
     return run_continuous(args.base, args.head, _load_config(args.config, args.profile),
                           categories=args.category, benches=args.bench, threshold=args.threshold,
-                          alpha=args.alpha, output_dir=args.output_dir, confirm=not args.no_confirm)
+                          alpha=args.alpha, output_dir=args.output_dir, confirm=not args.no_confirm,
+                          screen_alpha=args.screen_alpha)
 
 
 def cmd_publish(args: argparse.Namespace) -> int:

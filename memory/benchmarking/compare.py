@@ -94,6 +94,7 @@ class Comparison:
     only_baseline: List[str] = field(default_factory=list)
     smoke: bool = False  # a side was measured with the quick profile
     side_by_side: bool = True  # every compared pair was measured interleaved (or judge_timings)
+    screen_alpha: Optional[float] = None  # continuous: the first pass's level; candidates confirmed at alpha
 
     def of_status(self, status: str) -> List[MetricChange]:
         """Changes with the given status."""
@@ -126,7 +127,7 @@ class Comparison:
     def to_json(self, **extra: Any) -> Dict[str, Any]:
         """The verdict document (``compare --json``, ``continuous``'s verdict.json)."""
         doc: Dict[str, Any] = {"exit_code": self.exit_code, "threshold": self.threshold, "alpha": self.alpha,
-                               "current_dir": self.current_dir, "baseline_dir": self.baseline_dir,
+                               "screen_alpha": self.screen_alpha, "current_dir": self.current_dir, "baseline_dir": self.baseline_dir,
                                "smoke": self.smoke, "side_by_side": self.side_by_side,
                                "counts": self.counts(),
                                "measurements": [c.to_json() for c in self.changes],
@@ -276,8 +277,9 @@ def format_table(comparison: Comparison) -> str:
         lines.append("  ".join("-" * w for w in widths))
         lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in rows]
     counts = comparison.counts()
+    screen = "" if comparison.screen_alpha is None else f", screen {comparison.screen_alpha:g}"
     lines.append(f"compared {len(comparison.changes)} measurements (threshold {comparison.threshold:.0%}, "
-                 f"alpha {comparison.alpha:g}): {counts['regression']} regression(s), "
+                 f"alpha {comparison.alpha:g}{screen}): {counts['regression']} regression(s), "
                  f"{counts['improvement']} improvement(s), {counts['unconfirmed']} unconfirmed, "
                  f"{counts['noise']} within noise, "
                  f"{counts['unchanged']} unchanged, {counts['not enough data']} not enough data")
@@ -456,6 +458,19 @@ def _summary(comparison: Comparison, anchors: Dict[Tuple[str, str], str]) -> str
     return "\n".join(out)
 
 
+def _timing_rule(comparison: Comparison) -> str:
+    """How this comparison judged timings, for the page: a rank test, or (continuous) a rank-test
+    screen whose candidates the paired confirmation pass decides."""
+    if comparison.screen_alpha is None:
+        return (f"A timing regresses when its median is worse by more than the threshold and a Mann-Whitney "
+                f"U test on the samples gives p &lt; {comparison.alpha:g}")
+    return (f"A timing whose median moved by more than the threshold with a Mann-Whitney U test on the "
+            f"first pass's samples at p &lt; {comparison.screen_alpha:g} was measured again, both commits "
+            f"sample against sample in pairs of processes; it regresses only when the median pair change is "
+            f"worse by more than the threshold, a sign test over the pairs gives p &lt; "
+            f"{comparison.alpha / 2:g} and every process pair went the same way")
+
+
 def write_html(comparison: Comparison, output_dir: str, title: str = "AgentMemory benchmark comparison") -> str:
     """Write the comparison page into `output_dir`; return its path. Its first screen is the summary:
     per category, each benchmark's worst change (worst first), linked to its rows below."""
@@ -470,8 +485,7 @@ def write_html(comparison: Comparison, output_dir: str, title: str = "AgentMemor
         row_ids.append(anchors[key] if first else None)
     body = [_summary(comparison, anchors),
             f'<p class="muted">current: {htmlpage.esc(comparison.current_dir)} · baseline: '
-            f'{htmlpage.esc(comparison.baseline_dir)}. A timing regresses when its median is worse by more '
-            f'than the threshold and a Mann-Whitney U test on the samples gives p &lt; {comparison.alpha:g}; '
+            f'{htmlpage.esc(comparison.baseline_dir)}. {_timing_rule(comparison)}; '
             f'a deterministic metric (quality, sizes, counts) when it changes at all; peak memory when it is '
             f'worse by more than the threshold. The 95% interval is a bootstrap interval of the ratio of '
             f'medians (current / baseline), shown as a change. Throughput and latency derived from a timing '

@@ -4,10 +4,12 @@ asv builds each commit into its own virtualenv and runs the suite with ``--inter
 round 1 of BASE, round 1 of HEAD, round 2 of BASE, … so a change in the machine's load hits both
 commits alike instead of only the one measured later. Both commits' results become the documented
 JSON (``<output-dir>/baseline``, ``<output-dir>/current``) and are judged by
-:func:`memory.benchmarking.compare.compare_dirs`. Timings flagged in that first pass (regressions
-and improvements) are measured again in a confirmation pass that runs both commits at once, sample
-against sample (:mod:`memory.benchmarking.paired`); a verdict stands only when those pairs agree. Exit codes: 0 no regression, 2 regression,
-1 error (a build failure, a benchmark failing on HEAD, bad input).
+:func:`memory.benchmarking.compare.compare_dirs`. That first pass only screens: a timing beyond the
+threshold at p < ``screen_alpha`` (default :data:`memory.benchmarking.verdict.SCREEN_ALPHA`) is
+measured again in a confirmation pass that runs both commits at once, sample against sample
+(:mod:`memory.benchmarking.paired`), and a verdict stands only when those pairs give it at `alpha`.
+Exit codes: 0 no regression, 2 regression, 1 error (a build failure, a benchmark failing on HEAD,
+bad input).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from .config import CONFIG_ENV, OPT_IN_CATEGORIES, PROFILE_ENV, BenchmarkConfig,
 from .documents import find_documents, stability_lines, unstable_timings
 from .runner import NAMESPACE_LOG_ENV, conf_for_categories, sweep_leftovers
 from . import paired, verdict
-from .verdict import DEFAULT_ALPHA
+from .verdict import DEFAULT_ALPHA, SCREEN_ALPHA
 
 RUN_TIMEOUT_SECONDS = 3 * 3600
 
@@ -198,9 +200,7 @@ def _confirm(comparison: Comparison, session: _AsvSession, commits: Dict[str, st
                      f"{paired.PROCESS_PAIRS} pairs of processes")
 
     def still_open(target: paired.Target, pairs: paired.Pairs) -> bool:
-        # every process pair must agree: once two went opposite ways, neither verdict is possible
-        medians = judges[target](pairs.values).process_changes
-        return all(m > 0 for m in medians) or all(m < 0 for m in medians)
+        return could_still_confirm(judges[target], pairs.values, paired.PROCESS_PAIRS - len(pairs.values))
 
     try:
         builds = paired.unpack_builds(session.env_dir, commits, session.scratch)
@@ -259,6 +259,21 @@ def paired_judge(change: MetricChange, threshold: float, alpha: float
     return judge
 
 
+def could_still_confirm(judge: Callable[[Sequence[Sequence[Tuple[float, float]]]], verdict.PairedVerdict],
+                        values: Sequence[Sequence[Tuple[float, float]]], remaining: int) -> bool:
+    """Whether `judge` could still confirm a change after `remaining` more process pairs: it could
+    if those all measured the most extreme change either way (every block pair, as many as
+    paired.MAX_PAIRS). Adding agreeing pairs never weakens the sign test nor moves the median the
+    other way, so when even that best case is not confirmed, measuring them cannot change the verdict."""
+    if remaining <= 0:
+        return False
+    for extreme in (1e9, -1e9):
+        best = list(values) + [[(1.0, extreme)] * paired.MAX_PAIRS for _ in range(remaining)]
+        if judge(best).confirmed:
+            return True
+    return False
+
+
 def _commits(project: asv_adapter.AsvProject, base: str, head: str) -> Dict[str, str]:
     """{"baseline": hash, "current": hash} of `base` and `head`; ContinuousError when unknown or the same."""
     commits = {"baseline": resolve_commit(project.repo, base), "current": resolve_commit(project.repo, head)}
@@ -292,6 +307,20 @@ def _measure(session: _AsvSession, commits: Dict[str, str], regexes: List[str], 
     return failed
 
 
+def screen(out: Path, threshold: float, alpha: float, screen_alpha: float, confirm: bool) -> Comparison:
+    """The first pass's comparison of out/current against out/baseline. With `confirm`, a timing
+    beyond the threshold at p < `screen_alpha` is a candidate (regression or improvement) for the
+    confirmation pass; without, the first pass is the verdict, at `alpha`."""
+    try:
+        comparison = compare_dirs(str(out / "current"), str(out / "baseline"), threshold,
+                                  max(screen_alpha, alpha) if confirm else alpha)
+    except CompareError as exc:
+        raise ContinuousError(str(exc)) from None
+    if confirm:
+        comparison.alpha, comparison.screen_alpha = alpha, max(screen_alpha, alpha)
+    return comparison
+
+
 def _say_problems(out: Path, failed: Dict[str, List[str]], say: Callable[[str], None]) -> None:
     """The timings unstable on this machine, then the benchmarks that failed on either commit."""
     for line in stability_lines(unstable_timings([doc for _, doc in find_documents(out / "current")])):
@@ -304,6 +333,7 @@ def _say_problems(out: Path, failed: Dict[str, List[str]], say: Callable[[str], 
 def run_continuous(base: str, head: str, config: BenchmarkConfig, categories: Optional[Sequence[str]] = None,
                    benches: Optional[Sequence[str]] = None, threshold: float = 0.1, alpha: float = DEFAULT_ALPHA,
                    output_dir: str = "benchmark_results/continuous", confirm: bool = True,
+                   screen_alpha: float = SCREEN_ALPHA,
                    asv_config: Optional[str] = None, progress: Optional[Callable[[str], None]] = None) -> int:
     """Build and measure `base` and `head` side by side, judge, confirm, write the documented JSON of
     both, the HTML page and ``verdict.json`` into `output_dir`; return 0, 2 or 1 (see the module)."""
@@ -311,6 +341,9 @@ def run_continuous(base: str, head: str, config: BenchmarkConfig, categories: Op
     started = time.monotonic()
     if not 0 <= threshold < float("inf"):
         raise ContinuousError(f"--threshold must be a number >= 0; got {threshold!r}")
+    for name, level in (("--alpha", alpha), ("--screen-alpha", screen_alpha)):
+        if not 0 < level < 1:
+            raise ContinuousError(f"{name} must be a number between 0 and 1; got {level!r}")
     try:
         project = asv_adapter.load_project(asv_config)
     except ConfigError as exc:
@@ -326,10 +359,7 @@ def run_continuous(base: str, head: str, config: BenchmarkConfig, categories: Op
         say(f"continuous: baseline {commits['baseline'][:8]} ({base}) against current {commits['current'][:8]} "
             f"({head}); profile {config.profile}; results in {out}")
         failed = _measure(session, commits, regexes, infos, out)
-        try:
-            comparison = compare_dirs(str(out / "current"), str(out / "baseline"), threshold, alpha)
-        except CompareError as exc:
-            raise ContinuousError(str(exc)) from None
+        comparison = screen(out, threshold, alpha, screen_alpha, confirm)
         if confirm:
             _confirm(comparison, session, commits, out, threshold, alpha)
     finally:

@@ -41,6 +41,10 @@ STATUSES = ("regression", "improvement", "unconfirmed", "noise", "unchanged", "n
 UNCONFIRMED_REASON = ("measured at different times: the machine's load between the runs moves whole "
                       "runs this much; confirm side by side with `cli continuous`")
 DEFAULT_ALPHA = 0.01
+#: The first pass of ``cli continuous`` only screens: a timing beyond the threshold at p < this goes
+#: on to the paired confirmation, which gives the verdict at DEFAULT_ALPHA. Its 6 + 6 samples of a
+#: planted 25 % slowdown often give p 0.03-0.07 only, so a screen at DEFAULT_ALPHA missed real changes.
+SCREEN_ALPHA = 0.1
 #: Relative change below which a deterministic metric counts as unchanged (float round-off only).
 EXACT_TOLERANCE = 1e-9
 #: A timing whose samples spread by more than this fraction of their median is reported unstable

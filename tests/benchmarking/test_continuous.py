@@ -147,7 +147,7 @@ def test_planted_slowdown_and_larger_record_are_flagged(project, tmp_path):
     timing = flagged.get(("total_time_seconds", "size_40000"))
     assert timing, json.dumps(timings, indent=0)
     # flagged by the screen (its change is the first pass's, noisy under load), confirmed by the pairs
-    assert timing["confirmed"] is True and timing["change"] > 0.1 and timing["p_value"] < 0.01
+    assert timing["confirmed"] is True and timing["change"] > 0.1 and timing["p_value"] < verdict["screen_alpha"]
     assert ("total_time_seconds", "size_20000") not in flagged
     for size in (20000, 40000):
         size_metric = flagged[("record_bytes", f"size_{size}")]
@@ -164,7 +164,8 @@ def test_bad_commit_is_one_line(project, tmp_path):
     env = {"AGENTMEMORY_ASV_CONFIG": str(project["root"] / "asv.conf.json")}
     for args, message in ((["no-such-commit", "HEAD"], "unknown commit"),
                           ([project["base"], project["base"]], "same commit"),
-                          ([project["base"], "HEAD", "--category", "nope"], "unknown category")):
+                          ([project["base"], "HEAD", "--category", "nope"], "unknown category"),
+                          ([project["base"], "HEAD", "--screen-alpha", "1.5"], "--screen-alpha must be")):
         proc = run_cli(["python", "-m", "memory.benchmarking.cli", "continuous", *args,
                         "--output-dir", str(tmp_path / "x")], tmp_path, env=env)
         assert proc.returncode == 1 and message in proc.stderr, proc.stderr

@@ -199,3 +199,26 @@ def test_the_paired_pass_decides_the_direction_the_screen_only_flagged():
     assert found.confirmed and found.change < -0.25  # lower seconds: an improvement, not the screen's regression
     mixed = [[(1.0, 1.5)] * 4, [(1.0, 0.6)] * 4, [(1.0, 1.5)] * 4]
     assert not paired_judge(flagged, 0.1, 0.01)(mixed).confirmed
+
+
+def test_a_target_is_measured_again_only_while_the_pairs_could_still_confirm_it():
+    """The confirmation stops re-measuring a target once even the most extreme further process pairs
+    could not confirm it; while they could, it goes on, and a real change is still confirmed."""
+    from memory.benchmarking.compare import MetricChange
+    from memory.benchmarking.continuous import could_still_confirm, paired_judge
+
+    flagged = MetricChange("storage", "read_latency", "batch_1", "total_time_seconds", 1.0, 1.3, -1, 0.3,
+                           "regression", kind="timing", asv_name="storage.ReadLatency.time_read")
+    judge = paired_judge(flagged, 0.1, 0.01)
+    assert could_still_confirm(judge, [], 3)  # nothing measured yet
+    slower = [(1.0, 1.3), (1.0, 1.25), (1.0, 1.35), (1.0, 1.3), (1.0, 1.28), (1.0, 1.31)]
+    assert could_still_confirm(judge, [slower], 2) and could_still_confirm(judge, [slower, slower], 1)
+    assert judge([slower] * 3).confirmed
+    # two process pairs that went opposite ways: no third can make every process pair agree
+    faster = [(1.0, 0.7)] * 6
+    assert not could_still_confirm(judge, [slower, faster], 1)
+    # two process pairs of A/A noise that happen to agree in sign: one more, however extreme, cannot
+    # carry the median beyond 10 % nor the sign test to p < 0.005
+    noise = [(1.0, 1.02), (1.0, 0.99), (1.0, 1.01), (1.0, 0.98), (1.0, 1.03), (1.0, 1.01), (1.0, 0.97), (1.0, 1.02)]
+    assert judge([noise, noise]).process_changes[0] > 0 and not could_still_confirm(judge, [noise, noise], 1)
+    assert not could_still_confirm(judge, [slower] * 3, 0)  # nothing left to measure
