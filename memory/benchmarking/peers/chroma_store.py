@@ -4,9 +4,19 @@ Each agent gets its own collection (cosine space, Chroma's default HNSW settings
 an agent needs no metadata filter: on one shared collection a ``where`` on the agent measured ~34 ms
 per top-10 at 10 000 memories against ~2 ms per collection. A memory's metadata holds its step and
 the declared attributes (scalars), its document the state as JSON. Chroma's search is HNSW, an
-approximate index (recall below 1.0), and its graph is built by several threads: the same vectors
-give a slightly different graph, and recall, each time (measured 0.955-0.972 at 10 000 memories).
-Ids are ``<agent key>:<n>``, so a read by id finds the agent's collection from the id alone.
+approximate index (recall below 1.0). Ids are ``<agent key>:<n>``, so a read by id finds the agent's
+collection from the id alone.
+
+Chroma's builds are not reproducible, and no setting of chromadb 1.5 makes them so (measured in
+fresh processes, the benchmark's workload at 10 000 memories, 16 builds). Recall@10 (0.935-0.975): the
+Rust HNSW writer gathers each ``add``'s vectors in a ``HashMap`` (keyed at random per process) and
+inserts them from rayon's thread pool, so the insertion order, hence the graph, differs per build.
+``num_threads`` (``configuration={"hnsw": {"num_threads": 1}}``, or ``metadata={"hnsw:num_threads": 1}``)
+is accepted but dropped from the collection's configuration and changes nothing, nor does
+``RAYON_NUM_THREADS=1``; only one memory per ``add`` gave the same graph (two builds of 1 000), at
+~30 memories/s instead of ~1 200. Disk bytes (91.72-91.83 MB): the SQLite metadata segment writes each memory's
+metadata rows in a ``HashMap``'s order too, so they fill a few pages more or fewer (even after a
+VACUUM), and the purged write-ahead log (``embeddings_queue``) leaves ~3 350-3 380 free pages.
 """
 
 from __future__ import annotations
