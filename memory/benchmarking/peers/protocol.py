@@ -266,8 +266,7 @@ class Peer(abc.ABC):
         return self._attribute_equal(agent_id, dict(attributes))
 
     def disk_bytes(self) -> int:
-        """Bytes of the files this peer keeps in its directory now (0 for one that holds memory only); an
-        adapter may leave out files whose size varies with the clock alone, saying which (LanceDB's)."""
+        """Bytes of the files this peer keeps in its directory now (0 for one that holds memory only)."""
         self._check_open()
         self._flush()
         return directory_bytes(self.directory)
