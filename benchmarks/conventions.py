@@ -6,6 +6,9 @@
 * ``metric_kind``: "timing", "deterministic" or "resource" (:data:`METRIC_KINDS`,
   :func:`metric_kind_of`);
 * :func:`metrics` -- the seed metric names a method yields, and its per-method counts and kind;
+* ``not_reproducible`` (a method's attribute, else its class's; :func:`not_reproducible_at`,
+  :func:`not_reproducible_of`) -- the parameter values at which a "deterministic" metric is not the
+  same in every build, so it is judged on the threshold (as a "resource") there;
 * :func:`sampled` -- a timing-like ``track_*`` measured as several samples asv treats like a timing.
 """
 
@@ -13,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, Callable, Dict, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
 
 from .settings import TIMING
 
@@ -29,6 +32,21 @@ def metric_kind_of(cls: type, attr: str) -> Optional[str]:
     (time_* "timing", peakmem_* "resource"); None for a track_ that declares none."""
     declared = getattr(getattr(cls, attr), "metric_kind", None) or getattr(cls, "metric_kind", None)
     return declared or {"time": "timing", "peakmem": "resource"}.get(attr.split("_", 1)[0])
+
+
+def not_reproducible_at(**values: Iterable[Any]) -> Dict[str, List[Any]]:
+    """A ``not_reproducible`` declaration: {param name: its values at which the benchmark's deterministic
+    metric differs between builds of the same data}; a combination holding any of them is judged on the
+    threshold instead of exactly (the adapter's ``metadata.metric_kind_overrides``). Empty lists are left out."""
+    declared = {name: list(listed) for name, listed in values.items()}
+    return {name: listed for name, listed in declared.items() if listed}
+
+
+def not_reproducible_of(cls: type, attr: str) -> Dict[str, List[Any]]:
+    """The ``not_reproducible`` declaration of benchmark `attr` of `cls`: the method's, else the class's,
+    else {} (exactly reproducible everywhere)."""
+    declared = getattr(getattr(cls, attr), "not_reproducible", None) or getattr(cls, "not_reproducible", None)
+    return dict(declared or {})
 
 
 def count_for(spec: Any, param_names: Sequence[str], params: Sequence[Any]) -> float:

@@ -32,7 +32,7 @@ import json
 import os
 import pickle
 import random
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type
 
 import numpy as np
 
@@ -41,7 +41,7 @@ from memory.benchmarking.peers.numpy_floor import top_rows
 from memory.benchmarking.peers.protocol import normalized
 
 from .backends import REDIS_URL, BackendUnavailable, log_namespace
-from .conventions import metrics
+from .conventions import metrics, not_reproducible_at
 from .lifecycle import Benchmark, SystemBenchmark
 from .settings import CONFIG, PROFILE, TIMING, sorted_unique
 from .systems import new_namespace
@@ -353,6 +353,12 @@ class AttributeFilter(PeerBenchmark):
             attribute_equal(AGENT, {"step_count": value})
 
 
+def unreproducible_where(reproducible: Callable[[Type[Peer]], bool]) -> Dict[str, List[str]]:
+    """The ``not_reproducible`` declaration of a metric whose reproducibility is a peer capability
+    (`reproducible` reads it from the adapter class): the implementations without it, judged on the threshold."""
+    return not_reproducible_at(implementation=[name for name in ALL_NAMES if not reproducible(peer_class(name))])
+
+
 class Quality(PeerCache):
     """Recall@10 of each implementation against exact brute force (numpy over the same vectors)."""
 
@@ -372,6 +378,7 @@ class Quality(PeerCache):
         return float(self.built(cache, implementation, n_memories)["recall"])
 
     track_recall_at_10.unit = "fraction"
+    track_recall_at_10.not_reproducible = unreproducible_where(lambda peer: peer.reproducible_recall)
 
 
 class Footprint(PeerBenchmark):
@@ -399,3 +406,4 @@ class Footprint(PeerBenchmark):
         return float(self.built(cache, implementation, READ_N)["disk_bytes"])
 
     track_disk_bytes.unit = "bytes"
+    track_disk_bytes.not_reproducible = unreproducible_where(lambda peer: peer.reproducible_bytes)

@@ -5,6 +5,7 @@ and the determinism of its quality and size metrics across processes.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -28,6 +29,11 @@ BENCHMARKS = ("store_batch", "read_by_id", "similarity_search", "step_range", "a
 def _available():
     """{name: None or why it cannot run here} of every peer."""
     return {name: availability(name) for name in NAMES}
+
+
+def _threshold(name):
+    """The override the adapter records for a metric peer `name` does not reproduce."""
+    return {"kind": "resource", "reason": f"not reproducible for {name}"}
 
 
 # ---- opt-in selection and the derived configuration (no asv run) -------------------------------------
@@ -150,6 +156,15 @@ def test_cli_run_category_implementations_measures_every_available_peer(tmp_path
     assert kinds["quality"] == {"recall_at_10": "deterministic"}
     assert kinds["footprint"] == {"peak_memory_bytes": "resource", "disk_bytes": "deterministic"}
     assert set(kinds["similarity_search"].values()) == {"timing"}
+    # what a peer cannot reproduce build to build is judged on the threshold there, and only there
+    measured = set(NAMES) - missing
+    assert docs["quality"]["metadata"].get("metric_kind_overrides", {}) == {
+        f"implementation_{name}/n_memories_{n}": {"recall_at_10": _threshold(name)}
+        for name in measured if not peer_class(name).reproducible_recall for n in (60, 150)}
+    assert docs["footprint"]["metadata"].get("metric_kind_overrides", {}) == {
+        f"implementation_{name}": {"disk_bytes": _threshold(name)}
+        for name in measured if not peer_class(name).reproducible_bytes}
+    assert "metric_kind_overrides" not in docs["similarity_search"]["metadata"]
     assert temp_listing(tmp_path / "tmp") == before
     # the runner sweeps the Redis keys of benchmark processes that did not remove their own: none did
     assert "Redis key(s) left behind" not in proc.stdout, proc.stdout[-2000:]
@@ -205,16 +220,20 @@ for key, entry in cache.items():
 print(json.dumps(out, sort_keys=True))
 """
 
-#: Implementations whose stored bytes carry timestamps or thread-dependent layout (measured: they differ
-#: by < 1 % run to run), and whose HNSW graph (Chroma) is built by racing threads.
-NOT_REPRODUCIBLE_BYTES = ("chroma", "lancedb")
+def _reproducible(key):
+    """Whether the peer of measurement `key` (``"('chroma', 60) recall"``) declares it reproducible (its
+    ``reproducible_recall`` / ``reproducible_bytes``: Chroma's HNSW built by racing threads, LanceDB's
+    sampled string encoding and timestamped manifests are not)."""
+    build, metric = key.rsplit(" ", 1)
+    peer = peer_class(ast.literal_eval(build)[0])
+    return peer.reproducible_recall if metric == "recall" else peer.reproducible_bytes
 
 
 @pytest.mark.slow
 def test_recall_and_disk_bytes_repeat_across_processes(tmp_path):
     """recall@10 and disk bytes (quick, tiny grid) are identical in two processes with different
-    PYTHONHASHSEED for every implementation but the ones documented as not reproducible (Chroma's recall
-    and bytes, LanceDB's bytes), which stay within 2 %."""
+    PYTHONHASHSEED for every implementation but where its peer declares them not reproducible (Chroma's
+    recall and bytes, LanceDB's bytes), which stay within 2 %."""
     grid = tmp_path / "grid.json"
     grid.write_text(json.dumps(dict(TINY, profile="quick")))
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTMEMORY_BENCH_")}
@@ -228,7 +247,7 @@ def test_recall_and_disk_bytes_repeat_across_processes(tmp_path):
         if isinstance(first, str):
             assert second == first
             continue
-        if any(name in key for name in NOT_REPRODUCIBLE_BYTES) and (key.endswith("disk_bytes") or "chroma" in key):
+        if not _reproducible(key):
             assert abs(first - second) <= 0.02 * max(abs(first), 1e-9), (key, first, second)
         else:
             assert first == second, (key, first, second)

@@ -19,7 +19,7 @@ from redis_fixtures import namespace_keys, unique_namespace
 
 from benchmarks import workloads
 from memory import AgentMemorySystem, MemoryConfig
-from memory.benchmarking.peers import (NAMES, Batch, InvalidBatch, PeerError, PeerUnavailable, Query,
+from memory.benchmarking.peers import (NAMES, Batch, InvalidBatch, Peer, PeerError, PeerUnavailable, Query,
                                        UnsupportedQuery, availability, open_peer, peer_class, requirements)
 from memory.benchmarking.peers.protocol import TEMP_PREFIX, require_module
 
@@ -290,6 +290,26 @@ def test_registry_names_classes_and_requirements():
     assert requirements(["numpy", "chroma", "faiss"]) == ["chromadb", "faiss-cpu"]
     with pytest.raises(PeerError, match="unknown implementation"):
         open_peer("mongodb")
+
+
+def test_reproducibility_is_a_capability_of_the_protocol():
+    """Chroma's HNSW builds differ in recall and bytes, LanceDB's in bytes only; every other peer is
+    exactly reproducible (its recall and bytes are judged exactly), the protocol's default."""
+    assert Peer.reproducible_recall is True and Peer.reproducible_bytes is True
+    capabilities = {name: (peer_class(name).reproducible_recall, peer_class(name).reproducible_bytes)
+                    for name in NAMES}
+    assert capabilities.pop("chroma") == (False, False)
+    assert capabilities.pop("lancedb") == (True, False)
+    assert set(capabilities.values()) == {(True, True)}, capabilities
+
+
+def test_the_implementations_benchmarks_declare_what_the_peers_cannot_reproduce():
+    from benchmarks.conventions import not_reproducible_of
+    from benchmarks.implementations import Footprint, Quality
+
+    assert not_reproducible_of(Quality, "track_recall_at_10") == {"implementation": ["chroma"]}
+    assert not_reproducible_of(Footprint, "track_disk_bytes") == {"implementation": ["chroma", "lancedb"]}
+    assert not_reproducible_of(Footprint, "peakmem_store") == {}
 
 
 @pytest.mark.parametrize("bad", [

@@ -15,7 +15,7 @@ from typing import Any, Dict, List
 
 # Attributes the adapter understands, read from the method first, then its class, then its module.
 NAMING_ATTRS = ("benchmark_name", "items_per_call", "ops_per_call", "metric_names", "param_keys",
-                "higher_is_better", "seed_metrics", "metric_kind")
+                "higher_is_better", "seed_metrics", "metric_kind", "not_reproducible")
 _MISSING = object()
 
 

@@ -8,6 +8,12 @@ Documented format (benchmarking-system.md, "Results Format")::
      "metadata": {"execution_time": 15.2, "params": {...}, "commit": ..., "machine": ..., "python": ...,
                   "backend": ..., "packages": {...}, "stats": {"complexity_1/batch_100": {metric: {...}}}}}
 
+``metadata.metric_kinds`` gives each metric's kind (timing, deterministic, resource); where a benchmark
+declares a deterministic metric not reproducible at some parameter values (``not_reproducible``, e.g.
+Chroma's HNSW recall), ``metadata.metric_kind_overrides`` judges it on the threshold at those paths only:
+``{"implementation_chroma/n_memories_1000": {"recall_at_10": {"kind": "resource",
+"reason": "not reproducible for chroma"}}}`` (paths as in ``stats``).
+
 One documented benchmark = one asv class (all its ``time_``/``track_``/``peakmem_`` methods); the naming
 rules are in :mod:`memory.benchmarking.naming`. Command line: ``python tools/asv_export.py``.
 """
@@ -404,6 +410,17 @@ class _Method:
         return naming.metric_kind(self.metric, self.info.get("type", ""))
 
 
+def not_reproducible(info: Dict[str, Any], values: Dict[str, Any]) -> Optional[str]:
+    """Why benchmark `info`'s metric is not exactly reproducible at parameter `values` ("not reproducible
+    for chroma"), by its ``not_reproducible`` declaration ({param: [values]}); None where it is."""
+    declared = info.get("not_reproducible")
+    for name, listed in (declared.items() if isinstance(declared, dict) else ()):
+        value = values.get(name)
+        if name in values and isinstance(listed, list) and value in listed:
+            return f"not reproducible for {value if isinstance(value, str) else f'{name} {value}'}"
+    return None
+
+
 def _metric_names(info: Dict[str, Any], primary_time: Optional[str],
                   single_memory: bool) -> Tuple[str, Dict[str, str]]:
     """(main metric, {"total"/"items"/"throughput"/"latency": metric} of a timing, else {}) of one
@@ -433,6 +450,7 @@ class _Metrics:
     sources: Dict[str, str] = field(default_factory=dict)
     directions: Dict[str, int] = field(default_factory=dict)
     kinds: Dict[str, str] = field(default_factory=dict)
+    kind_overrides: Dict[str, Dict[str, Dict[str, str]]] = field(default_factory=dict)
     derived: Dict[str, str] = field(default_factory=dict)
     unstable: List[Dict[str, Any]] = field(default_factory=list)
     seed_metrics: Dict[str, Any] = field(default_factory=dict)
@@ -475,6 +493,7 @@ class _Metrics:
             cell["asv_params"] = list(combo)  # asv's "name(p1, p2)" selects this combination again
         path_stats = self.stats.setdefault(naming.join_path(path), {})
         _set_leaf(self.tree, path, method.metric, value)
+        self._override_kind(method, values, naming.join_path(path))
         if cell:
             path_stats[method.metric] = cell
             if self.kinds[method.metric] == "timing" and cell.get("spread", 0.0) > verdict.UNSTABLE_SPREAD:
@@ -482,6 +501,13 @@ class _Metrics:
                                       "spread": cell["spread"], "n": cell.get("n", 0)})
         if method.is_time and value > 0:
             self._add_rates(method, values, path, value, cell)
+
+    def _override_kind(self, method: _Method, values: Dict[str, Any], path: str) -> None:
+        """Record that a deterministic metric is judged on the threshold at `path` when its benchmark
+        declares it not reproducible at these parameter values (``not_reproducible``)."""
+        why = not_reproducible(method.info, values) if self.kinds[method.metric] == "deterministic" else None
+        if why:
+            self.kind_overrides.setdefault(path, {})[method.metric] = {"kind": "resource", "reason": why}
 
     def _add_rates(self, method: _Method, values: Dict[str, Any], path: List[str], value: float,
                    cell: Dict[str, Any]) -> None:
@@ -561,7 +587,8 @@ def _metadata(metrics: _Metrics, grid: _Grid, infos: List[Dict[str, Any]], resul
                        if started else None),
     }
     optional = (("metric_directions", metrics.directions), ("seed_metrics", metrics.seed_metrics),
-                ("failed", metrics.failed), ("skipped", metrics.skipped))
+                ("metric_kind_overrides", metrics.kind_overrides), ("failed", metrics.failed),
+                ("skipped", metrics.skipped))
     metadata.update((key, value) for key, value in optional if value)
     return metadata
 

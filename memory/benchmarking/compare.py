@@ -13,6 +13,7 @@ its ``total_time_seconds``: judged, counted and shown once. Exit codes: 0 no reg
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 import math
@@ -165,13 +166,40 @@ def is_percent(metric: str, unit: Optional[str] = None) -> bool:
     return metric.endswith("_percent") or (unit or "").strip().lower() in ("percent", "%")
 
 
+def kind_overrides(doc: Dict[str, Any]) -> Dict[Tuple[str, str], Tuple[str, str]]:
+    """{(canonical path, metric): (kind, reason)} of ``metadata.metric_kind_overrides``: measurements the
+    suite declares not exactly reproducible (judged on the threshold there); malformed entries are ignored."""
+    out: Dict[Tuple[str, str], Tuple[str, str]] = {}
+    for path, metrics in _meta_map(doc, "metric_kind_overrides").items():
+        for metric, entry in (metrics.items() if isinstance(metrics, dict) else ()):
+            if isinstance(entry, dict) and entry.get("kind") in verdict.KINDS:
+                out[(canonical_path(doc, str(path)), str(metric))] = (entry["kind"], str(entry.get("reason") or ""))
+    return out
+
+
+def _judged_kind(metric: str, key: Tuple[str, str], kinds: Dict[str, Any],
+                 overridden: Dict[Tuple[str, str], Tuple[str, str]]) -> Tuple[str, Optional[str]]:
+    """(kind, why it is not the metric's own kind, or None) of the measurement `key` (canonical path, metric)."""
+    if key in overridden:
+        kind, why = overridden[key]
+        return kind, why or "kind overridden here"
+    return (kinds.get(metric) if kinds.get(metric) in verdict.KINDS else naming.metric_kind(metric)), None
+
+
+def _overridden_reason(kind: str, why: str, reason: str) -> str:
+    """The reason of a verdict judged by an overridden kind: "not reproducible for chroma: judged on the threshold"."""
+    return f"{why}: judged on the threshold" if kind == "resource" else f"{why}: judged as {kind} ({reason})"
+
+
 def compare_documents(cur_doc: Dict[str, Any], base_doc: Dict[str, Any], threshold: float,
                       alpha: float = verdict.DEFAULT_ALPHA, judge_timings: bool = False) -> List[MetricChange]:
     """One MetricChange per measurement the two documents of one benchmark share; timings of
-    documents not measured side by side are judged only with `judge_timings`."""
+    documents not measured side by side are judged only with `judge_timings`. A measurement either
+    document declares not reproducible (``metadata.metric_kind_overrides``) is judged by that kind."""
     side_by_side = judge_timings or measured_side_by_side(cur_doc, base_doc)
     overrides = _meta_map(cur_doc, "metric_directions")
     kinds = dict(_meta_map(base_doc, "metric_kinds"), **_meta_map(cur_doc, "metric_kinds"))
+    overridden = {**kind_overrides(base_doc), **kind_overrides(cur_doc)}
     derived = dict(_meta_map(base_doc, "derived_metrics"), **_meta_map(cur_doc, "derived_metrics"))
     sources = _meta_map(cur_doc, "metric_sources")
     units = _meta_map(cur_doc, "units")
@@ -196,7 +224,7 @@ def compare_documents(cur_doc: Dict[str, Any], base_doc: Dict[str, Any], thresho
         direction = overrides.get(metric) if overrides.get(metric) in (1, -1) else naming.metric_direction(metric)
         if direction == 0:
             continue
-        kind = kinds.get(metric) if kinds.get(metric) in verdict.KINDS else naming.metric_kind(metric)
+        kind, why = _judged_kind(metric, key, kinds, overridden)
         base_stats, cur_stats = metric_stats(base_doc, base_path, metric), metric_stats(cur_doc, path, metric)
         if smoke and kind == "timing":
             judged = verdict.Verdict("not enough data", verdict.relative_change(old, value),
@@ -205,6 +233,8 @@ def compare_documents(cur_doc: Dict[str, Any], base_doc: Dict[str, Any], thresho
             judged = verdict.judge(kind, old, value, direction, threshold, base_stats.get("samples"),
                                    cur_stats.get("samples"), alpha, percent=is_percent(metric, units.get(metric)),
                                    side_by_side=side_by_side)
+        if why:
+            judged = dataclasses.replace(judged, reason=_overridden_reason(kind, why, judged.reason))
         out.append(MetricChange(category, benchmark, path, metric, old, value, direction, judged.change,
                                 judged.status, kind, judged.p_value, judged.interval, judged.n_baseline,
                                 judged.n_current, judged.reason, twins.get((path, metric), []),

@@ -45,6 +45,8 @@ class ChromaPeer(Peer):
     description = "Chroma PersistentClient (embedded, SQLite + HNSW), one cosine collection per agent"
     exact = False
     persistent = True
+    reproducible_recall = False  # the HNSW graph differs per build (see the module docstring)
+    reproducible_bytes = False  # the metadata segment's pages too
 
     def _open(self) -> None:
         chromadb = require_module(self.name, "chromadb", "chromadb")

@@ -46,6 +46,7 @@ class LanceDBPeer(Peer):
     description = "LanceDB (embedded, Lance files), one table per agent, exact scan (no ANN index)"
     exact = True
     persistent = True
+    reproducible_bytes = False  # FSST's sampled symbol table, commit times in manifests (module docstring)
 
     def _open(self) -> None:
         lancedb = require_module(self.name, "lancedb", "lancedb")

@@ -12,7 +12,9 @@ state (its encoder gives the same vector).
 call the adapter's ``_store``/``_read``/``_top_k``/``_step_range``/``_attribute_equal``; it owns the
 adapter's working directory (a temporary one, removed on :meth:`Peer.close`, unless the caller gives
 one to keep a persistent store). What an adapter is shows in class attributes: ``exact`` (search
-returns the true top-k) and ``persistent`` (a new instance on the same directory sees what was stored).
+returns the true top-k), ``persistent`` (a new instance on the same directory sees what was stored),
+``reproducible_recall`` and ``reproducible_bytes`` (two builds of the same data measure the same: the
+benchmark judges a metric that is not on the threshold instead of exactly).
 """
 
 from __future__ import annotations
@@ -169,6 +171,10 @@ class Peer(abc.ABC):
     exact: bool = True
     #: A new instance on the same directory sees what an earlier one stored.
     persistent: bool = False
+    #: Two builds of the same data give the same recall@k (False: e.g. an ANN graph built by racing threads).
+    reproducible_recall: bool = True
+    #: Two builds of the same data give the same :meth:`disk_bytes` (False: e.g. sampled encodings, timestamps).
+    reproducible_bytes: bool = True
 
     def __init__(self, directory: Optional[Union[str, os.PathLike]] = None,
                  attributes: Sequence[str] = ()) -> None:
