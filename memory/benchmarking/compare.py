@@ -454,11 +454,12 @@ _HTML_HEADERS = _HEADERS[:4] + _HEADERS[6:]
 
 
 def _html_rows(changes: Sequence[MetricChange]) -> List[List[Any]]:
-    """The page's table rows: names that wrap, kind and direction under the metric's name."""
+    """The page's table rows: names that wrap; kind, direction and the verdict's reason under the metric's name."""
     out = []
-    for row in _rows(changes):
+    for change, row in zip(changes, _rows(changes)):
+        reason = f'<span class="why">{htmlpage.esc(change.reason)}</span>' if change.reason else ""
         metric = htmlpage.Html(f'{htmlpage.breakable(row[3])}<span class="sub">{htmlpage.esc(row[4])}, '
-                               f'{htmlpage.esc(row[5])} is better</span>')
+                               f'{htmlpage.esc(row[5])} is better</span>{reason}')
         out.append([row[0], htmlpage.breakable(row[1]), htmlpage.breakable(row[2]), metric] + row[6:])
     return out
 

@@ -37,6 +37,7 @@ table.glance tr.more td{background:#fff;color:#666;white-space:normal}
 .card b{display:block;font-size:1.3em}
 .card.bad{border-color:#c0392b;background:#fdecea}
 .sub{display:block;color:#666;font-size:0.8em;white-space:nowrap}
+.why{display:block;color:#666;font-size:0.8em;white-space:normal;min-width:18em;max-width:36em}
 .plots{display:grid;grid-template-columns:repeat(auto-fill,minmax(520px,1fr));gap:12px;align-items:start}
 .plots figure.wide{grid-column:1/-1}
 figure{margin:0}

@@ -180,3 +180,14 @@ def test_continuous_screen_puts_forward_what_its_looser_test_moves(tmp_path):
     doc = screened.to_json()
     assert (doc["alpha"], doc["screen_alpha"]) == (0.01, 0.1) and judged.to_json()["screen_alpha"] is None
 
+
+
+def test_the_page_says_why_each_measurement_got_its_verdict(tmp_path):
+    # the reason (rank test, exactness, a confirmation's pairs) is what a reader checks a verdict by
+    write_quality_run(tmp_path / "baseline", recall=1.0)
+    write_quality_run(tmp_path / "current", recall=0.9)
+    result = compare_dirs(str(tmp_path / "current"), str(tmp_path / "baseline"), 0.1)
+    from memory.benchmarking.compare import write_html
+
+    page = open(write_html(result, str(tmp_path))).read()
+    assert 'class="why">deterministic metric changed</span>' in page
