@@ -20,7 +20,7 @@ name                   what runs                                        pip pack
 To add your own store: subclass :class:`~memory.benchmarking.peers.protocol.Peer` in a module of this
 package (``_open``, ``_store``, ``_read``, ``_top_k``, ``_step_range``, ``_attribute_equal``,
 optionally ``_close``/``_flush``; class attributes ``name``, ``description``, ``exact``,
-``persistent``) and add a line to :data:`_ADAPTERS` (and its pip package to :data:`PACKAGES`).
+``persistent``, ``reproducible_recall``, ``reproducible_bytes``) and add a line to :data:`_ADAPTERS` (and its pip package to :data:`PACKAGES`).
 """
 
 from __future__ import annotations
