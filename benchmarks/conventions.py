@@ -9,7 +9,10 @@
 * ``not_reproducible`` (a method's attribute, else its class's; :func:`not_reproducible_at`,
   :func:`not_reproducible_of`) -- the parameter values at which a "deterministic" metric is not the
   same in every build, so it is judged on the threshold (as a "resource") there;
-* :func:`sampled` -- a timing-like ``track_*`` measured as several samples asv treats like a timing.
+* :func:`sampled` -- a timing-like ``track_*`` measured as several samples asv treats like a timing;
+* ``parallel = True`` (class or method attribute) -- the timed body runs on several threads or
+  processes, so the confirmation pass of ``cli continuous`` leaves its processes on every CPU core
+  instead of pinning each pair to one (:mod:`memory.benchmarking.paired`).
 """
 
 from __future__ import annotations

@@ -147,6 +147,8 @@ class ApiOverheadPercent(_ApiBase):
 class ConcurrentClients(_ApiBase):
     """Several threads calling one MemoryAPI at once (stores and reads, OPS each)."""
 
+    parallel = True  # client threads: measured on every core
+
     params = [CLIENTS]
     param_names = ["clients"]
     items_per_call = ("clients", 2, OPS)

@@ -80,6 +80,8 @@ def _worker_close(_):
 class AgentCountScaling(SystemBenchmark):
     """N agents each running the seed workload concurrently (threads or processes)."""
 
+    parallel = True  # threads or worker processes: measured on every core
+
     params = [AGENT_COUNTS, WORKERS, MODES]
     param_names = ["agents", "workers", "mode"]
     items_per_call = ("agents", OPS_PER_AGENT)
@@ -349,6 +351,8 @@ class SharedProcesses:
 class SharedDeploymentScaling(SystemBenchmark):
     """The fully shared deployment: N worker processes on shared agents, STM and IM on Redis, LTM on
     PostgreSQL (or one SQLite file all of them open), memories moving into LTM as the workload runs."""
+
+    parallel = True  # worker processes: measured on every core
 
     params = [WORKERS, LTM_BACKENDS]
     param_names = ["processes", "ltm_backend"]

@@ -230,7 +230,7 @@ def _confirm(comparison: Comparison, session: _AsvSession, commits: Dict[str, st
                          if found.confirmed else "noise", "confirmed": found.confirmed,
                          "change": found.change, "p_value": found.p_value, "pairs": found.pairs,
                          "process_changes": list(found.process_changes), "reason": found.reason,
-                         "problems": pairs.problems, "baseline_current_pairs": pairs.values})
+                         "problems": pairs.problems, "cpus": pairs.cpus, "baseline_current_pairs": pairs.values})
     target_dir = output_dir / "confirm"
     target_dir.mkdir(parents=True, exist_ok=True)
     (target_dir / "paired.json").write_text(json.dumps(evidence, indent=1), encoding="utf-8")

@@ -7,8 +7,12 @@ whichever commit they belong to. Here both commits run at once, each in its own 
 build unpacked on ``PYTHONPATH``, the environment's interpreter, the same benchmark suite), and a
 coordinator asks them for one sample each in turn, the order alternating: the two samples of a pair
 are milliseconds apart, so they share the machine's phase and their ratio does not. Several such
-process pairs guard against a process slow for its whole life. :func:`memory.benchmarking.verdict.
-paired_verdict` judges the pairs.
+process pairs guard against a process slow for its whole life. The two processes of a pair share one
+CPU core (process pair i: the i-th allowed core, round robin): on cores of their own, one core's load
+(another job, a busy sibling) made one commit's process slower for its whole life -- a storage
+timing of identical code spread by 77 % (median absolute deviation of the process pairs' medians),
+4 % on a shared core. A benchmark that declares ``parallel = True`` (its timed body runs threads or
+processes) keeps every core. :func:`memory.benchmarking.verdict.paired_verdict` judges the pairs.
 """
 
 from __future__ import annotations
@@ -69,6 +73,18 @@ class Pairs:
 
     values: List[List[Tuple[float, float]]] = field(default_factory=list)
     problems: List[str] = field(default_factory=list)
+    cpus: List[List[int]] = field(default_factory=list)  # the CPU cores of each process pair's measurement
+
+
+def all_cores() -> List[int]:
+    """Every CPU core this process may use (empty where the platform cannot tell)."""
+    return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+
+
+def pair_cores(process_pair: int) -> List[int]:
+    """The one CPU core (as a list) both processes of `process_pair` run on: the allowed cores in turn."""
+    allowed = all_cores()
+    return [allowed[process_pair % len(allowed)]] if allowed else []
 
 
 def unpack_builds(env_dir: Path, commits: Mapping[str, str], scratch: Path) -> Dict[str, Build]:
@@ -130,6 +146,21 @@ class _Worker:
                 self.kill()
         self.selector.close()
 
+    def pin(self, cpus: Sequence[int]) -> List[int]:
+        """Run the process (every thread it has, and those it starts) on `cpus`; the cores it then has
+        (unchanged where the platform cannot pin)."""
+        if cpus and hasattr(os, "sched_setaffinity") and self.proc.poll() is None:
+            try:
+                for task in os.listdir(f"/proc/{self.proc.pid}/task"):
+                    try:
+                        os.sched_setaffinity(int(task), set(cpus))
+                    except ProcessLookupError:  # a thread that just ended
+                        pass
+                return sorted(os.sched_getaffinity(self.proc.pid))
+            except OSError:
+                pass
+        return all_cores()
+
     def kill(self) -> None:
         """End the process now."""
         if self.proc.poll() is None:
@@ -155,11 +186,13 @@ def _load(worker: _Worker, target: Target, role: str, out: Pairs) -> Optional[Di
     return answer
 
 
-def _measure_target(target: Target, workers: Dict[str, _Worker], out: Pairs) -> bool:
-    """One process pair's block pairs of `target` into `out`; False when a process died."""
+def _measure_target(target: Target, workers: Dict[str, _Worker], out: Pairs, cores: Sequence[int]) -> bool:
+    """One process pair's block pairs of `target` into `out`, both processes on `cores` (every core
+    for a ``parallel`` benchmark); False when a process died."""
     first = _load(workers["baseline"], target, "baseline", out)
     if first is None:
         return workers["baseline"].proc.poll() is None
+    cpus = [workers[role].pin(all_cores() if first.get("parallel") else cores) for role in ("baseline", "current")][0]
     # the first sample calibrates a time benchmark's `number` (asv's way); both commits then use it
     calibrated = workers["baseline"].ask(op="run")
     if "error" in calibrated:
@@ -184,10 +217,12 @@ def _measure_target(target: Target, workers: Dict[str, _Worker], out: Pairs) -> 
                 out.problems.append(f"{role}: {problem}")
                 if pairs:
                     out.values.append(pairs)
+                    out.cpus.append(cpus)
                 return not dead
             got[role] = value  # type: ignore[assignment]
         pairs.append((got["baseline"], got["current"]))
     out.values.append(pairs)
+    out.cpus.append(cpus)
     return True
 
 
@@ -201,14 +236,16 @@ def measure_pairs(targets: Sequence[Target], builds: Mapping[str, Build], benchm
     results = {target: Pairs() for target in targets}
     for round_index in range(process_pairs):
         workers: Optional[Dict[str, _Worker]] = None
+        cores = pair_cores(round_index)
+        cores_text = ",".join(map(str, cores)) or "any"
         todo = [t for t in targets if still_open(t, results[t])]
         try:
             for number, target in enumerate(todo, 1):
                 if workers is None:
                     workers = {role: _Worker(builds[role], benchmark_dir, env) for role in ("baseline", "current")}
-                progress(f"confirm: process pair {round_index + 1}/{process_pairs}, "
+                progress(f"confirm: process pair {round_index + 1}/{process_pairs} (CPU {cores_text}), "
                          f"{number}/{len(todo)} {target.label}")
-                if not _measure_target(target, workers, results[target]):
+                if not _measure_target(target, workers, results[target], cores):
                     for worker in workers.values():
                         worker.kill()
                         worker.close()

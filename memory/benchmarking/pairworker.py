@@ -7,7 +7,9 @@ request per line on stdin and answers one JSON line each on its original stdout;
 benchmarks print goes to stderr.
 
 Requests: ``{"op": "load", "name": asv name, "params": [asv param reprs], "attributes": {...}}``
-(discover, set up; answers ``{"skipped": bool, "type": "time"|"track"|...}``), ``{"op": "run", "number": n}`` (one
+(discover, set up; answers ``{"skipped": bool, "type": "time"|"track"|..., "parallel": bool}``, where
+``parallel`` is the benchmark's own ``parallel`` attribute, method's else class's, the way asv reads
+``timeout``: True when its timed body runs on several threads or processes), ``{"op": "run", "number": n}`` (one
 sample the way asv takes it: setup redone after the first, then one timed batch of `number` calls —
 the benchmark's own when omitted;
 answers ``{"value": seconds per call or the track's median, "number": n}``), ``{"op": "close"}``.
@@ -25,6 +27,14 @@ import sys
 def _one_line(exc):
     text = f"{type(exc).__name__}: {exc}".strip()
     return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+def _parallel(bench):
+    """The benchmark's ``parallel`` declaration: its method's attribute, else its class's (asv's order)."""
+    for source in (bench.func, getattr(bench.func, "__self__", None)):
+        if source is not None and hasattr(source, "parallel"):
+            return bool(source.parallel)
+    return False
 
 
 class _Worker:
@@ -48,7 +58,7 @@ class _Worker:
             bench.set_cache(cache)
         skipped = bool(bench.do_setup())
         self.bench = None if skipped else bench
-        return {"skipped": skipped, "type": bench.type}
+        return {"skipped": skipped, "type": bench.type, "parallel": _parallel(bench)}
 
     def run(self, number=None):
         if self.bench is None:

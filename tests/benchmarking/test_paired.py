@@ -94,3 +94,57 @@ def test_a_settled_target_is_not_measured_again(tiny_suite):
     measured = measure_pairs([settled], {"baseline": build, "current": build}, suite, _env(), process_pairs=3,
                              still_open=still_open)
     assert len(measured[settled].values) == 1 and asked == [(settled, 0), (settled, 1), (settled, 1)]
+
+
+PINNED_SUITE = '''
+import os
+
+
+def _record(name):
+    with open(os.environ["PAIRED_AFFINITY_LOG"], "a") as log:
+        log.write(f"{name} {os.getpid()} {','.join(map(str, sorted(os.sched_getaffinity(0))))}\\n")
+
+
+class Single:
+    number = 1
+    repeat = 1
+
+    def time_single(self):
+        _record("single")
+
+
+class Threads:
+    number = 1
+    repeat = 1
+    parallel = True
+
+    def time_threads(self):
+        _record("threads")
+'''
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="this platform cannot pin processes to cores")
+def test_each_process_pair_shares_one_core_and_a_parallel_benchmark_keeps_all(tmp_path):
+    suite = tmp_path / "benchmarks"
+    suite.mkdir()
+    (suite / "__init__.py").write_text("")
+    (suite / "pinned.py").write_text(textwrap.dedent(PINNED_SUITE))
+    log = tmp_path / "affinity.log"
+    build = Build(sys.executable, tmp_path)
+    single, threads = Target("pinned.Single.time_single"), Target("pinned.Threads.time_threads")
+    measured = measure_pairs([single, threads], {"baseline": build, "current": build}, suite,
+                             dict(_env(), PAIRED_AFFINITY_LOG=str(log)), process_pairs=2)
+    cores = sorted(os.sched_getaffinity(0))
+    seen = {}  # (benchmark, pid) -> the cores its samples ran on
+    for name, pid, cpus in (line.split() for line in log.read_text().splitlines()):
+        seen.setdefault((name, pid), set()).add(cpus)
+    single_pids = sorted({pid for name, pid in seen if name == "single"})
+    assert len(single_pids) == 4  # two process pairs of two processes
+    assert all(len(cpus) == 1 for cpus in seen.values())  # pinned before its first sample
+    # both processes of a pair on one core, the pairs on the allowed cores in turn
+    assert measured[single].cpus == [[cores[0]], [cores[1 % len(cores)]]]
+    by_pid = {pid: cpus.pop() for (name, pid), cpus in seen.items() if name == "single"}
+    assert sorted(by_pid.values()) == sorted([str(cores[0])] * 2 + [str(cores[1 % len(cores)])] * 2)
+    all_cores = ",".join(map(str, cores))
+    assert measured[threads].cpus == [cores, cores]
+    assert {cpus.pop() for (name, pid), cpus in seen.items() if name == "threads"} == {all_cores}
