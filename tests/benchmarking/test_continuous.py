@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import run_cli
+from memory.benchmarking.paired import PROCESS_PAIRS, pair_cores
 
 pytestmark = [pytest.mark.asv, pytest.mark.slow]
 
@@ -156,8 +157,10 @@ def test_planted_slowdown_and_larger_record_are_flagged(project, tmp_path):
     # the evidence: block pairs from every process pair, the slower commit slower in each of them
     evidence = {e["benchmark"]: e for e in json.loads((tmp_path / "planted" / "confirm" / "paired.json").read_text())}
     pairs = evidence["storage.Work.time_work(40000)"]
-    assert pairs["confirmed"] and len(pairs["baseline_current_pairs"]) == 3 and pairs["change"] > 0.5  # 2x work
-    assert all(m > 0.25 for m in pairs["process_changes"])
+    assert pairs["confirmed"] and len(pairs["baseline_current_pairs"]) == PROCESS_PAIRS == 5
+    assert pairs["change"] > 0.5 and all(m > 0.25 for m in pairs["process_changes"])  # 2x work
+    # both processes of each pair on one core, the pairs on the allowed cores in turn
+    assert pairs["cpus"] == [pair_cores(i) for i in range(PROCESS_PAIRS)]
 
 
 def test_bad_commit_is_one_line(project, tmp_path):
