@@ -11,8 +11,10 @@ process pairs guard against a process slow for its whole life. The two processes
 CPU core (process pair i: the i-th allowed core, round robin): on cores of their own, one core's load
 (another job, a busy sibling) made one commit's process slower for its whole life -- a storage
 timing of identical code spread by 77 % (median absolute deviation of the process pairs' medians),
-4 % on a shared core. A benchmark that declares ``parallel = True`` (its timed body runs threads or
-processes) keeps every core. :func:`memory.benchmarking.verdict.paired_verdict` judges the pairs.
+4 % on a shared core. Each process pins itself before it imports anything: one moved to the core
+after its benchmark was set up stayed up to 40x slower on a 0.5 ms encode for the rest of its
+life, whichever commit it ran. A benchmark that declares ``parallel = True`` (its timed body runs
+threads or processes) is measured in a pair of processes of its own, on every core. :func:`memory.benchmarking.verdict.paired_verdict` judges the pairs.
 """
 
 from __future__ import annotations
@@ -113,10 +115,12 @@ def unpack_builds(env_dir: Path, commits: Mapping[str, str], scratch: Path) -> D
 class _Worker:
     """One benchmark process of one commit (see :mod:`memory.benchmarking.pairworker`)."""
 
-    def __init__(self, build: Build, benchmark_dir: Path, env: Mapping[str, str]):
+    def __init__(self, build: Build, benchmark_dir: Path, env: Mapping[str, str], cpus: Sequence[int] = ()):
         extra = os.environ.get("ASV_PYTHONPATH")  # what asv adds to its benchmark processes' path
         path = os.pathsep.join([str(build.site)] + ([extra] if extra else []))
-        self.proc = subprocess.Popen([build.python, "-u", str(WORKER), str(benchmark_dir)],
+        pin = [",".join(map(str, cpus))] if cpus and hasattr(os, "sched_setaffinity") else []
+        self.cpus = list(cpus) if pin else all_cores()
+        self.proc = subprocess.Popen([build.python, "-u", str(WORKER), str(benchmark_dir)] + pin,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      text=True, env=dict(env, PYTHONPATH=path))
         self.selector = selectors.DefaultSelector()
@@ -150,21 +154,6 @@ class _Worker:
                 self.kill()
         self.selector.close()
 
-    def pin(self, cpus: Sequence[int]) -> List[int]:
-        """Run the process (every thread it has, and those it starts) on `cpus`; the cores it then has
-        (unchanged where the platform cannot pin)."""
-        if cpus and hasattr(os, "sched_setaffinity") and self.proc.poll() is None:
-            try:
-                for task in os.listdir(f"/proc/{self.proc.pid}/task"):
-                    try:
-                        os.sched_setaffinity(int(task), set(cpus))
-                    except ProcessLookupError:  # a thread that just ended
-                        pass
-                return sorted(os.sched_getaffinity(self.proc.pid))
-            except OSError:
-                pass
-        return all_cores()
-
     def kill(self) -> None:
         """End the process now."""
         if self.proc.poll() is None:
@@ -190,26 +179,28 @@ def _load(worker: _Worker, target: Target, role: str, out: Pairs) -> Optional[Di
     return answer
 
 
-def _measure_target(target: Target, workers: Dict[str, _Worker], out: Pairs, cores: Sequence[int]) -> bool:
-    """One process pair's block pairs of `target` into `out`, both processes on `cores` (every core
-    for a ``parallel`` benchmark); False when a process died."""
+def _measure_target(target: Target, workers: Dict[str, _Worker], out: Pairs) -> str:
+    """One process pair's block pairs of `target` into `out`: "ok", "dead" (a process died), or
+    "parallel" (a benchmark declaring ``parallel`` met processes pinned to one core: not measured)."""
     first = _load(workers["baseline"], target, "baseline", out)
     if first is None:
-        return workers["baseline"].proc.poll() is None
-    cpus = [workers[role].pin(all_cores() if first.get("parallel") else cores) for role in ("baseline", "current")][0]
+        return "ok" if workers["baseline"].proc.poll() is None else "dead"
+    cpus = workers["baseline"].cpus
+    if first.get("parallel") and cpus != all_cores():
+        return "parallel"
     # the first sample calibrates a time benchmark's `number` (asv's way); both commits then use it
     calibrated = workers["baseline"].ask(op="run")
     if "error" in calibrated:
         out.problems.append(f"baseline: {calibrated['error']}")
-        return not calibrated.get("dead")
+        return "dead" if calibrated.get("dead") else "ok"
     number = int(calibrated.get("number") or 1) if first.get("type") == "time" else None
     if _load(workers["current"], target, "current", out) is None:
-        return workers["current"].proc.poll() is None
+        return "ok" if workers["current"].proc.poll() is None else "dead"
     # its warm-up, not kept: the same calibrating sample, so both processes have the same history
     _, problem, dead = _sample(workers["current"], None)
     if problem:
         out.problems.append(f"current: {problem}")
-        return not dead
+        return "dead" if dead else "ok"
     pairs: List[Tuple[float, float]] = []
     started = time.monotonic()
     while len(pairs) < MAX_PAIRS and (len(pairs) < MIN_PAIRS or time.monotonic() - started < PAIR_BUDGET_SECONDS):
@@ -222,12 +213,24 @@ def _measure_target(target: Target, workers: Dict[str, _Worker], out: Pairs, cor
                 if pairs:
                     out.values.append(pairs)
                     out.cpus.append(cpus)
-                return not dead
+                return "dead" if dead else "ok"
             got[role] = value  # type: ignore[assignment]
         pairs.append((got["baseline"], got["current"]))
     out.values.append(pairs)
     out.cpus.append(cpus)
-    return True
+    return "ok"
+
+
+def _spawn(builds: Mapping[str, Build], benchmark_dir: Path, env: Mapping[str, str],
+           cpus: Sequence[int]) -> Dict[str, _Worker]:
+    return {role: _Worker(builds[role], benchmark_dir, env, cpus) for role in ("baseline", "current")}
+
+
+def _end(workers: Optional[Dict[str, _Worker]], kill: bool = False) -> None:
+    for worker in (workers or {}).values():
+        if kill:
+            worker.kill()
+        worker.close()
 
 
 def measure_pairs(targets: Sequence[Target], builds: Mapping[str, Build], benchmark_dir: Path,
@@ -235,28 +238,33 @@ def measure_pairs(targets: Sequence[Target], builds: Mapping[str, Build], benchm
                   process_pairs: int = PROCESS_PAIRS,
                   still_open: Callable[[Target, Pairs], bool] = lambda target, pairs: True) -> Dict[Target, Pairs]:
     """Measure every target in `process_pairs` fresh pairs of processes (baseline, current), block
-    against block; {target: its Pairs}. A target for which `still_open` says the verdict is already
-    settled is not measured again; a process that dies is replaced for the next target."""
+    against block, the processes of pair i started on core :func:`pair_cores` (i); a benchmark that
+    declares ``parallel`` gets a pair of its own on every core. {target: its Pairs}. A target for
+    which `still_open` says the verdict is already settled is not measured again; a process that
+    dies is replaced for the next target."""
     results = {target: Pairs() for target in targets}
     for round_index in range(process_pairs):
         workers: Optional[Dict[str, _Worker]] = None
         cores = pair_cores(round_index)
-        cores_text = ",".join(map(str, cores)) or "any"
         todo = [t for t in targets if still_open(t, results[t])]
         try:
             for number, target in enumerate(todo, 1):
                 if workers is None:
-                    workers = {role: _Worker(builds[role], benchmark_dir, env) for role in ("baseline", "current")}
-                progress(f"confirm: process pair {round_index + 1}/{process_pairs} (CPU {cores_text}), "
-                         f"{number}/{len(todo)} {target.label}")
-                if not _measure_target(target, workers, results[target], cores):
-                    for worker in workers.values():
-                        worker.kill()
-                        worker.close()
+                    workers = _spawn(builds, benchmark_dir, env, cores)
+                progress(f"confirm: process pair {round_index + 1}/{process_pairs} "
+                         f"(CPU {','.join(map(str, cores)) or 'any'}), {number}/{len(todo)} {target.label}")
+                outcome = _measure_target(target, workers, results[target])
+                if outcome == "parallel":  # pinned processes cannot show its parallelism: a pair on every core
+                    _end(workers)
+                    workers = _spawn(builds, benchmark_dir, env, ())
+                    outcome = _measure_target(target, workers, results[target])
+                    _end(workers, kill=outcome == "dead")
+                    workers = None
+                elif outcome == "dead":
+                    _end(workers, kill=True)
                     workers = None
         finally:
-            for worker in (workers or {}).values():
-                worker.close()
+            _end(workers)
     return results
 
 

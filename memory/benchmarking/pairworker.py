@@ -1,6 +1,7 @@
 """The benchmark process of the paired confirmation pass (:mod:`memory.benchmarking.paired`).
 
-Run by file path with an asv environment's interpreter (``python pairworker.py BENCHMARK_DIR``), with
+Run by file path with an asv environment's interpreter (``python pairworker.py BENCHMARK_DIR [CORES]``,
+CORES e.g. ``0`` or ``0,1``: it pins itself to them first of all), with
 one commit's build first on ``PYTHONPATH``; it must therefore import only the standard library and
 asv_runner, never this package (the commit under test may predate this file). It reads one JSON
 request per line on stdin and answers one JSON line each on its original stdout; whatever the
@@ -82,6 +83,8 @@ class _Worker:
 
 
 def main(argv):
+    if len(argv) > 2 and argv[2]:  # the CPU cores to run on, before anything is imported or allocated
+        os.sched_setaffinity(0, {int(core) for core in argv[2].split(",")})
     protocol = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # the benchmarks' prints (asv's "skipped" line too) go to stderr
     sys.stdout = sys.stderr

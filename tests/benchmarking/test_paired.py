@@ -99,10 +99,13 @@ def test_a_settled_target_is_not_measured_again(tiny_suite):
 PINNED_SUITE = '''
 import os
 
+_record_at_import = os.sched_getaffinity(0)  # the worker pins itself before the suite is imported
+
 
 def _record(name):
     with open(os.environ["PAIRED_AFFINITY_LOG"], "a") as log:
         log.write(f"{name} {os.getpid()} {','.join(map(str, sorted(os.sched_getaffinity(0))))}\\n")
+        log.write(f"{name}-import {os.getpid()} {','.join(map(str, sorted(_record_at_import)))}\\n")
 
 
 class Single:
@@ -140,7 +143,9 @@ def test_each_process_pair_shares_one_core_and_a_parallel_benchmark_keeps_all(tm
         seen.setdefault((name, pid), set()).add(cpus)
     single_pids = sorted({pid for name, pid in seen if name == "single"})
     assert len(single_pids) == 4  # two process pairs of two processes
-    assert all(len(cpus) == 1 for cpus in seen.values())  # pinned before its first sample
+    assert all(len(cpus) == 1 for cpus in seen.values())  # one set of cores for a process's life
+    # pinned before the suite was imported, not moved there after its set-up
+    assert all(seen[("single-import", pid)] == seen[("single", pid)] for pid in single_pids)
     # both processes of a pair on one core, the pairs on the allowed cores in turn
     assert measured[single].cpus == [[cores[0]], [cores[1 % len(cores)]]]
     by_pid = {pid: cpus.pop() for (name, pid), cpus in seen.items() if name == "single"}
@@ -148,3 +153,5 @@ def test_each_process_pair_shares_one_core_and_a_parallel_benchmark_keeps_all(tm
     all_cores = ",".join(map(str, cores))
     assert measured[threads].cpus == [cores, cores]
     assert {cpus.pop() for (name, pid), cpus in seen.items() if name == "threads"} == {all_cores}
+    if len(cores) > 1:  # a parallel benchmark is measured in processes of its own, started on every core
+        assert not {pid for name, pid in seen if name == "threads"} & set(single_pids)
