@@ -33,11 +33,11 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 from .verdict import metric_change
 
 #: Process pairs per confirmation, and block pairs each measures of one flagged timing: at most
-#: MAX_PAIRS, at least MIN_PAIRS, as many as fit in PAIR_BUDGET_SECONDS. Five, because some
-#: benchmarks have a fast and a slow state per process (ReadLatency, 100 ids from IM: 33 or 65 ms
-#: a call, whichever commit): with three, "baseline slow, current fast in every pair" happens by
-#: chance up to 1 in 64 such candidates, with five 1 in 1 024. A candidate is measured again only
-#: while it still could be confirmed, so most A/A candidates stop after two.
+#: MAX_PAIRS, at least MIN_PAIRS, as many as fit in PAIR_BUDGET_SECONDS. The process pair is the
+#: unit of independent replication (block pairs within one share its life): a process-level effect
+#: favours one side in all of three pairs by chance 1 time in 4, in all of five 1 in 16. A
+#: candidate is measured again only while it still could be confirmed, so most A/A candidates stop
+#: after two.
 PROCESS_PAIRS = 5
 MIN_PAIRS = 3
 MAX_PAIRS = 8
