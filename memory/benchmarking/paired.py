@@ -179,32 +179,35 @@ def _load(worker: _Worker, target: Target, role: str, out: Pairs) -> Optional[Di
     return answer
 
 
-def _measure_target(target: Target, workers: Dict[str, _Worker], out: Pairs) -> str:
+def _measure_target(target: Target, workers: Dict[str, _Worker], out: Pairs, lead: str = "baseline") -> str:
     """One process pair's block pairs of `target` into `out`: "ok", "dead" (a process died), or
-    "parallel" (a benchmark declaring ``parallel`` met processes pinned to one core: not measured)."""
-    first = _load(workers["baseline"], target, "baseline", out)
+    "parallel" (a benchmark declaring ``parallel`` met processes pinned to one core: not measured).
+    The `lead` role is set up first and calibrates; callers alternate it between process pairs, so
+    whatever going first does to a process points the other way in the next pair."""
+    roles = (lead, "current" if lead == "baseline" else "baseline")
+    first = _load(workers[roles[0]], target, roles[0], out)
     if first is None:
-        return "ok" if workers["baseline"].proc.poll() is None else "dead"
-    cpus = workers["baseline"].cpus
+        return "ok" if workers[roles[0]].proc.poll() is None else "dead"
+    cpus = workers[roles[0]].cpus
     if first.get("parallel") and cpus != all_cores():
         return "parallel"
     # the first sample calibrates a time benchmark's `number` (asv's way); both commits then use it
-    calibrated = workers["baseline"].ask(op="run")
+    calibrated = workers[roles[0]].ask(op="run")
     if "error" in calibrated:
-        out.problems.append(f"baseline: {calibrated['error']}")
+        out.problems.append(f"{roles[0]}: {calibrated['error']}")
         return "dead" if calibrated.get("dead") else "ok"
     number = int(calibrated.get("number") or 1) if first.get("type") == "time" else None
-    if _load(workers["current"], target, "current", out) is None:
-        return "ok" if workers["current"].proc.poll() is None else "dead"
+    if _load(workers[roles[1]], target, roles[1], out) is None:
+        return "ok" if workers[roles[1]].proc.poll() is None else "dead"
     # its warm-up, not kept: the same calibrating sample, so both processes have the same history
-    _, problem, dead = _sample(workers["current"], None)
+    _, problem, dead = _sample(workers[roles[1]], None)
     if problem:
-        out.problems.append(f"current: {problem}")
+        out.problems.append(f"{roles[1]}: {problem}")
         return "dead" if dead else "ok"
     pairs: List[Tuple[float, float]] = []
     started = time.monotonic()
     while len(pairs) < MAX_PAIRS and (len(pairs) < MIN_PAIRS or time.monotonic() - started < PAIR_BUDGET_SECONDS):
-        order = ("baseline", "current") if len(pairs) % 2 == 0 else ("current", "baseline")
+        order = roles if len(pairs) % 2 == 0 else roles[::-1]
         got: Dict[str, float] = {}
         for role in order:
             value, problem, dead = _sample(workers[role], number)
@@ -246,6 +249,7 @@ def measure_pairs(targets: Sequence[Target], builds: Mapping[str, Build], benchm
     for round_index in range(process_pairs):
         workers: Optional[Dict[str, _Worker]] = None
         cores = pair_cores(round_index)
+        lead = "baseline" if round_index % 2 == 0 else "current"
         todo = [t for t in targets if still_open(t, results[t])]
         try:
             for number, target in enumerate(todo, 1):
@@ -253,11 +257,11 @@ def measure_pairs(targets: Sequence[Target], builds: Mapping[str, Build], benchm
                     workers = _spawn(builds, benchmark_dir, env, cores)
                 progress(f"confirm: process pair {round_index + 1}/{process_pairs} "
                          f"(CPU {','.join(map(str, cores)) or 'any'}), {number}/{len(todo)} {target.label}")
-                outcome = _measure_target(target, workers, results[target])
+                outcome = _measure_target(target, workers, results[target], lead)
                 if outcome == "parallel":  # pinned processes cannot show its parallelism: a pair on every core
                     _end(workers)
                     workers = _spawn(builds, benchmark_dir, env, ())
-                    outcome = _measure_target(target, workers, results[target])
+                    outcome = _measure_target(target, workers, results[target], lead)
                     _end(workers, kill=outcome == "dead")
                     workers = None
                 elif outcome == "dead":

@@ -155,3 +155,47 @@ def test_each_process_pair_shares_one_core_and_a_parallel_benchmark_keeps_all(tm
     assert {cpus.pop() for (name, pid), cpus in seen.items() if name == "threads"} == {all_cores}
     if len(cores) > 1:  # a parallel benchmark is measured in processes of its own, started on every core
         assert not {pid for name, pid in seen if name == "threads"} & set(single_pids)
+
+
+ORDER_SUITE = '''
+import os
+
+import role_marker  # a module only the build of each role holds: which commit this process runs
+
+
+class Order:
+    number = 1
+    repeat = 1
+
+    def setup(self):
+        with open(os.environ["PAIRED_ORDER_LOG"], "a") as log:
+            log.write(f"{role_marker.ROLE} {os.getpid()}\\n")
+
+    def time_nothing(self):
+        pass
+'''
+
+
+def test_the_commit_set_up_first_alternates_between_process_pairs(tmp_path):
+    suite = tmp_path / "benchmarks"
+    suite.mkdir()
+    (suite / "__init__.py").write_text("")
+    (suite / "order.py").write_text(textwrap.dedent(ORDER_SUITE))
+    builds = {}
+    for role in ("baseline", "current"):
+        site = tmp_path / f"site-{role}"
+        site.mkdir()
+        (site / "role_marker.py").write_text(f"ROLE = {role!r}\n")
+        builds[role] = Build(sys.executable, site)
+    log = tmp_path / "order.log"
+    target = Target("order.Order.time_nothing")
+    measured = measure_pairs([target], builds, suite, dict(_env(), PAIRED_ORDER_LOG=str(log)), process_pairs=3)
+    assert not measured[target].problems and len(measured[target].values) == 3
+    first_seen = {}  # pid -> role, in the order the processes first set the benchmark up
+    for line in log.read_text().splitlines():
+        role, pid = line.split()
+        first_seen.setdefault(pid, role)
+    roles = list(first_seen.values())
+    assert len(roles) == 6  # three process pairs of two processes
+    # the commit set up (and calibrated) first: the baseline, then the current, then the baseline
+    assert roles == ["baseline", "current", "current", "baseline", "baseline", "current"], roles
