@@ -12,7 +12,7 @@ import inspect
 import json
 from typing import Any, Dict, List
 
-from .conventions import metric_kind_of, not_reproducible_of
+from .conventions import metric_kind_of, not_reproducible_of, parallel_of
 from .lifecycle import Benchmark, benchmark_names
 from .settings import CONFIG, PROFILE, TIMING
 
@@ -23,8 +23,9 @@ MODULES = ("storage", "compression", "memory_transition", "retrieval", "scalabil
 
 def metric_catalog() -> Dict[str, Dict[str, Any]]:
     """Every benchmark of the suite: ``{asv name: {type, unit, metric_kind, params, param_names,
-    items_per_call, ops_per_call, seed_metrics, doc, skip_params, not_reproducible}}``
-    (``not_reproducible``: {param: values} where a deterministic metric is judged on the threshold).
+    items_per_call, ops_per_call, seed_metrics, doc, skip_params, not_reproducible, parallel}}``
+    (``not_reproducible``: {param: values} where a deterministic metric is judged on the threshold;
+    ``parallel``: its timed body runs threads or processes, measured on every core when confirmed).
 
     ``seed_metrics`` name what the adapter derives from the benchmark's value (see README):
     a ``time_*`` value is seconds per call; throughput_ops_per_second = items_per_call / value,
@@ -51,6 +52,7 @@ def metric_catalog() -> Dict[str, Dict[str, Any]]:
                     # the combinations the class's skip() declares (asv's skip_params; n/a)
                     "skip_params": [list(combo) for combo in getattr(method, "skip_params", ())],
                     "not_reproducible": _jsonable(not_reproducible_of(cls, attr)),
+                    "parallel": parallel_of(cls, attr),
                 }
     return catalog
 

@@ -52,6 +52,13 @@ def not_reproducible_of(cls: type, attr: str) -> Dict[str, List[Any]]:
     return dict(declared or {})
 
 
+def parallel_of(cls: type, attr: str) -> bool:
+    """The ``parallel`` declaration of benchmark `attr` of `cls` (the method's, else the class's): its
+    timed body runs on several threads or processes."""
+    method = getattr(cls, attr)
+    return bool(method.parallel if hasattr(method, "parallel") else getattr(cls, "parallel", False))
+
+
 def count_for(spec: Any, param_names: Sequence[str], params: Sequence[Any]) -> float:
     """Evaluate an ``items_per_call``/``ops_per_call`` spec for one parameter combination."""
     if isinstance(spec, (list, tuple)):

@@ -82,6 +82,14 @@ def test_catalog_names_every_benchmark(suite_catalog):
             assert entry["unit"] and entry["unit"] != "unit", f"{name} has no unit"
 
 
+def test_catalog_marks_the_benchmarks_that_run_threads_or_processes_parallel(suite_catalog):
+    """The confirmation pass pins single-threaded benchmarks to one core and leaves these on every
+    core: exactly the classes whose timed body starts thread pools or worker processes."""
+    parallel = {name.rsplit(".", 1)[0] for name, entry in suite_catalog.items() if entry["parallel"]}
+    assert parallel == {"scalability.AgentCountScaling", "scalability.SharedDeploymentScaling",
+                        "integration.ConcurrentClients"}
+
+
 #: Every timing-like track: sampled (several samples per process, judged like a timing).
 SAMPLED_TRACKS = {
     "storage.ReadLatencyP95.track_p95_latency_ms",
