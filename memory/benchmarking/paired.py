@@ -7,14 +7,17 @@ whichever commit they belong to. Here both commits run at once, each in its own 
 build unpacked on ``PYTHONPATH``, the environment's interpreter, the same benchmark suite), and a
 coordinator asks them for one sample each in turn, the order alternating: the two samples of a pair
 are milliseconds apart, so they share the machine's phase and their ratio does not. Several such
-process pairs guard against a process slow for its whole life. The two processes of a pair share one
-CPU core (process pair i: the i-th allowed core, round robin): on cores of their own, one core's load
-(another job, a busy sibling) made one commit's process slower for its whole life -- a storage
-timing of identical code spread by 77 % (median absolute deviation of the process pairs' medians),
-4 % on a shared core. Each process pins itself before it imports anything: one moved to the core
-after its benchmark was set up stayed up to 40x slower on a 0.5 ms encode for the rest of its
-life, whichever commit it ran. A benchmark that declares ``parallel = True`` (its timed body runs
-threads or processes) is measured in a pair of processes of its own, on every core. :func:`memory.benchmarking.verdict.paired_verdict` judges the pairs.
+process pairs guard against a process slow for its whole life.
+
+The two processes of a pair share one CPU core (process pair i: the i-th allowed core, round
+robin): on cores of their own, a storage timing of identical code spread by 77 % across process
+pairs (median absolute deviation of their medians), 4 % on a shared core. Each process pins itself
+before it imports anything: one moved there after its benchmark was set up stayed up to 40x slower
+on a 0.5 ms encode for the rest of its life. Which commit is set up first alternates between
+process pairs, so whatever leading does cannot point the same way in every pair. A benchmark that
+declares ``parallel = True`` (its timed body runs threads or processes) is measured in a pair of
+processes of its own, on every core. :func:`memory.benchmarking.verdict.paired_verdict` judges the
+pairs.
 """
 
 from __future__ import annotations
