@@ -258,10 +258,13 @@ def measure_pairs(targets: Sequence[Target], builds: Mapping[str, Build], benchm
             for number, target in enumerate(todo, 1):
                 if workers is None:
                     workers = _spawn(builds, benchmark_dir, env, cores)
+                where = f"CPU {','.join(map(str, cores)) or 'any'}"
                 progress(f"confirm: process pair {round_index + 1}/{process_pairs} "
-                         f"(CPU {','.join(map(str, cores)) or 'any'}), {number}/{len(todo)} {target.label}")
+                         f"({where}), {number}/{len(todo)} {target.label}")
                 outcome = _measure_target(target, workers, results[target], lead)
                 if outcome == "parallel":  # pinned processes cannot show its parallelism: a pair on every core
+                    progress(f"confirm: process pair {round_index + 1}/{process_pairs} "
+                             f"(every CPU: it runs in parallel), {number}/{len(todo)} {target.label}")
                     _end(workers)
                     workers = _spawn(builds, benchmark_dir, env, ())
                     outcome = _measure_target(target, workers, results[target], lead)

@@ -135,8 +135,10 @@ def test_each_process_pair_shares_one_core_and_a_parallel_benchmark_keeps_all(tm
     log = tmp_path / "affinity.log"
     build = Build(sys.executable, tmp_path)
     single, threads = Target("pinned.Single.time_single"), Target("pinned.Threads.time_threads")
+    lines = []
     measured = measure_pairs([single, threads], {"baseline": build, "current": build}, suite,
-                             dict(_env(), PAIRED_AFFINITY_LOG=str(log)), process_pairs=2)
+                             dict(_env(), PAIRED_AFFINITY_LOG=str(log)), progress=lines.append,
+                             process_pairs=2)
     cores = sorted(os.sched_getaffinity(0))
     seen = {}  # (benchmark, pid) -> the cores its samples ran on
     for name, pid, cpus in (line.split() for line in log.read_text().splitlines()):
@@ -155,6 +157,9 @@ def test_each_process_pair_shares_one_core_and_a_parallel_benchmark_keeps_all(tm
     assert {cpus.pop() for (name, pid), cpus in seen.items() if name == "threads"} == {all_cores}
     if len(cores) > 1:  # a parallel benchmark is measured in processes of its own, started on every core
         assert not {pid for name, pid in seen if name == "threads"} & set(single_pids)
+        # the progress line says where it really ran, not the pinned pair's core
+        assert [line for line in lines if "every CPU" in line and threads.label in line]
+        assert not [line for line in lines if "every CPU" in line and single.label in line]
 
 
 ORDER_SUITE = '''
