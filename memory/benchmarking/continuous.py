@@ -185,19 +185,21 @@ def _export(results: Path, commits: Dict[str, str], infos: List[Dict[str, Any]],
 
 
 def _confirm(comparison: Comparison, session: _AsvSession, commits: Dict[str, str], output_dir: Path,
-             threshold: float, alpha: float) -> None:
+             threshold: float, alpha: float) -> float:
     """Re-measure the flagged timings block against block (:mod:`memory.benchmarking.paired`); a
     verdict the pairs do not repeat becomes noise (``confirmed`` False). The pairs and each verdict
-    go to ``<output_dir>/confirm/paired.json``."""
+    go to ``<output_dir>/confirm/paired.json``; returns the seconds it took."""
+    started = time.monotonic()
     flagged = [c for c in comparison.changes if c.status in ("regression", "improvement")
                and c.kind == "timing" and c.asv_name]
     if not flagged:
-        return
+        return 0.0
     targets = {id(c): paired.Target(c.asv_name, tuple(c.asv_params or ())) for c in flagged}
     judges = {targets[id(c)]: paired_judge(c, threshold, alpha) for c in flagged}
     unique = sorted(judges, key=lambda t: t.label)
     session.progress(f"confirmation pass: {len(unique)} flagged timing(s), both commits side by side in "
-                     f"{paired.PROCESS_PAIRS} pairs of processes")
+                     f"{paired.PROCESS_PAIRS} pairs of processes, {min(paired.pairs_at_once(), paired.PROCESS_PAIRS)} "
+                     "at a time (one per CPU core)")
 
     def still_open(target: paired.Target, pairs: paired.Pairs) -> bool:
         return could_still_confirm(judges[target], pairs.values, paired.PROCESS_PAIRS - len(pairs.values))
@@ -230,10 +232,15 @@ def _confirm(comparison: Comparison, session: _AsvSession, commits: Dict[str, st
                          if found.confirmed else "noise", "confirmed": found.confirmed,
                          "change": found.change, "p_value": found.p_value, "pairs": found.pairs,
                          "process_changes": list(found.process_changes), "reason": found.reason,
-                         "problems": pairs.problems, "cpus": pairs.cpus, "baseline_current_pairs": pairs.values})
+                         "problems": pairs.problems, "cpus": pairs.cpus, "seconds": pairs.seconds,
+                         "baseline_current_pairs": pairs.values})
     target_dir = output_dir / "confirm"
     target_dir.mkdir(parents=True, exist_ok=True)
     (target_dir / "paired.json").write_text(json.dumps(evidence, indent=1), encoding="utf-8")
+    seconds = time.monotonic() - started
+    session.progress(f"confirmation pass: {len(unique)} timing(s) in {seconds:.0f} s, "
+                     f"{sum(1 for e in evidence if e['confirmed'])} confirmed")
+    return seconds
 
 
 def raw_direction(change: MetricChange) -> Tuple[int, bool]:
@@ -360,14 +367,14 @@ def run_continuous(base: str, head: str, config: BenchmarkConfig, categories: Op
             f"({head}); profile {config.profile}; results in {out}")
         failed = _measure(session, commits, regexes, infos, out)
         comparison = screen(out, threshold, alpha, screen_alpha, confirm)
-        if confirm:
-            _confirm(comparison, session, commits, out, threshold, alpha)
+        confirm_seconds = _confirm(comparison, session, commits, out, threshold, alpha) if confirm else 0.0
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     _say_problems(out, failed, say)
     code = report(comparison, str(out), str(out / "verdict.json"), base=commits["baseline"],
                   head=commits["current"], base_ref=base, head_ref=head, profile=config.profile,
-                  confirmation=confirm, failed=failed, wall_seconds=round(time.monotonic() - started, 1))
+                  confirmation=confirm, failed=failed, wall_seconds=round(time.monotonic() - started, 1),
+                  confirm_seconds=round(confirm_seconds, 1))
     say(f"continuous: {time.monotonic() - started:.0f} s; verdict in {out / 'verdict.json'}")
     if code == EXIT_OK and failed.get("current"):
         print(f"error: {len(failed['current'])} benchmark(s) failed on {head}", file=sys.stderr)

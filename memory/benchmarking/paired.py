@@ -27,8 +27,10 @@ import json
 import os
 import selectors
 import subprocess
+import threading
 import time
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -83,11 +85,17 @@ class Pairs:
     values: List[List[Tuple[float, float]]] = field(default_factory=list)
     problems: List[str] = field(default_factory=list)
     cpus: List[List[int]] = field(default_factory=list)  # the CPU cores of each process pair's measurement
+    seconds: List[float] = field(default_factory=list)  # each process pair's wall time on it, set-ups included
 
 
 def all_cores() -> List[int]:
     """Every CPU core this process may use (empty where the platform cannot tell)."""
     return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+
+
+def pairs_at_once() -> int:
+    """How many process pairs measure at the same time: one per allowed core."""
+    return max(1, len(all_cores()))
 
 
 def pair_cores(process_pair: int) -> List[int]:
@@ -175,7 +183,8 @@ def _sample(worker: _Worker, number: Optional[int]) -> Tuple[Optional[float], Op
 def _load(worker: _Worker, target: Target, role: str, out: Pairs) -> Optional[Dict]:
     """Set `target` up in `worker`; its answer, or None (the problem noted in `out`)."""
     answer = worker.ask(op="load", name=target.asv_name, params=list(target.params),
-                        attributes={"repeat": 1, "warmup_time": 0.0, "number": 0})
+                        attributes={"repeat": 1, "warmup_time": 0.0, "number": 0},
+                        pinned=worker.cpus != all_cores())
     if "error" in answer or answer.get("skipped"):
         out.problems.append(f"{role}: {answer.get('error') or 'skipped'}")
         return None
@@ -239,42 +248,101 @@ def _end(workers: Optional[Dict[str, _Worker]], kill: bool = False) -> None:
         worker.close()
 
 
+@dataclass(frozen=True)
+class _Round:
+    """One process pair's part of a confirmation: which pair it is, its core(s), its lead."""
+
+    index: int
+    of: int
+    cores: Tuple[int, ...]
+    lead: str
+
+    def say(self, where: str, number: int, todo: Sequence[Target], target: Target) -> str:
+        return f"confirm: process pair {self.index + 1}/{self.of} ({where}), {number}/{len(todo)} {target.label}"
+
+
+def _pinned_round(run: _Round, todo: Sequence[Target], builds: Mapping[str, Build], benchmark_dir: Path,
+                  env: Mapping[str, str], progress: Callable[[str], None], stop: threading.Event
+                  ) -> Tuple[Dict[Target, Pairs], List[Target]]:
+    """One process pair on its core measures `todo` in turn: ({target: its Pairs}, the targets that
+    declare ``parallel``, left for a pair of their own on every core)."""
+    measured = {target: Pairs() for target in todo}
+    parallel: List[Target] = []
+    workers: Optional[Dict[str, _Worker]] = None
+    where = f"CPU {','.join(map(str, run.cores)) or 'any'}"
+    try:
+        for number, target in enumerate(todo, 1):
+            if stop.is_set():
+                break
+            if workers is None:
+                workers = _spawn(builds, benchmark_dir, env, run.cores)
+            progress(run.say(where, number, todo, target))
+            started = time.monotonic()
+            outcome = _measure_target(target, workers, measured[target], run.lead)
+            if outcome != "parallel":
+                measured[target].seconds.append(round(time.monotonic() - started, 3))
+            if outcome == "parallel":
+                parallel.append(target)
+            elif outcome == "dead":
+                _end(workers, kill=True)
+                workers = None
+    finally:
+        _end(workers)
+    return measured, parallel
+
+
+def _parallel_round(run: _Round, todo: Sequence[Target], targets: Sequence[Target], builds: Mapping[str, Build],
+                    benchmark_dir: Path, env: Mapping[str, str], progress: Callable[[str], None],
+                    measured: Dict[Target, Pairs]) -> None:
+    """Each of `targets` (declaring ``parallel``) in a fresh pair of processes on every core, alone."""
+    for target in targets:
+        progress(run.say("every CPU: it runs in parallel", todo.index(target) + 1, todo, target))
+        workers = _spawn(builds, benchmark_dir, env, ())
+        outcome, started = "dead", time.monotonic()
+        try:
+            outcome = _measure_target(target, workers, measured[target], run.lead)
+        finally:
+            _end(workers, kill=outcome == "dead")
+        measured[target].seconds.append(round(time.monotonic() - started, 3))
+
+
 def measure_pairs(targets: Sequence[Target], builds: Mapping[str, Build], benchmark_dir: Path,
                   env: Mapping[str, str], progress: Callable[[str], None] = lambda line: None,
                   process_pairs: int = PROCESS_PAIRS,
-                  still_open: Callable[[Target, Pairs], bool] = lambda target, pairs: True) -> Dict[Target, Pairs]:
+                  still_open: Callable[[Target, Pairs], bool] = lambda target, pairs: True,
+                  at_once: Optional[int] = None) -> Dict[Target, Pairs]:
     """Measure every target in `process_pairs` fresh pairs of processes (baseline, current), block
     against block, the processes of pair i started on core :func:`pair_cores` (i); a benchmark that
-    declares ``parallel`` gets a pair of its own on every core. {target: its Pairs}. A target for
-    which `still_open` says the verdict is already settled is not measured again; a process that
-    dies is replaced for the next target."""
+    declares ``parallel`` gets a pair of its own on every core, with nothing else running.
+    {target: its Pairs}. `at_once` pairs (default: one per allowed core) measure at the same time,
+    each on its own core, so the pass takes a fraction of the time while the two processes that are
+    compared still share theirs. A target for which `still_open` says the verdict is already settled
+    is not measured again; a process that dies is replaced for the next target."""
     results = {target: Pairs() for target in targets}
-    for round_index in range(process_pairs):
-        workers: Optional[Dict[str, _Worker]] = None
-        cores = pair_cores(round_index)
-        lead = "baseline" if round_index % 2 == 0 else "current"
+    width = max(1, at_once or pairs_at_once())
+    stop = threading.Event()
+    for first in range(0, process_pairs, width):
         todo = [t for t in targets if still_open(t, results[t])]
-        try:
-            for number, target in enumerate(todo, 1):
-                if workers is None:
-                    workers = _spawn(builds, benchmark_dir, env, cores)
-                where = f"CPU {','.join(map(str, cores)) or 'any'}"
-                progress(f"confirm: process pair {round_index + 1}/{process_pairs} "
-                         f"({where}), {number}/{len(todo)} {target.label}")
-                outcome = _measure_target(target, workers, results[target], lead)
-                if outcome == "parallel":  # pinned processes cannot show its parallelism: a pair on every core
-                    progress(f"confirm: process pair {round_index + 1}/{process_pairs} "
-                             f"(every CPU: it runs in parallel), {number}/{len(todo)} {target.label}")
-                    _end(workers)
-                    workers = _spawn(builds, benchmark_dir, env, ())
-                    outcome = _measure_target(target, workers, results[target], lead)
-                    _end(workers, kill=outcome == "dead")
-                    workers = None
-                elif outcome == "dead":
-                    _end(workers, kill=True)
-                    workers = None
-        finally:
-            _end(workers)
+        if not todo:
+            break
+        runs = [_Round(i, process_pairs, tuple(pair_cores(i)), "baseline" if i % 2 == 0 else "current")
+                for i in range(first, min(first + width, process_pairs))]
+        with ThreadPoolExecutor(max_workers=len(runs)) as pool:
+            futures = [pool.submit(_pinned_round, run, todo, builds, benchmark_dir, env, progress, stop)
+                       for run in runs]
+            try:
+                done = [future.result() for future in futures]
+            except BaseException:
+                stop.set()  # the other pairs end after their current target
+                raise
+        for run, (measured, parallel) in zip(runs, done):
+            _parallel_round(run, todo, parallel, builds, benchmark_dir, env, progress, measured)
+        for measured, _ in done:  # in process-pair order, whichever pair finished first
+            for target, pairs in measured.items():
+                results[target].values += pairs.values
+                results[target].cpus += pairs.cpus
+                results[target].problems += pairs.problems
+                results[target].seconds += pairs.seconds
     return results
 
 

@@ -10,7 +10,8 @@ benchmarks print goes to stderr.
 Requests: ``{"op": "load", "name": asv name, "params": [asv param reprs], "attributes": {...}}``
 (discover, set up; answers ``{"skipped": bool, "type": "time"|"track"|..., "parallel": bool}``, where
 ``parallel`` is the benchmark's own ``parallel`` attribute, method's else class's, the way asv reads
-``timeout``: True when its timed body runs on several threads or processes), ``{"op": "run", "number": n}`` (one
+``timeout``: True when its timed body runs on several threads or processes; with ``"pinned": true``
+such a benchmark is not set up), ``{"op": "run", "number": n}`` (one
 sample the way asv takes it: setup redone after the first, then one timed batch of `number` calls —
 the benchmark's own when omitted;
 answers ``{"value": seconds per call or the track's median, "number": n}``), ``{"op": "close"}``.
@@ -43,7 +44,7 @@ class _Worker:
         self.root = root
         self.bench = None
 
-    def load(self, name, params, attributes):
+    def load(self, name, params, attributes, pinned=False):
         from asv_runner.discovery import get_benchmark_from_name
 
         self.close()
@@ -54,6 +55,8 @@ class _Worker:
             if wanted not in combos:
                 raise ValueError(f"{name} has no parameter combination {wanted}")
             bench.set_param_idx(combos.index(wanted))
+        if pinned and _parallel(bench):  # it needs every core: not set up here, where it cannot run
+            return {"skipped": False, "type": bench.type, "parallel": True}
         cache = bench.do_setup_cache()
         if cache is not None:
             bench.set_cache(cache)
@@ -95,7 +98,8 @@ def main(argv):
             request = json.loads(line)
             op = request.get("op")
             if op == "load":
-                reply = worker.load(request["name"], request.get("params") or [], request.get("attributes"))
+                reply = worker.load(request["name"], request.get("params") or [], request.get("attributes"),
+                                    bool(request.get("pinned")))
             elif op == "run":
                 reply = worker.run(request.get("number"))
             elif op == "close":

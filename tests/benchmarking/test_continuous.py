@@ -161,6 +161,9 @@ def test_planted_slowdown_and_larger_record_are_flagged(project, tmp_path):
     assert pairs["change"] > 0.5 and all(m > 0.25 for m in pairs["process_changes"])  # 2x work
     # both processes of each pair on one core, the pairs on the allowed cores in turn
     assert pairs["cpus"] == [pair_cores(i) for i in range(PROCESS_PAIRS)]
+    assert len(pairs["seconds"]) == PROCESS_PAIRS and all(s > 0 for s in pairs["seconds"])
+    assert 0 < verdict["confirm_seconds"] <= verdict["wall_seconds"]
+    assert re.search(r"confirmation pass: \d+ timing\(s\) in \d+ s, \d+ confirmed", proc.stdout)
 
 
 def test_bad_commit_is_one_line(project, tmp_path):

@@ -40,13 +40,19 @@ class Cases:
 '''
 
 
-@pytest.fixture
-def tiny_suite(tmp_path):
-    """(benchmark dir, build) of TINY_SUITE, importable with this interpreter."""
+def _write_suite(tmp_path, module, source):
+    """A benchmark dir holding one module of `source`."""
     suite = tmp_path / "benchmarks"
     suite.mkdir()
     (suite / "__init__.py").write_text("")
-    (suite / "cases.py").write_text(textwrap.dedent(TINY_SUITE))
+    (suite / f"{module}.py").write_text(textwrap.dedent(source))
+    return suite
+
+
+@pytest.fixture
+def tiny_suite(tmp_path):
+    """(benchmark dir, build) of TINY_SUITE, importable with this interpreter."""
+    suite = _write_suite(tmp_path, "cases", TINY_SUITE)
     return suite, Build(sys.executable, tmp_path)
 
 
@@ -64,7 +70,7 @@ def test_the_suites_read_benchmark_is_measured_sample_against_sample():
     assert not pairs.problems, pairs.problems
     assert len(pairs.values) == 2 and all(len(p) >= 3 for p in pairs.values)
     assert all(0 < base < 1 and 0 < cur < 1 for p in pairs.values for base, cur in p)
-    assert seen and "process pair 2/2" in seen[-1]
+    assert any("process pair 2/2" in line for line in seen)
 
 
 def test_failures_skips_and_dead_processes_are_one_line_each(tiny_suite):
@@ -82,7 +88,8 @@ def test_failures_skips_and_dead_processes_are_one_line_each(tiny_suite):
     assert not fine.problems and len(fine.values) == 2 and all(len(p) >= 3 for p in fine.values)
 
 
-def test_a_settled_target_is_not_measured_again(tiny_suite):
+@pytest.mark.parametrize("at_once", [1, 2])
+def test_a_settled_target_is_not_measured_again(tiny_suite, at_once):
     suite, build = tiny_suite
     settled = Target("cases.Cases.time_sum", ("1",))
     asked = []
@@ -92,8 +99,84 @@ def test_a_settled_target_is_not_measured_again(tiny_suite):
         return not pairs.values  # settled after its first process pair
 
     measured = measure_pairs([settled], {"baseline": build, "current": build}, suite, _env(), process_pairs=3,
-                             still_open=still_open)
-    assert len(measured[settled].values) == 1 and asked == [(settled, 0), (settled, 1), (settled, 1)]
+                             still_open=still_open, at_once=at_once)
+    if at_once == 1:  # asked before each process pair
+        assert len(measured[settled].values) == 1 and asked == [(settled, 0), (settled, 1)]
+    else:  # asked before each group of pairs measured at once: pairs 1 and 2, then (not) pair 3
+        assert len(measured[settled].values) == 2 and asked == [(settled, 0), (settled, 2)]
+
+
+CONCURRENT_SUITE = '''
+import os
+import time
+
+
+def _log(name, started):
+    with open(os.environ["PAIRED_TIMES_LOG"], "a") as log:
+        cores = ",".join(map(str, sorted(os.sched_getaffinity(0))))
+        log.write(f"{name} {cores} {started} {time.time()}\\n")
+
+
+class Slow:
+    number = 1
+    repeat = 1
+
+    def time_slow(self):
+        started = time.time()
+        time.sleep(0.05)
+        _log("slow", started)
+
+
+class Threads:
+    number = 1
+    repeat = 1
+    parallel = True
+
+    def setup(self):
+        _log("threads-setup", time.time())
+
+    def time_threads(self):
+        started = time.time()
+        time.sleep(0.05)
+        _log("threads", started)
+'''
+
+
+def _spans(log):
+    """{(name, cores): (first start, last end)} of the logged samples."""
+    spans = {}
+    for name, cores, start, end in (line.split() for line in log.read_text().splitlines()):
+        low, high = spans.get((name, cores), (float("inf"), 0.0))
+        spans[(name, cores)] = (min(low, float(start)), max(high, float(end)))
+    return spans
+
+
+@pytest.mark.skipif(len(getattr(os, "sched_getaffinity", lambda pid: ())(0)) < 2,
+                    reason="measuring process pairs at once needs two CPU cores")
+@pytest.mark.parametrize("at_once", [1, 2])
+def test_process_pairs_measure_at_once_each_on_its_core_and_parallel_ones_alone(tmp_path, at_once):
+    suite = _write_suite(tmp_path, "concurrent", CONCURRENT_SUITE)
+    log = tmp_path / "times.log"
+    build = Build(sys.executable, tmp_path)
+    slow, threads = Target("concurrent.Slow.time_slow"), Target("concurrent.Threads.time_threads")
+    measured = measure_pairs([slow, threads], {"baseline": build, "current": build}, suite,
+                             dict(_env(), PAIRED_TIMES_LOG=str(log)), process_pairs=2, at_once=at_once)
+    cores = sorted(os.sched_getaffinity(0))
+    assert measured[slow].cpus == [[cores[0]], [cores[1]]]  # in process-pair order either way
+    # each pair's wall time on a target: at least its 1 + 1 + 2 x 3 samples of 50 ms
+    assert len(measured[slow].seconds) == 2 and all(s >= 0.4 for s in measured[slow].seconds)
+    assert len(measured[threads].values) == 2 and measured[threads].cpus == [cores, cores]
+    spans = _spans(log)
+    first, second = spans[("slow", str(cores[0]))], spans[("slow", str(cores[1]))]
+    overlap = first[0] < second[1] and second[0] < first[1]
+    assert overlap == (at_once == 2)
+    # the parallel benchmark ran on every core with no pinned pair measuring beside it
+    samples = [line.split() for line in log.read_text().splitlines()]
+    pinned = [(float(a), float(b)) for name, _, a, b in samples if name == "slow"]
+    parallel = [(float(a), float(b)) for name, _, a, b in samples if name == "threads"]
+    assert parallel and not [(p, q) for p in parallel for q in pinned if p[0] < q[1] and q[0] < p[1]]
+    # nor was it set up in a pinned process, where it cannot run
+    assert {cpus for name, cpus, _, _ in samples if name == "threads-setup"} == {",".join(map(str, cores))}
 
 
 PINNED_SUITE = '''
@@ -128,10 +211,7 @@ class Threads:
 
 @pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="this platform cannot pin processes to cores")
 def test_each_process_pair_shares_one_core_and_a_parallel_benchmark_keeps_all(tmp_path):
-    suite = tmp_path / "benchmarks"
-    suite.mkdir()
-    (suite / "__init__.py").write_text("")
-    (suite / "pinned.py").write_text(textwrap.dedent(PINNED_SUITE))
+    suite = _write_suite(tmp_path, "pinned", PINNED_SUITE)
     log = tmp_path / "affinity.log"
     build = Build(sys.executable, tmp_path)
     single, threads = Target("pinned.Single.time_single"), Target("pinned.Threads.time_threads")
@@ -182,10 +262,7 @@ class Order:
 
 
 def test_the_commit_set_up_first_alternates_between_process_pairs(tmp_path):
-    suite = tmp_path / "benchmarks"
-    suite.mkdir()
-    (suite / "__init__.py").write_text("")
-    (suite / "order.py").write_text(textwrap.dedent(ORDER_SUITE))
+    suite = _write_suite(tmp_path, "order", ORDER_SUITE)
     builds = {}
     for role in ("baseline", "current"):
         site = tmp_path / f"site-{role}"
@@ -194,7 +271,8 @@ def test_the_commit_set_up_first_alternates_between_process_pairs(tmp_path):
         builds[role] = Build(sys.executable, site)
     log = tmp_path / "order.log"
     target = Target("order.Order.time_nothing")
-    measured = measure_pairs([target], builds, suite, dict(_env(), PAIRED_ORDER_LOG=str(log)), process_pairs=3)
+    measured = measure_pairs([target], builds, suite, dict(_env(), PAIRED_ORDER_LOG=str(log)), process_pairs=3,
+                             at_once=1)  # one pair after the other, so the log is in pair order
     assert not measured[target].problems and len(measured[target].values) == 3
     first_seen = {}  # pid -> role, in the order the processes first set the benchmark up
     for line in log.read_text().splitlines():
