@@ -184,9 +184,6 @@ class CachedBenchmark(Benchmark):
     """
 
     metric_kind = "deterministic"
-    #: one asv round, whatever the profile: a second would recompute the same exact values (in the
-    #: default profile's whole-suite run, ~30 s of set-up caches per commit)
-    rounds = 1
 
     @classmethod
     def unimplemented(cls) -> List[str]:

@@ -131,11 +131,6 @@ def test_catalog_declares_metric_kinds(suite_catalog):
         assert is_sampled == (name in SAMPLED_TRACKS), f"{name}: sampled={is_sampled}"
         if issubclass(cls, CachedBenchmark):
             assert entry["metric_kind"] == "deterministic", name
-            # exact values: one asv round (a second recomputes the same numbers), whatever the profile
-            assert getattr(method, "rounds", cls.rounds) == 1, name
-        elif entry["metric_kind"] == "timing":  # sampled: the profile's rounds, so processes differ
-            from benchmarks.settings import TIMING
-            assert getattr(method, "rounds", cls.rounds) == TIMING["rounds"], name
 
 
 def test_sampled_decorator_contract():
