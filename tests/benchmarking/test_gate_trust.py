@@ -271,6 +271,17 @@ def test_related_regression_is_a_detection():
     assert [m["asv"] for m in trial.of(False)] == ["storage.WriteThroughput.time_store_batch"]  # unrelated flag
 
 
+def test_a_trial_keeps_what_the_confirmation_screened_and_cost():
+    verdict = _verdict(_m("write_throughput", "throughput_ops_per_second", "regression"),
+                       _m("read_latency", "latency_seconds", "noise", confirmed=False),
+                       _m("read_latency", "latency_seconds", "unchanged", confirmed=None),
+                       confirmation=True, wall_seconds=900.5, confirm_seconds=300.25)
+    trial = judge_trial(1, 2, 901.0, verdict, CHANGES["store_single"], NAMES).to_json()
+    assert (trial["screened"], trial["gate_wall_seconds"], trial["gate_confirm_seconds"]) == (2, 900.5, 300.25)
+    no_pass = judge_trial(1, 0, 1.0, _verdict(_m("read_latency", "latency_seconds", "noise")), None, NAMES)
+    assert no_pass.screened is None and no_pass.confirm_seconds is None  # a sequential compare: no pass
+
+
 def test_unrelated_or_missing_regression_is_no_detection():
     change = CHANGES["store_batch"]
     only_unrelated = _verdict(_m("write_throughput", "throughput_ops_per_second", "regression"))

@@ -90,6 +90,8 @@ class Trial:
     log: Optional[str] = None
     notes: List[str] = field(default_factory=list)  # e.g. a `cli run` that exited 1 (a benchmark failed)
     gate_seconds: Optional[float] = None  # the gate's own wall_seconds, when its verdict has them
+    confirm_seconds: Optional[float] = None  # of which its confirmation pass, when the verdict says
+    screened: Optional[int] = None  # measurements the first pass put to the confirmation pass
 
     def of(self, related: bool, status: Optional[str] = None) -> List[Dict[str, Any]]:
         """Flagged measurements that are (un)related, optionally of one status."""
@@ -107,7 +109,8 @@ class Trial:
                 "related_regressions": len(self.of(True, "regression")),
                 "unrelated_regressions": len(self.of(False, "regression")),
                 "unrelated_improvements": len(self.of(False, "improvement")),
-                "gate_wall_seconds": self.gate_seconds, "notes": self.notes,
+                "gate_wall_seconds": self.gate_seconds, "gate_confirm_seconds": self.confirm_seconds,
+                "screened": self.screened, "notes": self.notes,
                 "flagged": self.flagged, "verdict": self.verdict_path, "log": self.log}
 
 
@@ -141,6 +144,11 @@ def judge_trial(index: int, exit_code: int, seconds: float, verdict: Optional[Ma
     trial.flagged = flagged_measurements(verdict, change, names)
     if isinstance(verdict.get("wall_seconds"), (int, float)):
         trial.gate_seconds = float(verdict["wall_seconds"])
+    if isinstance(verdict.get("confirm_seconds"), (int, float)):
+        trial.confirm_seconds = float(verdict["confirm_seconds"])
+    if verdict.get("confirmation"):
+        trial.screened = sum(1 for m in verdict.get("measurements") or [] if isinstance(m, dict)
+                             and m.get("confirmed") is not None)
     recorded = verdict.get("exit_code")
     if recorded in (EXIT_OK, EXIT_REGRESSION) and recorded != exit_code and trial.error is None:
         trial.error = f"exit code {exit_code} but the verdict says {recorded}"
