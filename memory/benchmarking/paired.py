@@ -14,10 +14,11 @@ robin): on cores of their own, a storage timing of identical code spread by 77 %
 pairs (median absolute deviation of their medians), 4 % on a shared core. Each process pins itself
 before it imports anything: one moved there after its benchmark was set up stayed up to 40x slower
 on a 0.5 ms encode for the rest of its life. Which commit is set up first alternates between
-process pairs, so whatever leading does cannot point the same way in every pair. A benchmark that
-declares ``parallel = True`` (its timed body runs threads or processes) is measured in a pair of
-processes of its own, on every core. :func:`memory.benchmarking.verdict.paired_verdict` judges the
-pairs.
+process pairs, so whatever leading does cannot point the same way in every pair. The process pairs
+measure at the same time, one per core (pairs 1 and 2, then 3 and 4, ... on two cores). A benchmark
+that declares ``parallel = True`` (its timed body runs threads or processes) is measured in a pair
+of processes of its own, on every core, with no other pair beside it.
+:func:`memory.benchmarking.verdict.paired_verdict` judges the pairs.
 """
 
 from __future__ import annotations
@@ -279,11 +280,11 @@ def _pinned_round(run: _Round, todo: Sequence[Target], builds: Mapping[str, Buil
             progress(run.say(where, number, todo, target))
             started = time.monotonic()
             outcome = _measure_target(target, workers, measured[target], run.lead)
-            if outcome != "parallel":
-                measured[target].seconds.append(round(time.monotonic() - started, 3))
             if outcome == "parallel":
                 parallel.append(target)
-            elif outcome == "dead":
+                continue
+            measured[target].seconds.append(round(time.monotonic() - started, 3))
+            if outcome == "dead":
                 _end(workers, kill=True)
                 workers = None
     finally:
