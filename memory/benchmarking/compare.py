@@ -56,6 +56,7 @@ class MetricChange:
     asv_name: Optional[str] = None
     asv_params: Optional[List[str]] = None
     confirmed: Optional[bool] = None  # set by a confirmation pass (continuous)
+    screen_change: Optional[float] = None  # continuous: the first pass's change, where the pairs measured anew
     canonical: str = ""  # the parameter path with fixed parameters put back (matches across subset runs)
     baseline_samples: Optional[List[float]] = field(default=None, repr=False)  # not in the JSON
     current_samples: Optional[List[float]] = field(default=None, repr=False)
@@ -76,7 +77,7 @@ class MetricChange:
         out = asdict(self)
         out.pop("baseline_samples")
         out.pop("current_samples")
-        for name in ("change", "baseline", "current", "p_value"):
+        for name in ("change", "baseline", "current", "p_value", "screen_change"):
             if isinstance(out[name], float) and not math.isfinite(out[name]):
                 out[name] = str(out[name])
         return out

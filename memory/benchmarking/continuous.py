@@ -217,13 +217,13 @@ def _confirm(comparison: Comparison, session: _AsvSession, commits: Dict[str, st
         found = judges[target](pairs.values)
         change.confirmed = found.confirmed
         problems = f"; {len(pairs.problems)} problem(s): {pairs.problems[0]}" if pairs.problems else ""
+        if found.pairs:  # the pairs' median is the better estimate; the screen's stays as screen_change
+            change.screen_change, change.change = change.change, metric_change_of(change, found.change)
         if found.confirmed:
             status = "regression" if found.change * raw_direction(change)[0] < 0 else "improvement"
             if status != change.status:  # the screen saw this measurement move, the pairs say which way
                 change.reason += f"; the re-measurement reverses the first pass ({change.status})"
                 change.status = status
-                if raw_direction(change)[0] == change.direction:
-                    change.change = found.change
             change.reason += f"; confirmed by the {found.reason}"
         else:
             change.reason += f"; not confirmed: {found.reason}{problems}"
@@ -248,6 +248,15 @@ def raw_direction(change: MetricChange) -> Tuple[int, bool]:
     better) for a ``time_*`` benchmark whatever metric it was derived into, else the track's."""
     timed = str(change.asv_name).rsplit(".", 1)[-1].startswith("time_")
     return (-1, False) if timed else (change.direction, is_percent(change.metric))
+
+
+def metric_change_of(change: MetricChange, raw_change: float) -> float:
+    """`raw_change` of the benchmark's own value (seconds a call, or the track) as a change of
+    `change`'s metric: the same number where both point the same way, else a rate derived from the
+    time (throughput = items / seconds: 1 / (1 + raw) - 1)."""
+    if raw_direction(change)[0] == change.direction or raw_change <= -1.0:
+        return raw_change
+    return 1.0 / (1.0 + raw_change) - 1.0
 
 
 def paired_judge(change: MetricChange, threshold: float, alpha: float

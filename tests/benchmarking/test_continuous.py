@@ -162,6 +162,8 @@ def test_planted_slowdown_and_larger_record_are_flagged(project, tmp_path):
     # both processes of each pair on one core, the pairs on the allowed cores in turn
     assert pairs["cpus"] == [pair_cores(i) for i in range(PROCESS_PAIRS)]
     assert len(pairs["seconds"]) == PROCESS_PAIRS and all(s > 0 for s in pairs["seconds"])
+    # the verdict reports the pairs' change; the first pass's stays as screen_change
+    assert timing["change"] == pytest.approx(pairs["change"]) and timing["screen_change"] > 0.1
     assert 0 < verdict["confirm_seconds"] <= verdict["wall_seconds"]
     assert re.search(r"confirmation pass: \d+ timing\(s\) in \d+ s, \d+ confirmed", proc.stdout)
 

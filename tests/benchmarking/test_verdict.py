@@ -201,6 +201,22 @@ def test_the_paired_pass_decides_the_direction_the_screen_only_flagged():
     assert not paired_judge(flagged, 0.1, 0.01)(mixed).confirmed
 
 
+def test_the_pairs_change_is_reported_in_the_metrics_own_direction():
+    """A confirmed timing reports the pairs' median change (the first pass's stays as screen_change):
+    seconds as they are, a throughput derived from them as items per second."""
+    from memory.benchmarking.compare import MetricChange
+    from memory.benchmarking.continuous import metric_change_of
+
+    def flagged(metric, direction, asv="storage.WriteThroughput.time_store_batch"):
+        return MetricChange("storage", "write_throughput", "batch_10", metric, 1.0, 3.0, direction, 2.0,
+                            "regression", kind="timing", asv_name=asv)
+
+    assert metric_change_of(flagged("store_batch_total_time_seconds", -1), 0.25) == pytest.approx(0.25)
+    assert metric_change_of(flagged("throughput_ops_per_second", +1), 0.25) == pytest.approx(-0.2)  # 1/1.25
+    p95 = flagged("p95_latency_ms", -1, asv="storage.ReadLatencyP95.track_p95_latency_ms")
+    assert metric_change_of(p95, 0.5) == pytest.approx(0.5)  # a sampled track: its own value
+
+
 def test_a_target_is_measured_again_only_while_the_pairs_could_still_confirm_it():
     """The confirmation stops re-measuring a target once even the most extreme further process pairs
     could not confirm it; while they could, it goes on, and a real change is still confirmed."""
