@@ -16,6 +16,7 @@ import http.server
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import webbrowser
@@ -235,6 +236,22 @@ def serve(html_dir: Path, port: int, host: str = "127.0.0.1") -> http.server.Thr
         raise PublishError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
 
 
+def _stop_on_signals() -> Dict[int, object]:
+    """Make Ctrl-C (SIGINT) and SIGTERM stop the server, even where it was started with SIGINT
+    ignored (a shell's background job), where Python would not raise KeyboardInterrupt; the
+    handlers it replaced, to put back."""
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    replaced: Dict[int, object] = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            replaced[sig] = signal.signal(sig, stop)
+        except ValueError:  # not the main thread: the caller handles its own signals
+            break
+    return replaced
+
+
 def preview(port: int = DEFAULT_PORT, say: Callable[[str], None] = print) -> int:
     """Serve the published site on 127.0.0.1:`port` until Ctrl-C; 0 when stopped."""
     html_dir = html_dir_of(_load_project())
@@ -247,10 +264,13 @@ def preview(port: int = DEFAULT_PORT, say: Callable[[str], None] = print) -> int
     host, bound = server.server_address[:2]
     say(f"serving {html_dir} at http://{host}:{bound}/ (Ctrl-C stops)")
     sys.stdout.flush()
+    replaced = _stop_on_signals()
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         say("stopped")
     finally:
         server.server_close()
+        for sig, handler in replaced.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
     return 0

@@ -269,3 +269,21 @@ def test_preview_serves_the_site_and_stops_on_ctrl_c(history, tmp_path):
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0 and "stopped" in out, err
+
+
+@pytest.mark.asv
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_preview_stops_on_ctrl_c_or_sigterm_even_started_with_sigint_ignored(history, sig):
+    """A shell's background job starts with SIGINT ignored, and Python then never raises
+    KeyboardInterrupt: the preview installs its own handlers, so Ctrl-C (or SIGTERM) still stops it."""
+    conf, env, _ = history
+    proc = subprocess.Popen([sys.executable, "-m", "memory.benchmarking.cli", "preview", "--port", "0"],
+                            cwd=str(conf.parent), env=dict(os.environ, **env), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        assert "(Ctrl-C stops)" in proc.stdout.readline()
+    finally:
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "stopped" in out, err
