@@ -132,6 +132,7 @@ class _Worker:
         path = os.pathsep.join([str(build.site)] + ([extra] if extra else []))
         pin = [",".join(map(str, cpus))] if cpus and hasattr(os, "sched_setaffinity") else []
         self.cpus = list(cpus) if pin else all_cores()
+        self.pinned = self.cpus != all_cores()  # on fewer cores than allowed: no room for a parallel benchmark
         self.proc = subprocess.Popen([build.python, "-u", str(WORKER), str(benchmark_dir)] + pin,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      text=True, env=dict(env, PYTHONPATH=path))
@@ -185,7 +186,7 @@ def _load(worker: _Worker, target: Target, role: str, out: Pairs) -> Optional[Di
     """Set `target` up in `worker`; its answer, or None (the problem noted in `out`)."""
     answer = worker.ask(op="load", name=target.asv_name, params=list(target.params),
                         attributes={"repeat": 1, "warmup_time": 0.0, "number": 0},
-                        pinned=worker.cpus != all_cores())
+                        pinned=worker.pinned)
     if "error" in answer or answer.get("skipped"):
         out.problems.append(f"{role}: {answer.get('error') or 'skipped'}")
         return None
@@ -193,16 +194,25 @@ def _load(worker: _Worker, target: Target, role: str, out: Pairs) -> Optional[Di
 
 
 def _measure_target(target: Target, workers: Dict[str, _Worker], out: Pairs, lead: str = "baseline") -> str:
-    """One process pair's block pairs of `target` into `out`: "ok", "dead" (a process died), or
-    "parallel" (a benchmark declaring ``parallel`` met processes pinned to one core: not measured).
-    The `lead` role is set up first and calibrates; callers alternate it between process pairs, so
-    whatever going first does to a process points the other way in the next pair."""
+    """One process pair's block pairs of `target` into `out`, and the seconds that took: "ok",
+    "dead" (a process died), or "parallel" (a benchmark declaring ``parallel`` met processes pinned
+    to one core: not measured, no seconds). The `lead` role is set up first and calibrates; callers
+    alternate it between process pairs, so whatever going first does to a process points the other
+    way in the next pair."""
+    started = time.monotonic()
+    outcome = _measure_blocks(target, workers, out, lead)
+    if outcome != "parallel":
+        out.seconds.append(round(time.monotonic() - started, 3))
+    return outcome
+
+
+def _measure_blocks(target: Target, workers: Dict[str, _Worker], out: Pairs, lead: str) -> str:
     roles = (lead, "current" if lead == "baseline" else "baseline")
     first = _load(workers[roles[0]], target, roles[0], out)
     if first is None:
         return "ok" if workers[roles[0]].proc.poll() is None else "dead"
     cpus = workers[roles[0]].cpus
-    if first.get("parallel") and cpus != all_cores():
+    if first.get("parallel") and workers[roles[0]].pinned:
         return "parallel"
     # the first sample calibrates a time benchmark's `number` (asv's way); both commits then use it
     calibrated = workers[roles[0]].ask(op="run")
@@ -278,13 +288,10 @@ def _pinned_round(run: _Round, todo: Sequence[Target], builds: Mapping[str, Buil
             if workers is None:
                 workers = _spawn(builds, benchmark_dir, env, run.cores)
             progress(run.say(where, number, todo, target))
-            started = time.monotonic()
             outcome = _measure_target(target, workers, measured[target], run.lead)
             if outcome == "parallel":
                 parallel.append(target)
-                continue
-            measured[target].seconds.append(round(time.monotonic() - started, 3))
-            if outcome == "dead":
+            elif outcome == "dead":
                 _end(workers, kill=True)
                 workers = None
     finally:
@@ -299,12 +306,11 @@ def _parallel_round(run: _Round, todo: Sequence[Target], targets: Sequence[Targe
     for target in targets:
         progress(run.say("every CPU: it runs in parallel", todo.index(target) + 1, todo, target))
         workers = _spawn(builds, benchmark_dir, env, ())
-        outcome, started = "dead", time.monotonic()
+        outcome = "dead"
         try:
             outcome = _measure_target(target, workers, measured[target], run.lead)
         finally:
             _end(workers, kill=outcome == "dead")
-        measured[target].seconds.append(round(time.monotonic() - started, 3))
 
 
 def measure_pairs(targets: Sequence[Target], builds: Mapping[str, Build], benchmark_dir: Path,

@@ -142,13 +142,16 @@ class Threads:
 '''
 
 
-def _spans(log):
-    """{(name, cores): (first start, last end)} of the logged samples."""
-    spans = {}
-    for name, cores, start, end in (line.split() for line in log.read_text().splitlines()):
-        low, high = spans.get((name, cores), (float("inf"), 0.0))
-        spans[(name, cores)] = (min(low, float(start)), max(high, float(end)))
-    return spans
+def _logged(log):
+    """[(name, cores, start, end)] of the logged samples."""
+    return [(name, cores, float(start), float(end))
+            for name, cores, start, end in (line.split() for line in log.read_text().splitlines())]
+
+
+def _span(samples, name, cores):
+    """(first start, last end) of `name`'s samples on `cores`."""
+    mine = [(start, end) for n, c, start, end in samples if (n, c) == (name, cores)]
+    return min(start for start, _ in mine), max(end for _, end in mine)
 
 
 @pytest.mark.skipif(len(getattr(os, "sched_getaffinity", lambda pid: ())(0)) < 2,
@@ -166,14 +169,13 @@ def test_process_pairs_measure_at_once_each_on_its_core_and_parallel_ones_alone(
     # each pair's wall time on a target: at least its 1 + 1 + 2 x 3 samples of 50 ms
     assert len(measured[slow].seconds) == 2 and all(s >= 0.4 for s in measured[slow].seconds)
     assert len(measured[threads].values) == 2 and measured[threads].cpus == [cores, cores]
-    spans = _spans(log)
-    first, second = spans[("slow", str(cores[0]))], spans[("slow", str(cores[1]))]
+    samples = _logged(log)
+    first, second = _span(samples, "slow", str(cores[0])), _span(samples, "slow", str(cores[1]))
     overlap = first[0] < second[1] and second[0] < first[1]
     assert overlap == (at_once == 2)
     # the parallel benchmark ran on every core with no pinned pair measuring beside it
-    samples = [line.split() for line in log.read_text().splitlines()]
-    pinned = [(float(a), float(b)) for name, _, a, b in samples if name == "slow"]
-    parallel = [(float(a), float(b)) for name, _, a, b in samples if name == "threads"]
+    pinned = [(a, b) for name, _, a, b in samples if name == "slow"]
+    parallel = [(a, b) for name, _, a, b in samples if name == "threads"]
     assert parallel and not [(p, q) for p in parallel for q in pinned if p[0] < q[1] and q[0] < p[1]]
     # nor was it set up in a pinned process, where it cannot run
     assert {cpus for name, cpus, _, _ in samples if name == "threads-setup"} == {",".join(map(str, cores))}
