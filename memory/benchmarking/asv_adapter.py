@@ -273,7 +273,8 @@ def _column(entry: Dict[str, Any], name: str, index: int) -> Any:
 
 def _asv_stats(entry: Dict[str, Any], index: int) -> Dict[str, Any]:
     """asv's statistics of one parameter combination, plus its samples (``asv run --record-samples``),
-    their count ``n`` and robust relative ``spread`` (:func:`verdict.spread`)."""
+    their count ``n``, robust relative ``spread`` (:func:`verdict.spread`) and, when the run told its
+    rounds apart, ``samples_per_round`` (each round is one benchmark process)."""
     cell: Dict[str, Any] = {}
     ci_a, ci_b = _column(entry, "stats_ci_99_a", index), _column(entry, "stats_ci_99_b", index)
     if naming.is_finite(ci_a) and naming.is_finite(ci_b):
@@ -289,6 +290,10 @@ def _asv_stats(entry: Dict[str, Any], index: int) -> Dict[str, Any]:
         if finite:
             cell["samples"] = finite
             cell["n"] = len(finite)
+            sizes = _column(entry, "samples_per_round", index)
+            if len(finite) == len(samples) and isinstance(sizes, list) and len(sizes) > 1 \
+                    and sum(sizes) == len(finite):
+                cell["samples_per_round"] = sizes
             dispersion = verdict.spread(finite)
             if dispersion is not None:
                 cell["spread"] = round(dispersion, 6)
@@ -299,7 +304,8 @@ def _scaled(cell: Dict[str, Any], factor: float, invert: bool) -> Dict[str, Any]
     """Statistics of ``factor / x`` (invert) or ``x / factor`` from those of x (samples included).
     asv's 99% interval of x is not carried over to a throughput: its lower bound is often <= 0 with
     few samples; the samples (and the quartiles) are."""
-    out: Dict[str, Any] = {k: cell[k] for k in ("repeat", "number", "n", "spread") if k in cell}
+    out: Dict[str, Any] = {k: cell[k] for k in ("repeat", "number", "n", "spread", "samples_per_round")
+                           if k in cell}
 
     def f(x: float) -> float:
         return factor / x if invert else x / factor
@@ -677,16 +683,21 @@ def export_results(result_files: Sequence[os.PathLike], output_dir: os.PathLike,
                    infos: Optional[List[Dict[str, Any]]] = None, benchmark_dir: Optional[os.PathLike] = None,
                    only: Optional[Iterable[Tuple[str, str]]] = None,
                    params: Optional[Dict[str, Any]] = None, errors: Optional[Dict[str, str]] = None,
-                   extra_metadata: Optional[Dict[str, Any]] = None) -> List[str]:
+                   extra_metadata: Optional[Dict[str, Any]] = None,
+                   samples_per_round: Optional[Dict[str, List[List[int]]]] = None) -> List[str]:
     """Convert asv result files into documented JSON files in `output_dir`; return the paths.
 
     `infos` describe the benchmarks (default: the results dir's benchmarks.json, refined by importing
     `benchmark_dir` when given); `only` limits to (category, benchmark) pairs; `errors` maps
-    (category/benchmark) to a captured error message."""
+    (category/benchmark) to a captured error message; `samples_per_round` ({asv name: [sizes] per
+    parameter combination}, :mod:`memory.benchmarking.rounds`) splits each timing's samples by round."""
     written: List[str] = []
     wanted = set(only) if only is not None else None
     for result_file in result_files:
         result = read_result_file(result_file)
+        for name, sizes in (samples_per_round or {}).items():
+            if name in result["decoded"]:
+                result["decoded"][name]["samples_per_round"] = sizes
         groups = group_benchmarks(infos if infos is not None else _file_infos(result_file, result, benchmark_dir))
         for category, benchmark in sorted((c, b) for c in groups for b in groups[c]):
             members = groups[category][benchmark]

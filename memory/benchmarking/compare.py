@@ -57,9 +57,12 @@ class MetricChange:
     asv_params: Optional[List[str]] = None
     confirmed: Optional[bool] = None  # set by a confirmation pass (continuous)
     screen_change: Optional[float] = None  # continuous: the first pass's change, where the pairs measured anew
+    round_changes: Optional[List[float]] = None  # continuous: a flagged timing's change in each round
     canonical: str = ""  # the parameter path with fixed parameters put back (matches across subset runs)
     baseline_samples: Optional[List[float]] = field(default=None, repr=False)  # not in the JSON
     current_samples: Optional[List[float]] = field(default=None, repr=False)
+    baseline_rounds: Optional[List[int]] = field(default=None, repr=False)  # samples per round, not in the JSON
+    current_rounds: Optional[List[int]] = field(default=None, repr=False)
 
     @property
     def change_percent(self) -> float:
@@ -75,8 +78,8 @@ class MetricChange:
     def to_json(self) -> Dict[str, Any]:
         """A JSON-ready dict (non-finite numbers as strings)."""
         out = asdict(self)
-        out.pop("baseline_samples")
-        out.pop("current_samples")
+        for name in ("baseline_samples", "current_samples", "baseline_rounds", "current_rounds"):
+            out.pop(name)
         for name in ("change", "baseline", "current", "p_value", "screen_change"):
             if isinstance(out[name], float) and not math.isfinite(out[name]):
                 out[name] = str(out[name])
@@ -240,7 +243,9 @@ def compare_documents(cur_doc: Dict[str, Any], base_doc: Dict[str, Any], thresho
                                 judged.status, kind, judged.p_value, judged.interval, judged.n_baseline,
                                 judged.n_current, judged.reason, twins.get((path, metric), []),
                                 sources.get(metric), cur_stats.get("asv_params"), canonical=key[0],
-                                baseline_samples=base_stats.get("samples"), current_samples=cur_stats.get("samples")))
+                                baseline_samples=base_stats.get("samples"), current_samples=cur_stats.get("samples"),
+                                baseline_rounds=base_stats.get("samples_per_round"),
+                                current_rounds=cur_stats.get("samples_per_round")))
     return out
 
 

@@ -35,7 +35,7 @@ from .compare import (EXIT_ERROR, EXIT_OK, EXIT_REGRESSION, CompareError, Compar
 from .config import CONFIG_ENV, OPT_IN_CATEGORIES, PROFILE_ENV, BenchmarkConfig, require_category
 from .documents import find_documents, stability_lines, unstable_timings
 from .runner import NAMESPACE_LOG_ENV, conf_for_categories, sweep_leftovers
-from . import paired, verdict
+from . import paired, rounds, verdict
 from .verdict import DEFAULT_ALPHA, SCREEN_ALPHA
 
 RUN_TIMEOUT_SECONDS = 3 * 3600
@@ -106,9 +106,12 @@ class _AsvSession:
         except asv_adapter.AdapterError as exc:
             raise ContinuousError(str(exc)) from None
 
-    def run(self, label: str, commits: Sequence[str], regexes: Sequence[str]) -> Tuple[Path, str]:
-        """``asv run`` of `commits` interleaved, into results dir `label`; (results dir, output)."""
+    def run(self, label: str, commits: Sequence[str], regexes: Sequence[str]
+            ) -> Tuple[Path, str, rounds.RoundWatcher]:
+        """``asv run`` of `commits` interleaved, into results dir `label`; (results dir, output, the
+        watcher that tells each benchmark's rounds apart)."""
         results = self.scratch / label
+        watcher = rounds.RoundWatcher(results)
         conf = conf_for_categories(self.project.private_conf(results, self.scratch / "html"), self.categories)
         conf.update(fast_install_commands(conf))
         conf_path = self.scratch / f"asv-{label}.conf.json"
@@ -120,6 +123,7 @@ class _AsvSession:
         cmd += [arg for regex in regexes for arg in ("--bench", regex)]
 
         def show(line: str) -> None:
+            watcher.on_line(line)
             if _is_progress(line.strip()):
                 self.progress(f"{label}: {line.strip()}")
 
@@ -133,7 +137,7 @@ class _AsvSession:
         if returncode != 0 and not list(results.glob("*/*.json")):
             tail = [ln for ln in lines if ln.strip()][-5:]
             raise ContinuousError(f"asv run failed (exit {returncode}): " + " | ".join(t.strip() for t in tail))
-        return results, "\n".join(lines)
+        return results, "\n".join(lines), watcher
 
     def sweep(self) -> None:
         """Remove the Redis keys and PostgreSQL rows benchmark processes of the last run left (failed or
@@ -158,9 +162,10 @@ def _result_files(results: Path) -> Dict[str, Path]:
 
 
 def _export(results: Path, commits: Dict[str, str], infos: List[Dict[str, Any]], target: Path,
-            errors: Dict[str, str], config: BenchmarkConfig) -> Dict[str, List[str]]:
+            errors: Dict[str, str], config: BenchmarkConfig, watcher: rounds.RoundWatcher) -> Dict[str, List[str]]:
     """Documented JSON of each commit's results into target/<role>, both sides marked as one
-    interleaved measurement (``metadata.interleaved_run``); {role: [failed benchmark keys]}."""
+    interleaved measurement (``metadata.interleaved_run``), each timing with its samples per round;
+    {role: [failed benchmark keys]}."""
     files = _result_files(results)
     stamp = time.strftime("%Y%m%dT%H%M%S")
     owner = {i["name"]: "/".join(asv_adapter.documented_names(i)) for i in infos}
@@ -175,7 +180,7 @@ def _export(results: Path, commits: Dict[str, str], infos: List[Dict[str, Any]],
         extra = {"profile": config.profile, "role": role, "continuous": True,
                  "interleaved_run": f"{results.name}:{commits['baseline'][:12]}..{commits['current'][:12]}@{stamp}"}
         paths = asv_adapter.export_results([files[commit]], target / role, infos=infos, errors=by_benchmark,
-                                           extra_metadata=extra)
+                                           extra_metadata=extra, samples_per_round=watcher.samples_per_round(commit))
         failed[role] = []
         for path in paths:
             doc = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -312,9 +317,9 @@ def _measure(session: _AsvSession, commits: Dict[str, str], regexes: List[str], 
              out: Path) -> Dict[str, List[str]]:
     """The first pass: both commits interleaved, exported to out/baseline and out/current and merged
     into the project's asv store; {role: [failed benchmark]}."""
-    results, output = session.run("measure", [commits["baseline"], commits["current"]], regexes)
+    results, output, watcher = session.run("measure", [commits["baseline"], commits["current"]], regexes)
     errors = parse_asv_errors(output, [i["name"] for i in infos])
-    failed = _export(results, commits, infos, out, errors, session.config)
+    failed = _export(results, commits, infos, out, errors, session.config, watcher)
     for path in _result_files(results).values():
         try:
             merge_into_store(path, results, session.project.results_dir)
@@ -334,7 +339,26 @@ def screen(out: Path, threshold: float, alpha: float, screen_alpha: float, confi
         raise ContinuousError(str(exc)) from None
     if confirm:
         comparison.alpha, comparison.screen_alpha = alpha, max(screen_alpha, alpha)
+    for change in comparison.changes:
+        if change.kind == "timing" and change.status in ("regression", "improvement"):
+            _judge_rounds(change, threshold)
     return comparison
+
+
+def _judge_rounds(change: MetricChange, threshold: float) -> None:
+    """A flagged timing whose rounds (one process per commit each) did not all move its way is noise:
+    one process slow for its whole life moves a side's median as a slower commit would."""
+    points = is_percent(change.metric) and abs(change.baseline) <= 100.0
+    changes = verdict.round_changes(change.baseline_samples or (), change.current_samples or (),
+                                    change.baseline_rounds, change.current_rounds, points)
+    if changes is None:
+        return
+    change.round_changes = changes
+    if not verdict.rounds_agree(changes, change.direction, threshold, change.status):
+        shown = ", ".join(f"{100 * c:+.1f} %" for c in changes)
+        change.reason += (f"; not every round moved {verdict.ROUND_SHARE:g} x the threshold that way "
+                          f"(per round {shown})")
+        change.status = "noise"
 
 
 def _say_problems(out: Path, failed: Dict[str, List[str]], say: Callable[[str], None]) -> None:

@@ -45,6 +45,9 @@ DEFAULT_ALPHA = 0.01
 #: on to the paired confirmation, which gives the verdict at DEFAULT_ALPHA. Its 6 + 6 samples of a
 #: planted 25 % slowdown often give p 0.03-0.07 only, so a screen at DEFAULT_ALPHA missed real changes.
 SCREEN_ALPHA = 0.1
+#: A first-pass candidate must have moved by more than this share of the threshold, the flagged way,
+#: in every round (every process) of the run: see :func:`rounds_agree`.
+ROUND_SHARE = 0.5
 #: Relative change below which a deterministic metric counts as unchanged (float round-off only).
 EXACT_TOLERANCE = 1e-9
 #: A timing whose samples spread by more than this fraction of their median is reported unstable
@@ -215,6 +218,32 @@ def judge(kind: str, baseline: float, current: float, direction: int, threshold:
     elif status != "unchanged" and not side_by_side:
         status, reason = "unconfirmed", f"{reason}; {UNCONFIRMED_REASON}"
     return Verdict(status, change, p, interval, len(base), len(cur), reason=reason)
+
+
+def round_changes(baseline: Sequence[float], current: Sequence[float], baseline_rounds: Optional[Sequence[int]],
+                  current_rounds: Optional[Sequence[int]], points: bool = False) -> Optional[List[float]]:
+    """The change of each round's median, round i of current against round i of baseline (an
+    interleaved asv run measures those one after the other, one process each); None unless both
+    sides split into the same number (at least 2) of rounds that hold all their samples."""
+    base, cur = _finite(baseline), _finite(current)
+    splits = []
+    for values, sizes in ((base, baseline_rounds), (cur, current_rounds)):
+        if not sizes or len(sizes) < 2 or min(sizes) < 1 or sum(sizes) != len(values):
+            return None
+        ends = np.cumsum(sizes)
+        splits.append([values[end - size:end] for size, end in zip(sizes, ends)])
+    if len(splits[0]) != len(splits[1]):
+        return None
+    return [metric_change(float(np.median(b)), float(np.median(c)), points) for b, c in zip(*splits)]
+
+
+def rounds_agree(changes: Sequence[float], direction: int, threshold: float, status: str,
+                 share: float = ROUND_SHARE) -> bool:
+    """Whether every round moved the way `status` (regression or improvement) says, by more than
+    `share` of the threshold: a change of the code slows every process of the commit, a process that
+    ran slow for its whole life moves only its own round."""
+    sign = direction if status == "improvement" else -direction
+    return all(c * sign > share * threshold for c in changes)
 
 
 def sign_test_p(agreeing: int, pairs: int) -> float:

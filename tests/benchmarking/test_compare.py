@@ -181,6 +181,40 @@ def test_continuous_screen_puts_forward_what_its_looser_test_moves(tmp_path):
     assert (doc["alpha"], doc["screen_alpha"]) == (0.01, 0.1) and judged.to_json()["screen_alpha"] is None
 
 
+def _split_into_rounds(path: str, factors) -> None:
+    """Rewrite a planted run's timings as one round (one process) per factor, 6 samples each, the
+    round's samples `factor` times the timing."""
+    from .planted import timing_samples
+
+    doc = json.loads(open(path).read())
+    for key, cell in doc["metadata"]["stats"].items():
+        timing = cell["total_time_seconds"]
+        median = sorted(timing["samples"])[len(timing["samples"]) // 2]
+        timing["samples"] = [x for i, f in enumerate(factors) for x in timing_samples(median * f, 0.02, 6, f"{key}{i}")]
+        timing["samples_per_round"] = [6] * len(factors)
+        timing["n"] = len(timing["samples"])
+        del cell["throughput_ops_per_second"]
+    open(path, "w").write(json.dumps(doc))
+
+
+def test_continuous_screen_drops_a_candidate_only_one_round_moved(tmp_path):
+    # one process slow for its whole life moves its side's median as a slower commit would; a change
+    # of the code slows every round
+    from memory.benchmarking.continuous import screen
+
+    _split_into_rounds(write_run(tmp_path / "baseline", 1.0, seed="base"), (1.0, 1.0))
+    _split_into_rounds(write_run(tmp_path / "current", 1.0, seed="cur"), (1.4, 1.0))
+    one_slow = [c for c in screen(tmp_path, 0.1, 0.01, 0.1, True).changes
+                if c.metric == "total_time_seconds" and c.p_value < 0.1]  # what the rank test alone would flag
+    assert one_slow and all(c.status == "noise" and c.change > 0.1 for c in one_slow)
+    assert all(c.round_changes[0] == pytest.approx(0.4, abs=0.03) and abs(c.round_changes[1]) < 0.03
+               for c in one_slow)
+    assert "not every round moved" in one_slow[0].reason
+    _split_into_rounds(write_run(tmp_path / "current", 1.0, seed="cur", timestamp="20250323_145624"), (1.25, 1.25))
+    both = [c for c in screen(tmp_path, 0.1, 0.01, 0.1, True).changes if c.metric == "total_time_seconds"]
+    assert both and all(c.status == "regression" and min(c.round_changes) > 0.2 for c in both)
+    assert all(m["round_changes"] for m in screen(tmp_path, 0.1, 0.01, 0.1, True).to_json()["regressions"])
+
 
 def test_the_page_says_why_each_measurement_got_its_verdict(tmp_path):
     # the reason (rank test, exactness, a confirmation's pairs) is what a reader checks a verdict by

@@ -133,7 +133,13 @@ def test_identical_commits_pass(project, tmp_path):
     assert len(timings) == 2, verdict["measurements"]  # one verdict per measurement: no throughput twin
     assert all(m["n_baseline"] >= 10 and m["n_current"] >= 10 for m in timings)  # 2 rounds x >= 5 samples
     assert all(m["status"] != "not enough data" for m in timings)
-    assert list((tmp_path / "aa" / "baseline" / "storage").glob("work_*.json"))
+    documents = list((tmp_path / "aa" / "baseline" / "storage").glob("work_*.json"))
+    assert documents
+    # the first pass tells its two rounds (two processes per commit) apart, for the screen
+    stats = json.loads(documents[0].read_text())["metadata"]["stats"]
+    cells = [cell["total_time_seconds"] for cell in stats.values() if "total_time_seconds" in cell]
+    assert len(cells) == 2 and all(len(c["samples_per_round"]) == 2 and sum(c["samples_per_round"]) == c["n"]
+                                   and min(c["samples_per_round"]) >= 5 for c in cells), cells
     assert list((tmp_path / "aa").glob("comparison_*.html"))
     assert "interleave" not in proc.stderr.lower()
 

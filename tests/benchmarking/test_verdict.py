@@ -238,3 +238,30 @@ def test_a_target_is_measured_again_only_while_the_pairs_could_still_confirm_it(
     noise = [(1.0, 1.02), (1.0, 0.99), (1.0, 1.01), (1.0, 0.98), (1.0, 1.03), (1.0, 1.01), (1.0, 0.97), (1.0, 1.02)]
     assert judge([noise, noise]).process_changes[0] > 0 and not could_still_confirm(judge, [noise, noise], 1)
     assert not could_still_confirm(judge, [slower] * 3, 0)  # nothing left to measure
+
+
+def test_round_changes_pair_each_round_of_one_side_with_the_same_round_of_the_other():
+    base, cur = [1.0, 1.1, 1.0, 2.0, 2.1, 2.0], [1.5, 1.5, 1.6, 2.0, 2.0, 2.1]
+    assert verdict.round_changes(base, cur, [3, 3], [3, 3]) == pytest.approx([0.5, 0.0])
+    assert verdict.round_changes(base, cur, [2, 4], [3, 3]) == pytest.approx([(1.5 - 1.05) / 1.05, 0.0])
+    # no split, one round, sizes that do not hold every sample, or different round counts: unknown
+    for sizes in (None, [6], [3, 2], [2, 2, 2], [0, 6]):
+        assert verdict.round_changes(base, cur, sizes, [3, 3]) is None
+
+
+def test_rounds_agree_only_when_every_round_moved_the_flagged_way():
+    assert verdict.rounds_agree([0.25, 0.2], -1, 0.1, "regression")  # seconds: up is worse
+    assert not verdict.rounds_agree([0.4, 0.04], -1, 0.1, "regression")  # one slow process
+    assert not verdict.rounds_agree([0.4, -0.2], -1, 0.1, "regression")
+    assert verdict.rounds_agree([-0.3, -0.2], -1, 0.1, "improvement")
+    assert verdict.rounds_agree([0.3, 0.2], 1, 0.1, "improvement")  # a throughput: up is better
+    assert not verdict.rounds_agree([0.3, 0.2], 1, 0.1, "regression")
+
+
+def test_round_sizes_come_from_how_each_sample_list_grew():
+    from memory.benchmarking.rounds import split_sizes
+
+    history = [{"b": [5, 0]}, {"b": [11, 6]}, {"b": [11, 6], "t": [4]}]
+    assert split_sizes(history, "b") == [[5, 6], [6]]  # a combination without samples in round 1
+    assert split_sizes(history, "t") == [[4]]  # a track: the final round only
+    assert split_sizes([{"b": [5]}, {"b": [3]}], "b") == [[]]  # asv dropped samples: unknown
