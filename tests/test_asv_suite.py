@@ -162,6 +162,22 @@ def test_sampled_decorator_contract():
         metrics("x", kind="deterministic")(sampled(lambda self: 0.0))
 
 
+def test_the_confirmation_pass_sets_how_many_samples_a_track_call_takes(monkeypatch):
+    """The paired pass's processes take TRACK_BLOCK_SAMPLES per track call (one call = one block);
+    the suite spells the variable out (older builds lack the driver's constant), so check they agree."""
+    from benchmarks import conventions
+    from memory.benchmarking import paired
+    from memory.benchmarking.config import TRACK_SAMPLES_ENV
+
+    assert conventions.TRACK_SAMPLES_ENV == TRACK_SAMPLES_ENV
+    monkeypatch.delenv(TRACK_SAMPLES_ENV, raising=False)
+    assert conventions.samples_per_track() == conventions.TIMING["track_samples"]
+    monkeypatch.setenv(TRACK_SAMPLES_ENV, str(paired.TRACK_BLOCK_SAMPLES))
+    assert conventions.samples_per_track() == paired.TRACK_BLOCK_SAMPLES < conventions.TIMING["track_samples"]
+    monkeypatch.setenv(TRACK_SAMPLES_ENV, "many")  # not a count: the profile's
+    assert conventions.samples_per_track() == conventions.TIMING["track_samples"]
+
+
 @pytest.mark.slow
 def test_sampled_track_records_samples(tmp_path):
     """A real asv run with two rounds stores a sampled track like a timing: its samples (at least one

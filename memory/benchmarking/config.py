@@ -27,6 +27,9 @@ from memory.errors import ConfigError
 
 CONFIG_ENV = "AGENTMEMORY_BENCH_CONFIG"
 PROFILE_ENV = "AGENTMEMORY_BENCH_PROFILE"
+#: Samples a sampled timing track (``benchmarks.conventions.sampled``) takes per call, overriding the
+#: profile's ``track_samples``: set by the confirmation pass for its benchmark processes.
+TRACK_SAMPLES_ENV = "AGENTMEMORY_BENCH_TRACK_SAMPLES"
 #: The PostgreSQL server of the suite's LTM benchmarks (benchmarks/backends.py) and of the driver's
 #: sweep of what they left (memory.benchmarking.runner.sweep_postgres_rows): the variable and its default.
 POSTGRES_URL_ENV = "AGENTMEMORY_BENCH_POSTGRES_URL"
@@ -470,6 +473,6 @@ class BenchmarkConfig:
 __all__ = [
     "BenchmarkConfig", "StorageConfig", "CompressionConfig", "MemoryTransitionConfig", "RetrievalConfig",
     "ScalabilityConfig", "IntegrationConfig", "ImplementationsConfig", "CATEGORIES", "OPT_IN_CATEGORIES",
-    "PROFILES", "PROFILE_GRIDS", "CONFIG_ENV", "PROFILE_ENV", "POSTGRES_URL_ENV",
+    "PROFILES", "PROFILE_GRIDS", "CONFIG_ENV", "PROFILE_ENV", "TRACK_SAMPLES_ENV", "POSTGRES_URL_ENV",
     "DEFAULT_POSTGRES_URL", "default_categories",
 ]

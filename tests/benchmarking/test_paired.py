@@ -37,6 +37,9 @@ class Cases:
 
     def time_fails(self, n):
         raise ValueError("broken\\nsecond line")
+
+    def track_samples_asked(self, n):
+        return float(os.environ.get("AGENTMEMORY_BENCH_TRACK_SAMPLES", "0"))
 '''
 
 
@@ -86,6 +89,17 @@ def test_failures_skips_and_dead_processes_are_one_line_each(tiny_suite):
     assert "no parameter combination ['7']" in unknown.problems[0]
     # a process that died is replaced: the benchmark after it is measured in both process pairs
     assert not fine.problems and len(fine.values) == 2 and all(len(p) >= 3 for p in fine.values)
+
+
+def test_a_track_call_in_the_pairs_takes_the_pass_s_fewer_samples(tiny_suite):
+    # benchmarks.conventions.sampled reads the variable: one call is one block there
+    from memory.benchmarking.paired import TRACK_BLOCK_SAMPLES
+
+    suite, build = tiny_suite
+    target = Target("cases.Cases.track_samples_asked", ("1",))
+    pairs = measure_pairs([target], {"baseline": build, "current": build}, suite, _env(), process_pairs=2)[target]
+    assert not pairs.problems and len(pairs.values) == 2
+    assert {v for p in pairs.values for pair in p for v in pair} == {float(TRACK_BLOCK_SAMPLES)}
 
 
 @pytest.mark.parametrize("at_once", [1, 2])
