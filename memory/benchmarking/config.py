@@ -169,13 +169,11 @@ _PROFILE_TIMING: Dict[str, Dict[str, Any]] = {
     # quick: one sample, for smoke runs; compare reports its timings as "not enough data"
     "quick": {"repeat": 1, "number": 1, "warmup_time": 0.0, "rounds": 1, "sample_time": 0.01,
               "timeout": 120.0, "track_samples": 1},
-    # default: one round (one process per benchmark and commit) of 5 to 8 samples within 0.25 s, so
-    # every timing carries at least MIN_SAMPLES samples (enough for a rank test to say "different" at
-    # p < 0.01). `continuous` judges a timing by its paired confirmation, so its first pass only
-    # screens, and a second round cost more than it screened: on a 2-core machine a commit's round
-    # without tracks took 132 s, and a whole-suite A/A screen over both rounds still put forward 50
-    # timings whose two rounds had moved the same way (65 on the pooled samples)
-    "default": {"repeat": (5, 8, 0.25), "number": 1, "warmup_time": 0.0, "rounds": 1, "sample_time": 0.05,
+    # default: two rounds (two processes per benchmark, interleaved across commits by `continuous`)
+    # of 3 to 6 samples within 0.2 s each, so every timing carries at least 6 samples from two
+    # processes (enough for a rank test to say "different" at p < 0.01) and a short benchmark costs
+    # about 0.4 s per commit
+    "default": {"repeat": (3, 6, 0.2), "number": 1, "warmup_time": 0.0, "rounds": 2, "sample_time": 0.05,
                 "timeout": 300.0, "track_samples": 6},
     "full": {"repeat": (5, 20, 30.0), "number": 0, "warmup_time": 0.5, "rounds": 4, "sample_time": 0.1,
              "timeout": 1200.0, "track_samples": 10},

@@ -1,8 +1,8 @@
 """``cli continuous BASE HEAD``: the regression gate that measures both commits side by side.
 
-asv builds each commit into its own virtualenv and runs the suite with ``--interleave-rounds``: the
-default profile's one round of BASE, then of HEAD; with more rounds (the full profile) HEAD, BASE,
-BASE, HEAD, … so a change in the machine's load hits both commits alike. Both commits' results become the documented
+asv builds each commit into its own virtualenv and runs the suite with ``--interleave-rounds``:
+round 1 of BASE, round 1 of HEAD, round 2 of BASE, … so a change in the machine's load hits both
+commits alike instead of only the one measured later. Both commits' results become the documented
 JSON (``<output-dir>/baseline``, ``<output-dir>/current``) and are judged by
 :func:`memory.benchmarking.compare.compare_dirs`. That first pass only screens: a timing beyond the
 threshold at p < ``screen_alpha`` (default :data:`memory.benchmarking.verdict.SCREEN_ALPHA`) is
