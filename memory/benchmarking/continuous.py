@@ -137,6 +137,7 @@ class _AsvSession:
         if returncode != 0 and not list(results.glob("*/*.json")):
             tail = [ln for ln in lines if ln.strip()][-5:]
             raise ContinuousError(f"asv run failed (exit {returncode}): " + " | ".join(t.strip() for t in tail))
+        watcher.snapshot()  # the last round's samples
         return results, "\n".join(lines), watcher
 
     def sweep(self) -> None:
@@ -348,9 +349,8 @@ def screen(out: Path, threshold: float, alpha: float, screen_alpha: float, confi
 def _judge_rounds(change: MetricChange, threshold: float) -> None:
     """A flagged timing whose rounds (one process per commit each) did not all move its way is noise:
     one process slow for its whole life moves a side's median as a slower commit would."""
-    points = is_percent(change.metric) and abs(change.baseline) <= 100.0
     changes = verdict.round_changes(change.baseline_samples or (), change.current_samples or (),
-                                    change.baseline_rounds, change.current_rounds, points)
+                                    change.baseline_rounds, change.current_rounds)
     if changes is None:
         return
     change.round_changes = changes

@@ -69,9 +69,8 @@ class RoundWatcher:
                 history.append(counts)
 
     def samples_per_round(self, commit: str) -> Dict[str, List[List[int]]]:
-        """{asv benchmark name: [samples per round] per parameter combination} of `commit`; call after
-        the run (it takes the final snapshot)."""
-        self.snapshot()
+        """{asv benchmark name: [samples per round] per parameter combination} of `commit`, from the
+        snapshots so far (take one after the run for its last round)."""
         history = self._history.get(commit, [])
         names = {name for counts in history for name in counts}
         return {name: split_sizes(history, name) for name in sorted(names)}

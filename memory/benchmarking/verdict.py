@@ -221,10 +221,11 @@ def judge(kind: str, baseline: float, current: float, direction: int, threshold:
 
 
 def round_changes(baseline: Sequence[float], current: Sequence[float], baseline_rounds: Optional[Sequence[int]],
-                  current_rounds: Optional[Sequence[int]], points: bool = False) -> Optional[List[float]]:
-    """The change of each round's median, round i of current against round i of baseline (an
-    interleaved asv run measures those one after the other, one process each); None unless both
-    sides split into the same number (at least 2) of rounds that hold all their samples."""
+                  current_rounds: Optional[Sequence[int]]) -> Optional[List[float]]:
+    """The relative change of each round's median, round i of current against round i of baseline
+    (an interleaved asv run measures those one after the other, one process each); None unless both
+    sides split into the same number (at least 2) of rounds that hold all their samples. Only
+    ``time_*`` samples (seconds) have rounds: asv runs a track in one round."""
     base, cur = _finite(baseline), _finite(current)
     splits = []
     for values, sizes in ((base, baseline_rounds), (cur, current_rounds)):
@@ -234,7 +235,7 @@ def round_changes(baseline: Sequence[float], current: Sequence[float], baseline_
         splits.append([values[end - size:end] for size, end in zip(sizes, ends)])
     if len(splits[0]) != len(splits[1]):
         return None
-    return [metric_change(float(np.median(b)), float(np.median(c)), points) for b, c in zip(*splits)]
+    return [relative_change(float(np.median(b)), float(np.median(c))) for b, c in zip(*splits)]
 
 
 def rounds_agree(changes: Sequence[float], direction: int, threshold: float, status: str,
