@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .config import TRACK_SAMPLES_ENV
-from .verdict import metric_change
+from .verdict import in_points, metric_change
 
 #: Process pairs per confirmation, and block pairs each measures of one flagged timing: at most
 #: MAX_PAIRS, at least MIN_PAIRS, as many as fit in PAIR_BUDGET_SECONDS. The process pair is the
@@ -363,4 +363,4 @@ def measure_pairs(targets: Sequence[Target], builds: Mapping[str, Build], benchm
 def relative_changes(pairs: Sequence[Tuple[float, float]], percent: bool) -> List[float]:
     """Each pair's change of current against baseline: relative, or in percentage points / 100 for
     an overhead in percent near zero (as :func:`memory.benchmarking.verdict.judge` compares those)."""
-    return [metric_change(base, cur, percent and abs(base) <= 100.0) for base, cur in pairs]
+    return [metric_change(base, cur, in_points(percent, base)) for base, cur in pairs]

@@ -79,6 +79,12 @@ def relative_change(baseline: float, current: float) -> float:
     return (current - baseline) / abs(baseline)
 
 
+def in_points(percent: bool, baseline: float) -> bool:
+    """Whether a metric changes in percentage points: an overhead in `percent` whose baseline is
+    within ±100 % (often near 0 or negative, where a relative change means nothing)."""
+    return percent and abs(baseline) <= 100.0
+
+
 def metric_change(baseline: float, current: float, points: bool) -> float:
     """The change the rule judges: relative, or (`points`: an overhead in percent near zero) the
     difference in percentage points / 100, so a 0.1 threshold means 10 points."""
@@ -195,7 +201,7 @@ def judge(kind: str, baseline: float, current: float, direction: int, threshold:
     regression or an improvement is ``unconfirmed``. A `percent` metric (an overhead in percent,
     often near 0 or negative) whose baseline is within ±100 % changes by its difference in percentage points / 100, so a 0.1
     threshold means 10 points; a larger percentage changes relatively, like any other metric."""
-    points = percent and abs(baseline) <= 100.0
+    points = in_points(percent, baseline)
     change = metric_change(baseline, current, points)
     if kind == "deterministic":
         if abs(change) <= EXACT_TOLERANCE or (baseline == 0 and abs(current) <= 1e-12):
