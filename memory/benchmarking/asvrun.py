@@ -5,6 +5,7 @@ Shared by the runner (``cli run``) and ``cli continuous``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -12,9 +13,10 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 
 class AsvRunError(Exception):
@@ -72,21 +74,101 @@ def fast_install_commands(conf: Dict[str, Any]) -> Dict[str, List[str]]:
 def stream_lines(cmd: Sequence[str], env: Dict[str, str], cwd: Path, deadline: float,
                  on_line: Callable[[str], None]) -> Tuple[int, List[str], bool]:
     """Run `cmd` (an ``asv run``) with its stderr in its stdout, handing each output line to `on_line`
-    as it comes; kill it once ``time.monotonic()`` passes `deadline`. (exit code, lines, timed out)."""
+    as it comes; kill it once ``time.monotonic()`` passes `deadline`. (exit code, lines, timed out).
+    `cmd` runs in a process group of its own: a deadline, an interrupt or a SIGTERM (see
+    :func:`sigterm_raises`) kills it with every benchmark process it started, before returning or
+    raising, so the caller's clean-up finds every process ended."""
     lines: List[str] = []
     timed_out = False
     with subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                          cwd=str(cwd), bufsize=1) as proc:
+                          cwd=str(cwd), bufsize=1, start_new_session=True) as proc:
         assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.append(line.rstrip("\n"))
-            on_line(lines[-1])
-            if time.monotonic() > deadline:
-                proc.kill()
-                timed_out = True
-                break
+        try:
+            for line in proc.stdout:
+                lines.append(line.rstrip("\n"))
+                on_line(lines[-1])
+                if time.monotonic() > deadline:
+                    kill_group(proc)
+                    timed_out = True
+                    break
+        except BaseException:
+            kill_group(proc)
+            raise
         proc.wait()
     return proc.returncode, lines, timed_out
+
+
+def kill_group(proc: subprocess.Popen, grace_seconds: float = 5.0) -> None:
+    """End `proc` (an asv run leading its own process group: ``start_new_session``) and every process
+    it started. asv runs each benchmark process in a group of its own and kills those groups itself on
+    an interrupt, so it gets SIGINT first and `grace_seconds` to clean up; then whatever is left of its
+    process tree and group gets SIGKILL."""
+    tree = _descendants(proc.pid)
+    try:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=grace_seconds)
+    except subprocess.TimeoutExpired:
+        pass
+    for pid in tree:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(OSError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.kill()
+    proc.wait()
+    end = time.monotonic() + grace_seconds
+    while any(_alive(pid) for pid in tree) and time.monotonic() < end:
+        time.sleep(0.02)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def _descendants(pid: int) -> List[int]:
+    """The processes below `pid` now (children, their children, ...), from /proc; [] where there is none."""
+    children: Dict[int, List[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        below = children.get(todo.pop(), [])
+        found += below
+        todo += below
+    return found
+
+
+class Terminated(Exception):
+    """The process received SIGTERM (see :func:`sigterm_raises`)."""
+
+
+@contextlib.contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`Terminated` in the main thread, so ``finally`` clean-ups
+    run (killing asv's benchmark processes, removing the Redis keys and rows they left) as on Ctrl-C.
+    Outside the main thread (where no handler can be set) the block runs unchanged."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Terminated(f"terminated (signal {signum})")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def git_head(repo: Path) -> Optional[str]:

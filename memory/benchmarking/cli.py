@@ -280,6 +280,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point; returns the exit code (0 ok, 1 error, 2 regression)."""
     from .asv_adapter import AdapterError
+    from .asvrun import Terminated, sigterm_raises
     from .compare import CompareError
     from .documents import ResultsError
     from .continuous import ContinuousError
@@ -294,7 +295,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return EXIT_ERROR
         handler = {"run": cmd_run, "list": cmd_list, "results": cmd_results, "compare": cmd_compare,
                    "continuous": cmd_continuous, "publish": cmd_publish, "preview": cmd_preview}
-        return handler[args.command](args)
+        with sigterm_raises():
+            return handler[args.command](args)
     except (CliError, ConfigError, RunnerError, ResultsError, CompareError, AdapterError, ContinuousError,
             PublishError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -302,6 +304,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("error: terminated", file=sys.stderr)
+        return 143
     except Exception as exc:  # never a traceback for the user; set AGENTMEMORY_BENCH_DEBUG=1 to see it
         if os.environ.get(DEBUG_ENV):
             raise

@@ -9,6 +9,7 @@ import re
 import subprocess
 import textwrap
 from pathlib import Path
+from typing import Dict
 
 import pytest
 
@@ -86,11 +87,9 @@ def _git(root: Path, *args: str) -> str:
                           env=GIT_ENV).stdout.strip()
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    """base, an empty commit on top (same tree: A/A), and a planted commit (twice the work at the
-    larger size only, a 25 % larger record) on a branch from base."""
-    root = tmp_path_factory.mktemp("toyperf")
+def _make_project(root: Path, suite: str) -> Dict[str, str]:
+    """A toyperf project at `root` with benchmarks/storage.py = `suite`, committed as base, plus an
+    empty commit on top (same tree: A/A); {"root", "base", "same"}."""
     (root / "toyperf").mkdir()
     (root / "toyperf" / "__init__.py").write_text(textwrap.dedent(PACKAGE))
     (root / "pyproject.toml").write_text('[build-system]\nrequires = ["setuptools"]\nbuild-backend = '
@@ -98,7 +97,7 @@ def project(tmp_path_factory):
                                          '[tool.setuptools]\npackages = ["toyperf"]\n')
     (root / "benchmarks").mkdir()
     (root / "benchmarks" / "__init__.py").write_text("")
-    (root / "benchmarks" / "storage.py").write_text(textwrap.dedent(SUITE))
+    (root / "benchmarks" / "storage.py").write_text(textwrap.dedent(suite))
     (root / "asv.conf.json").write_text(json.dumps(CONF, indent=2))
     (root / ".gitignore").write_text(".asv/\n")
     subprocess.run(["git", "init", "-q", "-b", "main", str(root)], check=True, env=GIT_ENV)
@@ -106,15 +105,23 @@ def project(tmp_path_factory):
     _git(root, "commit", "-q", "-m", "base")
     base = _git(root, "rev-parse", "HEAD")
     _git(root, "commit", "-q", "--allow-empty", "-m", "same tree")
-    same = _git(root, "rev-parse", "HEAD")
-    _git(root, "checkout", "-q", "-b", "planted", base)
+    return {"root": root, "base": base, "same": _git(root, "rev-parse", "HEAD")}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """base, an empty commit on top (same tree: A/A), and a planted commit (twice the work at the
+    larger size only, a 25 % larger record) on a branch from base."""
+    made = _make_project(tmp_path_factory.mktemp("toyperf"), SUITE)
+    root = made["root"]
+    _git(root, "checkout", "-q", "-b", "planted", made["base"])
     source = (root / "toyperf" / "__init__.py").read_text()
     (root / "toyperf" / "__init__.py").write_text(source.replace("LOOPS_LARGE = 1", "LOOPS_LARGE = 2")
                                                   .replace("RECORD_BYTES = 400", "RECORD_BYTES = 500"))
     _git(root, "commit", "-q", "-am", "planted: twice the work at size 40000, 25 % larger record")
     planted = _git(root, "rev-parse", "HEAD")
     _git(root, "checkout", "-q", "main")
-    return {"root": root, "base": base, "same": same, "planted": planted}
+    return dict(made, planted=planted)
 
 
 def _continuous(project, head, out):
@@ -240,3 +247,85 @@ def test_each_asv_run_sweeps_the_redis_keys_its_dead_benchmark_processes_left(tm
         leftovers = list(client.scan_iter(match=f"{namespace}:*"))
         if leftovers:
             client.delete(*leftovers)
+
+
+HANGING_SUITE = '''
+"""A benchmark whose set-up holds Redis keys under a logged namespace, then hangs: a run someone stops."""
+
+import os
+import socket
+import time
+
+
+def _redis(*words):
+    """One Redis command over a bare socket (the toy environment has no redis package)."""
+    request = "*%d\\r\\n" % len(words) + "".join("$%d\\r\\n%s\\r\\n" % (len(w), w) for w in words)
+    with socket.create_connection(("127.0.0.1", 6379), timeout=5) as sock:
+        sock.sendall(request.encode())
+        sock.recv(64)
+
+
+class Hangs:
+    number = 1
+    repeat = 1
+    rounds = 1
+    warmup_time = 0.0
+    timeout = 600
+
+    def setup(self):
+        namespace = "asvbench-%d-%s" % (os.getpid(), os.environ["TOYTERM_TAG"])
+        with open(os.environ["AGENTMEMORY_BENCH_NAMESPACE_LOG"], "a") as log:
+            log.write(namespace + "\\n")
+        for i in range(3):
+            _redis("SET", "%s:stm:%d" % (namespace, i), "1")
+        time.sleep(300)
+
+    def time_nothing(self):
+        pass
+'''
+
+
+def test_sigterm_stops_asv_and_sweeps_the_redis_keys_its_benchmarks_left(tmp_path):
+    """A continuous run stopped by SIGTERM (a CI job cancelled) exits 143 with one line, kills asv and
+    its benchmark processes, and removes the Redis keys they held; before, the keys stayed and asv ran on."""
+    import signal
+    import sys
+    import time
+
+    redis = pytest.importorskip("redis")
+    client = redis.Redis.from_url("redis://127.0.0.1:6379/0", socket_timeout=5)
+    try:
+        client.ping()
+    except redis.RedisError:
+        pytest.skip("no Redis at 127.0.0.1:6379 (.ci/run starts one)")
+    (tmp_path / "proj").mkdir()
+    made = _make_project(tmp_path / "proj", HANGING_SUITE)
+    tag = "toyterm" + os.urandom(6).hex()
+    pattern = f"asvbench-*-{tag}:*"
+    env = dict(os.environ, AGENTMEMORY_ASV_CONFIG=str(made["root"] / "asv.conf.json"), TOYTERM_TAG=tag)
+    proc = subprocess.Popen([sys.executable, "-m", "memory.benchmarking.cli", "continuous", made["base"],
+                             made["same"], "--output-dir", str(tmp_path / "out")], cwd=str(tmp_path), env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        keys: list = []
+        deadline = time.monotonic() + 600
+        while not keys and proc.poll() is None and time.monotonic() < deadline:
+            keys = list(client.scan_iter(match=pattern))
+            time.sleep(0.2)
+        assert keys, f"the benchmark never set its keys (exit {proc.poll()})"
+        benchmark_pid = int(keys[0].decode().split("-")[1])
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        leftovers = list(client.scan_iter(match=pattern))
+        if leftovers:
+            client.delete(*leftovers)
+    assert proc.returncode == 143, out[-2000:] + err[-2000:]
+    assert err.strip().splitlines() == ["error: terminated"]
+    assert leftovers == []
+    assert "removed 3 Redis key(s)" in out
+    with pytest.raises(ProcessLookupError):
+        os.kill(benchmark_pid, 0)
