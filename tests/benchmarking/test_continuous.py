@@ -214,22 +214,29 @@ def test_commit_switches_use_uv_for_the_distribution_asv_uninstalls():
     assert install.endswith("{wheel_file}[postgres]") and "--reinstall-package agentmemory" in install
 
 
-def test_each_asv_run_sweeps_the_redis_keys_its_dead_benchmark_processes_left(tmp_path):
+@pytest.fixture
+def redis_client(redis_url, monkeypatch):
+    """A client of the test Redis (tests/redis_fixtures.py), which the CLI's sweep is pointed at too."""
+    redis = pytest.importorskip("redis")
+    from memory.benchmarking.runner import REDIS_URL_ENV
+
+    monkeypatch.setenv(REDIS_URL_ENV, redis_url)
+    client = redis.Redis.from_url(redis_url, socket_timeout=5)
+    yield client
+    client.close()
+
+
+def test_each_asv_run_sweeps_the_redis_keys_its_dead_benchmark_processes_left(tmp_path, redis_client):
     """continuous passes the suite a namespace log and, after every asv run (also one that fails or
     times out), removes the keys of logged namespaces whose process has ended."""
     import sys
 
-    redis = pytest.importorskip("redis")
     from memory.benchmarking import asv_adapter
     from memory.benchmarking.config import BenchmarkConfig
     from memory.benchmarking.continuous import _AsvSession
     from memory.benchmarking.runner import NAMESPACE_LOG_ENV
 
-    client = redis.Redis.from_url("redis://127.0.0.1:6379/0", socket_timeout=5)
-    try:
-        client.ping()
-    except redis.RedisError:
-        pytest.skip("no Redis at 127.0.0.1:6379 (.ci/run starts one)")
+    client = redis_client
     session = _AsvSession(asv_adapter.load_project(None), BenchmarkConfig.for_profile("quick"), tmp_path,
                           lambda line: said.append(line))
     said: list = []
@@ -260,7 +267,8 @@ import time
 def _redis(*words):
     """One Redis command over a bare socket (the toy environment has no redis package)."""
     request = "*%d\\r\\n" % len(words) + "".join("$%d\\r\\n%s\\r\\n" % (len(w), w) for w in words)
-    with socket.create_connection(("127.0.0.1", 6379), timeout=5) as sock:
+    host, port = os.environ["TOYTERM_REDIS"].rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
         sock.sendall(request.encode())
         sock.recv(64)
 
@@ -285,24 +293,23 @@ class Hangs:
 '''
 
 
-def test_sigterm_stops_asv_and_sweeps_the_redis_keys_its_benchmarks_left(tmp_path):
+def test_sigterm_stops_asv_and_sweeps_the_redis_keys_its_benchmarks_left(tmp_path, redis_client, redis_url):
     """A continuous run stopped by SIGTERM (a CI job cancelled) exits 143 with one line, kills asv and
     its benchmark processes, and removes the Redis keys they held; before, the keys stayed and asv ran on."""
     import signal
     import sys
     import time
 
-    redis = pytest.importorskip("redis")
-    client = redis.Redis.from_url("redis://127.0.0.1:6379/0", socket_timeout=5)
-    try:
-        client.ping()
-    except redis.RedisError:
-        pytest.skip("no Redis at 127.0.0.1:6379 (.ci/run starts one)")
+    from urllib.parse import urlsplit
+
+    client = redis_client
     (tmp_path / "proj").mkdir()
     made = _make_project(tmp_path / "proj", HANGING_SUITE)
     tag = "toyterm" + os.urandom(6).hex()
     pattern = f"asvbench-*-{tag}:*"
-    env = dict(os.environ, AGENTMEMORY_ASV_CONFIG=str(made["root"] / "asv.conf.json"), TOYTERM_TAG=tag)
+    server = urlsplit(redis_url)
+    env = dict(os.environ, AGENTMEMORY_ASV_CONFIG=str(made["root"] / "asv.conf.json"), TOYTERM_TAG=tag,
+               TOYTERM_REDIS=f"{server.hostname}:{server.port or 6379}")
     proc = subprocess.Popen([sys.executable, "-m", "memory.benchmarking.cli", "continuous", made["base"],
                              made["same"], "--output-dir", str(tmp_path / "out")], cwd=str(tmp_path), env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
