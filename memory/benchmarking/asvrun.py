@@ -117,16 +117,17 @@ def kill_group(proc: subprocess.Popen, grace_seconds: float = 5.0) -> None:
     proc.kill()
     proc.wait()
     end = time.monotonic() + grace_seconds
-    while any(_alive(pid) for pid in tree) and time.monotonic() < end:
+    while any(pid_alive(pid) for pid in tree) and time.monotonic() < end:
         time.sleep(0.02)
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """True when process `pid` still runs, or when that cannot be told (another user's, a bad pid)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except OSError:
+    except (OSError, OverflowError, ValueError):
         return True
     return True
 

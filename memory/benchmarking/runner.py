@@ -27,7 +27,7 @@ from memory.errors import ConfigError
 
 from . import asv_adapter, naming
 from .asvrun import (ERROR_LINE, STATUS_LINE, ensure_asv_machine, git_head, merge_into_store,
-                     parse_asv_errors, resolve_asv_name, scratch_repo, stream_lines)
+                     parse_asv_errors, pid_alive, resolve_asv_name, scratch_repo, stream_lines)
 from .config import (CATEGORIES, CONFIG_ENV, OPT_IN_CATEGORIES, PROFILE_ENV, BenchmarkConfig, default_categories,
                      require_category)
 from .documents import (ResultsError, new_document, read_document, stability_lines, unstable_timings,
@@ -105,15 +105,7 @@ def logged_namespaces(log_paths: Sequence[os.PathLike]) -> List[str]:
 def _process_alive(namespace: str) -> bool:
     """True when the process whose pid the namespace names still runs (its keys may be in use)."""
     match = _NAMESPACE_PID.match(namespace)
-    if not match:
-        return False
-    try:
-        os.kill(int(match.group(1)), 0)
-    except ProcessLookupError:
-        return False
-    except (OSError, OverflowError, ValueError):
-        return True  # exists under another user, or cannot tell: leave it
-    return True
+    return bool(match) and pid_alive(int(match.group(1)))  # another user's, or cannot tell: leave it
 
 
 def sweep_namespaces(namespaces: Sequence[str], url: Optional[str] = None) -> Tuple[int, int]:
