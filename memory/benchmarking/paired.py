@@ -5,8 +5,9 @@ benchmark: 5.7 µs and 9-10 µs per call, alternating within one process, in wal
 alike), so samples taken a minute apart, as asv's interleaved rounds take them, disagree by 50 %
 whichever commit they belong to. Here both commits run at once, each in its own process (its asv
 build unpacked on ``PYTHONPATH``, the environment's interpreter, the same benchmark suite), and a
-coordinator asks them for one sample each in turn, the order alternating: the two samples of a pair
-are milliseconds apart, so they share the machine's phase and their ratio does not. Several such
+coordinator asks them for one sample each in turn, each two block pairs holding both orders (which
+comes first drawn at random, see :func:`block_order`): the two samples of a pair are milliseconds
+apart, so they share the machine's phase and their ratio does not. Several such
 process pairs guard against a process slow for its whole life.
 
 The two processes of a pair share one CPU core (process pair i: the i-th allowed core, round
@@ -26,6 +27,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import random
 import selectors
 import subprocess
 import threading
@@ -200,20 +202,32 @@ def _load(worker: _Worker, target: Target, role: str, out: Pairs) -> Optional[Di
     return answer
 
 
-def _measure_target(target: Target, workers: Dict[str, _Worker], out: Pairs, lead: str = "baseline") -> str:
+def block_order(roles: Tuple[str, str], index: int, seed: str) -> Tuple[str, str]:
+    """The commit block pair `index` measures first, then the other: block pairs 2k and 2k + 1 hold
+    both orders (drift within them cancels), which one first drawn at random per k, seeded by `seed`.
+    Strict alternation kept two process pairs measuring at once (samples of similar length, as
+    calibrated) in lockstep, one's baseline always beside the other's current, so a real change on
+    one core could lean on an unrelated benchmark sharing the other core's Redis server the same way
+    in every block pair; at random, it leans either way."""
+    flip = random.Random(f"{seed}:{index // 2}").random() < 0.5
+    return roles if (index % 2 == 0) != flip else (roles[1], roles[0])
+
+
+def _measure_target(target: Target, workers: Dict[str, _Worker], out: Pairs, lead: str = "baseline",
+                    seed: str = "") -> str:
     """One process pair's block pairs of `target` into `out`, and the seconds that took: "ok",
     "dead" (a process died), or "parallel" (a benchmark declaring ``parallel`` met processes pinned
     to one core: not measured, no seconds). The `lead` role is set up first and calibrates; callers
     alternate it between process pairs, so whatever going first does to a process points the other
     way in the next pair."""
     started = time.monotonic()
-    outcome = _measure_blocks(target, workers, out, lead)
+    outcome = _measure_blocks(target, workers, out, lead, f"{target.label}|{seed}")
     if outcome != "parallel":
         out.seconds.append(round(time.monotonic() - started, 3))
     return outcome
 
 
-def _measure_blocks(target: Target, workers: Dict[str, _Worker], out: Pairs, lead: str) -> str:
+def _measure_blocks(target: Target, workers: Dict[str, _Worker], out: Pairs, lead: str, seed: str) -> str:
     roles = (lead, "current" if lead == "baseline" else "baseline")
     first = _load(workers[roles[0]], target, roles[0], out)
     if first is None:
@@ -237,7 +251,7 @@ def _measure_blocks(target: Target, workers: Dict[str, _Worker], out: Pairs, lea
     pairs: List[Tuple[float, float]] = []
     started = time.monotonic()
     while len(pairs) < MAX_PAIRS and (len(pairs) < MIN_PAIRS or time.monotonic() - started < PAIR_BUDGET_SECONDS):
-        order = roles if len(pairs) % 2 == 0 else roles[::-1]
+        order = block_order(roles, len(pairs), seed)
         got: Dict[str, float] = {}
         for role in order:
             value, problem, dead = _sample(workers[role], number)
@@ -295,7 +309,7 @@ def _pinned_round(run: _Round, todo: Sequence[Target], builds: Mapping[str, Buil
             if workers is None:
                 workers = _spawn(builds, benchmark_dir, env, run.cores)
             progress(run.say(where, number, todo, target))
-            outcome = _measure_target(target, workers, measured[target], run.lead)
+            outcome = _measure_target(target, workers, measured[target], run.lead, str(run.index))
             if outcome == "parallel":
                 parallel.append(target)
             elif outcome == "dead":
@@ -315,7 +329,7 @@ def _parallel_round(run: _Round, todo: Sequence[Target], targets: Sequence[Targe
         workers = _spawn(builds, benchmark_dir, env, ())
         outcome = "dead"
         try:
-            outcome = _measure_target(target, workers, measured[target], run.lead)
+            outcome = _measure_target(target, workers, measured[target], run.lead, str(run.index))
         finally:
             _end(workers, kill=outcome == "dead")
 

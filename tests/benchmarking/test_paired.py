@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from memory.benchmarking.paired import Build, Target, measure_pairs
+from memory.benchmarking.paired import Build, Target, block_order, measure_pairs
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -298,3 +298,25 @@ def test_the_commit_set_up_first_alternates_between_process_pairs(tmp_path):
     assert len(roles) == 6  # three process pairs of two processes
     # the commit set up (and calibrated) first: the baseline, then the current, then the baseline
     assert roles == ["baseline", "current", "current", "baseline", "baseline", "current"], roles
+
+
+def test_each_two_block_pairs_hold_both_orders():
+    roles = ("baseline", "current")
+    for seed in ("storage.A.time_x|0", "storage.A.time_x|1", "retrieval.B.time_y(1)|3"):
+        orders = [block_order(roles, i, seed) for i in range(8)]
+        assert all({orders[i], orders[i + 1]} == {roles, roles[::-1]} for i in range(0, 8, 2)), orders
+        assert orders == [block_order(roles, i, seed) for i in range(8)]  # seeded: the same every time
+
+
+def test_two_process_pairs_measuring_at_once_are_not_in_lockstep():
+    # pairs 0 and 1 run at the same time on the two cores with opposite leads; strict alternation put
+    # pair 0's baseline beside pair 1's current in every block pair (agreement 0 of 8)
+    agree = []
+    for n in range(100):
+        label = f"storage.Bench.time_{n}"
+        first = [block_order(("baseline", "current"), i, f"{label}|0")[0] for i in range(8)]
+        other = [block_order(("current", "baseline"), i, f"{label}|1")[0] for i in range(8)]
+        agree.append(sum(a == b for a, b in zip(first, other)) / 8)
+    share = sum(agree) / len(agree)
+    assert 0.35 < share < 0.65, share
+    assert min(agree) < 0.5 < max(agree)
