@@ -44,10 +44,11 @@ from .verdict import in_points, metric_change
 #: Process pairs per confirmation, and block pairs each measures of one flagged timing: at most
 #: MAX_PAIRS, at least MIN_PAIRS, as many as fit in PAIR_BUDGET_SECONDS. The process pair is the
 #: unit of independent replication (block pairs within one share its life): a process-level effect
-#: favours one side in all of three pairs by chance 1 time in 4, in all of five 1 in 16. A
-#: candidate is measured again only while it still could be confirmed, so most A/A candidates stop
-#: after two.
-PROCESS_PAIRS = 5
+#: favours one side in all of three pairs by chance 1 time in 4, in all of five 1 in 16, of six 1 in
+#: 32. Six, not five: two pairs measure at once (one per core), so a sixth fills the third round's
+#: idle core, and each commit leads (is set up first) in three. A candidate is measured again only
+#: while it still could be confirmed, so most A/A candidates stop after two.
+PROCESS_PAIRS = 6
 MIN_PAIRS = 3
 MAX_PAIRS = 8
 PAIR_BUDGET_SECONDS = 1.5

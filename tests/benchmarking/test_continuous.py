@@ -170,7 +170,7 @@ def test_planted_slowdown_and_larger_record_are_flagged(project, tmp_path):
     # the evidence: block pairs from every process pair, the slower commit slower in each of them
     evidence = {e["benchmark"]: e for e in json.loads((tmp_path / "planted" / "confirm" / "paired.json").read_text())}
     pairs = evidence["storage.Work.time_work(40000)"]
-    assert pairs["confirmed"] and len(pairs["baseline_current_pairs"]) == PROCESS_PAIRS == 5
+    assert pairs["confirmed"] and len(pairs["baseline_current_pairs"]) == PROCESS_PAIRS == 6
     assert pairs["change"] > 0.5 and all(m > 0.25 for m in pairs["process_changes"])  # 2x work
     # both processes of each pair on one core, the pairs on the allowed cores in turn
     assert pairs["cpus"] == [pair_cores(i) for i in range(PROCESS_PAIRS)]
