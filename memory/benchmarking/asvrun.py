@@ -149,8 +149,9 @@ def _descendants(pid: int) -> List[int]:
     return found
 
 
-class Terminated(Exception):
-    """The process received SIGTERM (see :func:`sigterm_raises`)."""
+class Terminated(BaseException):
+    """The process received SIGTERM (see :func:`sigterm_raises`). Like KeyboardInterrupt, not an
+    Exception: a handler that keeps one failing benchmark from stopping a run must not swallow it."""
 
 
 @contextlib.contextmanager

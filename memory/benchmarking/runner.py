@@ -10,9 +10,9 @@ benchmarks over worker processes.
 
 from __future__ import annotations
 
-import concurrent.futures
 import json
 import multiprocessing
+import multiprocessing.connection
 import os
 import re
 import shutil
@@ -27,7 +27,8 @@ from memory.errors import ConfigError
 
 from . import asv_adapter, naming
 from .asvrun import (ERROR_LINE, STATUS_LINE, ensure_asv_machine, git_head, merge_into_store,
-                     parse_asv_errors, pid_alive, resolve_asv_name, scratch_repo, stream_lines)
+                     Terminated, parse_asv_errors, pid_alive, resolve_asv_name, scratch_repo, sigterm_raises,
+                     stream_lines)
 from .config import (CATEGORIES, CONFIG_ENV, OPT_IN_CATEGORIES, PROFILE_ENV, BenchmarkConfig, default_categories,
                      require_category)
 from .documents import (ResultsError, new_document, read_document, stability_lines, unstable_timings,
@@ -408,16 +409,16 @@ class _RunEvents:
         status = f"FAILED: {outcome['error']}" if outcome.get("error") else "ok"
         self.runner.progress(f"{key}: {status}" + (f" -> {outcome['path']}" if outcome.get("path") else ""))
 
-    def worker_ended(self, future: concurrent.futures.Future, task: GroupTask) -> None:
-        """A worker process returned: when it died instead, its benchmarks not yet done fail."""
-        try:
-            future.result()
-        except Exception as exc:  # a worker process died
-            for bench in task.benchmarks:
-                if bench.key not in self.runner.completed_benchmarks:
-                    self.put({"event": "done", "key": bench.key, "path": None,
-                              "elapsed_seconds": time.monotonic() - self.start,
-                              "error": f"worker failed: {type(exc).__name__}: {exc}"})
+    def worker_ended(self, exitcode: Optional[int], task: GroupTask) -> None:
+        """A worker process ended: when it died (exit code not 0), its benchmarks not yet done fail."""
+        if exitcode == 0:
+            return
+        how = f"killed by signal {-exitcode}" if exitcode is not None and exitcode < 0 else f"exit code {exitcode}"
+        for bench in task.benchmarks:
+            if bench.key not in self.runner.completed_benchmarks:
+                self.put({"event": "done", "key": bench.key, "path": None,
+                          "elapsed_seconds": time.monotonic() - self.start,
+                          "error": f"worker failed: its process ended ({how})"})
 
 
 def _drain(queue: Any, sink: _RunEvents) -> None:
@@ -430,24 +431,65 @@ def _drain(queue: Any, sink: _RunEvents) -> None:
         sink.put(item)
 
 
+#: Seconds a worker process gets to stop its asv run and end once told to (SIGTERM), before SIGKILL.
+WORKER_STOP_SECONDS = 30.0
+
+
+def _worker_main(task: GroupTask, queue: Any) -> None:
+    """A worker process's body: one group; SIGTERM or Ctrl-C stops its asv run and every benchmark
+    process it started (see :func:`memory.benchmarking.asvrun.sigterm_raises`), then it exits quietly."""
+    try:
+        with sigterm_raises():
+            execute_group(task, queue)
+    except Terminated:
+        sys.exit(143)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
 def _run_in_workers(tasks: Sequence[GroupTask], events: _RunEvents) -> None:
-    """Run each task in a worker process of its own (spawned), passing their events on as they come."""
+    """Run each task in a worker process of its own (spawned), passing their events on as they come.
+    Interrupted (Ctrl-C, SIGTERM), it stops every worker and waits for them to end, then re-raises:
+    their asv runs and benchmark processes end before the caller sweeps the keys they left."""
     context = multiprocessing.get_context("spawn")
     with context.Manager() as manager:
         queue = manager.Queue()
-        with concurrent.futures.ProcessPoolExecutor(max_workers=len(tasks), mp_context=context) as pool:
-            _collect({pool.submit(execute_group, task, queue): task for task in tasks}, queue, events)
+        workers = {context.Process(target=_worker_main, args=(task, queue)): task for task in tasks}
+        try:
+            for proc in workers:
+                proc.start()
+            _collect(workers, queue, events)
+        except BaseException:
+            _stop(list(workers))
+            raise
         _drain(queue, events)
 
 
-def _collect(futures: Dict[concurrent.futures.Future, GroupTask], queue: Any, events: _RunEvents) -> None:
-    """Pass the workers' events on until every worker has returned (or died)."""
-    remaining = set(futures)
+def _collect(workers: Dict[Any, GroupTask], queue: Any, events: _RunEvents) -> None:
+    """Pass the workers' events on until every worker process has ended (or died)."""
+    remaining = set(workers)
     while remaining:
-        done, remaining = concurrent.futures.wait(remaining, timeout=0.2)
-        _drain(queue, events)
-        for future in done:
-            events.worker_ended(future, futures[future])
+        ready = multiprocessing.connection.wait([proc.sentinel for proc in remaining], timeout=0.2)
+        _drain(queue, events)  # a worker's events are all queued before it ends
+        for proc in [proc for proc in remaining if proc.sentinel in ready]:
+            proc.join()
+            remaining.discard(proc)
+            events.worker_ended(proc.exitcode, workers[proc])
+
+
+def _stop(processes: Sequence[Any]) -> None:
+    """SIGTERM to each started worker process still running; wait up to WORKER_STOP_SECONDS for all
+    of them to end, then SIGKILL what is left."""
+    started = [proc for proc in processes if proc.pid is not None]
+    for proc in started:
+        if proc.is_alive():
+            proc.terminate()
+    deadline = time.monotonic() + WORKER_STOP_SECONDS
+    for proc in started:
+        proc.join(max(0.0, deadline - time.monotonic()))
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
 
 
 def _apply_fields(config: BenchmarkConfig, values: Dict[str, Any], category: Optional[str]) -> None:

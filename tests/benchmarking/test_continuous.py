@@ -293,34 +293,34 @@ class Hangs:
 '''
 
 
-def test_sigterm_stops_asv_and_sweeps_the_redis_keys_its_benchmarks_left(tmp_path, redis_client, redis_url):
-    """A continuous run stopped by SIGTERM (a CI job cancelled) exits 143 with one line, kills asv and
-    its benchmark processes, and removes the Redis keys they held; before, the keys stayed and asv ran on."""
+def _terminate_when_hanging(tmp_path, client, redis_url, suite: str, cli_args, hanging: int = 1):
+    """Start ``cli <cli_args>`` on a toy project of `suite` (benchmarks that hold 3 Redis keys, then
+    hang), SIGTERM it once `hanging` benchmark processes hold their keys; (exit code, stdout, stderr,
+    keys left, the benchmark pids). {base} and {same} in `cli_args` are the project's two commits."""
     import signal
     import sys
     import time
 
     from urllib.parse import urlsplit
 
-    client = redis_client
     (tmp_path / "proj").mkdir()
-    made = _make_project(tmp_path / "proj", HANGING_SUITE)
+    made = _make_project(tmp_path / "proj", suite)
     tag = "toyterm" + os.urandom(6).hex()
     pattern = f"asvbench-*-{tag}:*"
     server = urlsplit(redis_url)
     env = dict(os.environ, AGENTMEMORY_ASV_CONFIG=str(made["root"] / "asv.conf.json"), TOYTERM_TAG=tag,
                TOYTERM_REDIS=f"{server.hostname}:{server.port or 6379}")
-    proc = subprocess.Popen([sys.executable, "-m", "memory.benchmarking.cli", "continuous", made["base"],
-                             made["same"], "--output-dir", str(tmp_path / "out")], cwd=str(tmp_path), env=env,
+    args = [a.format(base=made["base"], same=made["same"]) for a in cli_args]
+    proc = subprocess.Popen([sys.executable, "-m", "memory.benchmarking.cli", *args], cwd=str(tmp_path), env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         keys: list = []
         deadline = time.monotonic() + 600
-        while not keys and proc.poll() is None and time.monotonic() < deadline:
+        while len(keys) < 3 * hanging and proc.poll() is None and time.monotonic() < deadline:
             keys = list(client.scan_iter(match=pattern))
             time.sleep(0.2)
-        assert keys, f"the benchmark never set its keys (exit {proc.poll()})"
-        benchmark_pid = int(keys[0].decode().split("-")[1])
+        assert len(keys) >= 3 * hanging, f"the benchmarks never set their keys (exit {proc.poll()})"
+        pids = sorted({int(k.decode().split("-")[1]) for k in keys})
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=120)
     finally:
@@ -330,9 +330,45 @@ def test_sigterm_stops_asv_and_sweeps_the_redis_keys_its_benchmarks_left(tmp_pat
         leftovers = list(client.scan_iter(match=pattern))
         if leftovers:
             client.delete(*leftovers)
-    assert proc.returncode == 143, out[-2000:] + err[-2000:]
+    return proc.returncode, out, err, leftovers, pids
+
+
+def _assert_ended_and_swept(code, out, err, leftovers, pids):
+    assert code == 143, out[-2000:] + err[-2000:]
     assert err.strip().splitlines() == ["error: terminated"]
     assert leftovers == []
-    assert "removed 3 Redis key(s)" in out
-    with pytest.raises(ProcessLookupError):
-        os.kill(benchmark_pid, 0)
+    assert f"removed {3 * len(pids)} Redis key(s)" in out, out[-2000:]
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def test_sigterm_stops_asv_and_sweeps_the_redis_keys_its_benchmarks_left(tmp_path, redis_client, redis_url):
+    """A continuous run stopped by SIGTERM (a CI job cancelled) exits 143 with one line, kills asv and
+    its benchmark processes, and removes the Redis keys they held; before, the keys stayed and asv ran on."""
+    _assert_ended_and_swept(*_terminate_when_hanging(
+        tmp_path, redis_client, redis_url, HANGING_SUITE,
+        ["continuous", "{base}", "{same}", "--output-dir", str(tmp_path / "out")]))
+
+
+TWO_HANGING_SUITE = HANGING_SUITE + """
+
+class HangsToo(Hangs):
+    pass
+"""
+
+
+@pytest.mark.parametrize("parallel", [False, True], ids=["one-asv-run", "worker-processes"])
+def test_sigterm_stops_cli_run_and_its_workers(tmp_path, redis_client, redis_url, parallel):
+    """``cli run`` stopped by SIGTERM exits 143 with one line after asv and every benchmark process
+    ended and their keys were swept; before, a generic handler took the signal for one benchmark's
+    failure (error documents, exit 1), and with --parallel the workers ran on and the CLI waited for them."""
+    from memory.benchmarking.runner import worker_count
+
+    workers = worker_count(2, 2) if parallel else 1
+    args = ["run", "--category", "storage", "--output-dir", str(tmp_path / "out")]
+    code, out, err, leftovers, pids = _terminate_when_hanging(
+        tmp_path, redis_client, redis_url, TWO_HANGING_SUITE,
+        args + (["--parallel", "--workers", "2"] if parallel else []), hanging=workers)
+    _assert_ended_and_swept(code, out, err, leftovers, pids)
+    assert not list((tmp_path / "out").glob("**/*.json"))  # nothing half-done written as a result
