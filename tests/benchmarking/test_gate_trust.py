@@ -420,3 +420,16 @@ def test_planted_and_aa_modes_end_to_end(fake_gate, tmp_path, capsys):
     assert main(["aa-sequential", "--trials", "2", "--work-dir", str(work)]) == 0
     (mode,) = _summary(work, "aa-sequential")
     assert (mode["trials"], mode["exit_2"], mode["target_met"]) == (2, 0, True)
+
+
+def test_store_batch_counts_the_in_memory_single_reads_its_set_up_slows_as_related():
+    """Measured: after the planted spin in ReadLatency's per-sample set-up, batch-1 reads from in-memory
+    STM and IM run slower; LTM, Redis and larger batches do not (tools/gate_trust/planted.py)."""
+    change = CHANGES["store_batch"]
+    read = "storage.ReadLatency.time_read"
+    assert change.is_related(read, "backend_memory/tier_im/batch_1")
+    assert change.is_related(read, "backend_memory/tier_stm/batch_1")
+    for path in ("backend_memory/tier_ltm/batch_1", "backend_redis/tier_im/batch_1",
+                 "backend_memory/tier_im/batch_10", "backend_memory/tier_stm/batch_100"):
+        assert not change.is_related(read, path), path
+    assert not change.is_related("storage.TierWriteThroughput.time_store_loop", "backend_redis/tier_im/batch_1000")
