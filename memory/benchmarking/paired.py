@@ -206,10 +206,10 @@ def _load(worker: _Worker, target: Target, role: str, out: Pairs) -> Optional[Di
 def block_order(roles: Tuple[str, str], index: int, seed: str) -> Tuple[str, str]:
     """The commit block pair `index` measures first, then the other: block pairs 2k and 2k + 1 hold
     both orders (drift within them cancels), which one first drawn at random per k, seeded by `seed`.
-    Strict alternation kept two process pairs measuring at once (samples of similar length, as
-    calibrated) in lockstep, one's baseline always beside the other's current, so a real change on
-    one core could lean on an unrelated benchmark sharing the other core's Redis server the same way
-    in every block pair; at random, it leans either way."""
+    A safeguard: strict alternation could keep two process pairs measuring at once (samples of
+    similar length, as calibrated) in lockstep, one's baseline beside the other's current, so what a
+    real change on one core does to the machine would line up with one commit on the other; drawn
+    at random, nothing lines up. (Tested in lockstep, no such lean showed: README.)"""
     flip = random.Random(f"{seed}:{index // 2}").random() < 0.5
     return roles if (index % 2 == 0) != flip else (roles[1], roles[0])
 
