@@ -202,7 +202,7 @@ STORE_SINGLE_RULES = (
 # The only timed store_agent_states calls (everything else loads in setup), and one set-up that moves
 # its timing: ReadLatency stores its read pool with store_agent_states before every sample, and after
 # the planted spin the batch-1 reads (retrieve_state) from in-memory STM and IM run slower. Measured
-# 2026-12-04, the planted build against the base in 6 process pairs with nothing beside them: STM
+# 2026-12-04 under load (load 3-4), the planted build against the base in 6 process pairs: STM
 # +13.4 % (6 of 6 process pairs slower), IM +8.0 % and +10.2 % (6/6, 5/6); the same wrapper without
 # the spin -2.6 % (2/6); LTM -4.8 % (1/6), Redis IM -2.1 % (3/6), Redis STM +7.8 % (3/6), batch 10
 # and 100 not slower. Two trials confirmed IM +11.6 % and +13.2 %: a true effect, counted related.
