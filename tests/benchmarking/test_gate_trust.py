@@ -110,9 +110,8 @@ def test_ltm_records_are_25_percent_larger_and_read_back_equal(packages):
 
 @pytest.mark.parametrize("name", SLOWDOWNS)
 def test_slowdown_makes_the_call_measurably_slower(name, packages):
-    # the fastest chunk of each side: load only adds time, and under load the median of the pairs'
-    # ratios sinks towards 1 (a pause during the spin does not lengthen it: it ends at a wall-clock
-    # deadline; a pause during the base's chunk does): 1.02 at load 5 in a CI run (2026-12-04)
+    # the fastest chunk of each side: load only adds time, while it moves the median of the pairs'
+    # ratios either way (1.02 at load 5 in a CI run, 1.40-1.64 beside 3 busy processes, 2026-12-04)
     result = measure_slowdown(name, packages["base"], packages[name], n=300, pairs=60)
     assert result["min_ratio"] > 1.1, result
 
